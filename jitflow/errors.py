@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 class JitflowError(Exception):
     """Base class: a failure jitflow can explain to its user."""
 
-
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -25,10 +24,8 @@ class UsageError(JitflowError):
     """The command line itself is wrong (bad flag value, missing path)."""
 
 
-
 class InvalidInput(JitflowError):
     """One or more files failed validation; `problems` lists every finding."""
-
 
     def __init__(self, problems: Sequence[Problem], message: str = "invalid input") -> None:
         super().__init__(message)
@@ -39,20 +36,16 @@ class ConfigError(JitflowError):
     """Settings, policies or identities cannot be used."""
 
 
-
 class Rejected(JitflowError):
     """A request was refused (approvals short, stale, replay...). Nothing was granted."""
-
 
 
 class AuditError(JitflowError):
     """The audit log is broken or cannot be written."""
 
 
-
 class ExternalError(JitflowError):
     """A service jitflow depends on failed (AWS, GitHub, git). Safe to rerun."""
-
 
 
 class AwsError(ExternalError):

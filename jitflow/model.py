@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+Positions = dict[tuple[str | int, ...], tuple[int, int]]
+
+
+def nearest_position(
+    positions: Positions, key: tuple[str | int, ...]
+) -> tuple[int | None, int | None]:
+    """Position of a field, or of its nearest located ancestor, for a Problem."""
+    while key:
+        if key in positions:
+            return positions[key]
+        key = key[:-1]
+    return (1, 1) if positions else (None, None)
+
 
 @dataclass(frozen=True)
 class AccessEntry:
@@ -28,10 +41,15 @@ class Request:
     duration: timedelta
     access: tuple[AccessEntry, ...]
     path: str = ""  # where it was read from, for messages
+    # (line, col) of each field, keyed like ("access", 0, "bucket"); only for messages
+    positions: Positions = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def id(self) -> str:
         return f"{self.policy}/{self.name}"
+
+    def where(self, *key: str | int) -> tuple[int | None, int | None]:
+        return nearest_position(self.positions, key)
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,10 @@ class Policy:
     ticket_pattern: str | None = None
     permissions_management: bool = False
     path: str = ""
+    positions: Positions = field(default_factory=dict, compare=False, repr=False)
+
+    def where(self, *key: str | int) -> tuple[int | None, int | None]:
+        return nearest_position(self.positions, key)
 
     @property
     def allows_whole_bucket(self) -> bool:

@@ -1,0 +1,36 @@
+"""`jitflow validate`: check request files against the schema and the policies."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from jitflow.commands.common import add_policies_argument, judge_files, request_files
+from jitflow.problems import render
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_policies_argument(parser)
+    parser.add_argument("--format", choices=("text", "json", "github"), default="text")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="request files, or folders to search for them",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    files = request_files(args.paths)
+    _, _, problems = judge_files(files, args.policies)
+    errors = [p for p in problems if p.severity == "error"]
+    if args.format == "json":
+        print(render(problems, "json"))
+    elif problems:
+        print(render(problems, args.format))
+    if args.format == "text":
+        verdict = f"{len(errors)} error(s)" if errors else "all valid"
+        print(f"{len(files)} request file(s) checked: {verdict}", file=sys.stderr)
+    return 1 if errors else 0

@@ -1,0 +1,250 @@
+"""Files -> model values: strict YAML, then the shipped JSON Schema, then conversion.
+
+Semantic judgement (is this request allowed by that policy?) lives in `jitflow.rules`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from jitflow import safeyaml, schema
+from jitflow.durations import parse_duration
+from jitflow.model import AccessEntry, Identities, Policy, Request
+from jitflow.problems import Problem
+from jitflow.tree import Tree
+
+POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+REQUEST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+IDENTITIES = "identities"
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    policies: dict[str, Policy] = field(default_factory=dict)
+    identities: Identities = field(default_factory=Identities)
+
+
+def parse_yaml(
+    raw: bytes, path: str, schema_name: str
+) -> tuple[safeyaml.YamlDoc | None, list[Problem]]:
+    """Strict YAML + schema; a document only when both passed."""
+    doc, problems = safeyaml.load(raw, path)
+    if doc is None:
+        return None, problems
+    if doc.data is None:
+        return None, [Problem(path, 1, 1, "the file is empty")]
+    problems = schema.check(doc, schema_name, path)
+    return (None, problems) if problems else (doc, [])
+
+
+def request_location(path: str) -> tuple[str | None, str | None, list[Problem]]:
+    """(policy, name) from `requests/<policy>/<name>.yaml`, or problems."""
+    parts = PurePosixPath(path).parts
+    try:
+        start = len(parts) - 1 - parts[::-1].index("requests")
+    except ValueError:
+        start = -1
+    rel = parts[start + 1 :] if start >= 0 else parts[-2:]
+    if start < 0 or len(rel) != 2:
+        return (
+            None,
+            None,
+            [Problem(path, None, None, "a request file must be at requests/<policy>/<name>.yaml")],
+        )
+    policy, filename = rel
+    stem, suffix = PurePosixPath(filename).stem, PurePosixPath(filename).suffix
+    problems = []
+    if suffix not in YAML_SUFFIXES:
+        problems.append(Problem(path, None, None, "a request file must end in .yaml or .yml"))
+    if not POLICY_NAME.match(policy):
+        problems.append(
+            Problem(
+                path,
+                None,
+                None,
+                f"policy folder {policy!r} is not a valid policy name "
+                "(lower-case letters, digits and '-', at most 32 characters)",
+            )
+        )
+    if not REQUEST_NAME.match(stem):
+        problems.append(
+            Problem(
+                path,
+                None,
+                None,
+                f"request name {stem!r} must be lower-case letters, "
+                "digits and '-', at most 63 characters, starting with a letter or digit",
+            )
+        )
+    return (None, None, problems) if problems else (policy, stem, [])
+
+
+def load_request(raw: bytes, path: str) -> tuple[Request | None, list[Problem]]:
+    """The request, or None plus every problem; a request is returned only when it has none."""
+    request, problems = _load_request(raw, path, lenient=False)
+    return (None, problems) if problems else (request, [])
+
+
+def _load_request(raw: bytes, path: str, lenient: bool) -> tuple[Request | None, list[Problem]]:
+    policy, name, problems = request_location(path)
+    doc, parsed = safeyaml.load(raw, path)
+    problems += parsed
+    if doc is not None and doc.data is None:
+        problems.append(Problem(path, 1, 1, "the file is empty"))
+    if doc is None or doc.data is None:
+        return None, problems
+    problems += schema.check(doc, "request", path)
+    if policy is None or name is None or (problems and not lenient):
+        return None, problems
+    try:
+        return _to_request(doc, path, policy, name), problems
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None, problems  # not even shaped like a request: the schema said why
+
+
+def _to_request(doc: safeyaml.YamlDoc, path: str, policy: str, name: str) -> Request:
+    data: dict[str, Any] = doc.data
+    duration = parse_duration(data["duration"])
+    if duration is None:
+        raise ValueError("duration")
+    return Request(
+        policy=policy,
+        name=name,
+        requester=data["requester"],
+        principal=data["principal"],
+        reason=data["reason"],
+        ticket=data.get("ticket"),
+        duration=duration,
+        access=tuple(
+            AccessEntry(e["bucket"], e["prefix"], tuple(e["actions"])) for e in data["access"]
+        ),
+        path=path,
+        positions=dict(doc.positions),
+    )
+
+
+def load_policy(raw: bytes, path: str, name: str) -> tuple[Policy | None, list[Problem]]:
+    doc, problems = parse_yaml(raw, path, "policy")
+    if doc is None:
+        return None, problems
+    data: dict[str, Any] = doc.data
+    max_duration = parse_duration(data["max_duration"])
+    if max_duration is None:
+        return None, [Problem(path, *doc.where(("max_duration",)), "invalid duration")]
+    requesters = data.get("requesters")
+    policy = Policy(
+        name=name,
+        description=data["description"],
+        account=data["account"],
+        buckets=tuple(data["buckets"]),
+        prefixes=tuple(data["prefixes"]),
+        actions=tuple(data["actions"]),
+        max_duration=max_duration,
+        approvers=tuple(data["approvers"]),
+        min_approvals=data.get("min_approvals", 1),
+        requesters=tuple(requesters) if requesters is not None else None,
+        require_ticket=data.get("require_ticket", False),
+        ticket_pattern=data.get("ticket_pattern"),
+        permissions_management=data.get("permissions_management", False),
+        path=path,
+        positions=dict(doc.positions),
+    )
+    return policy, []
+
+
+def load_identities(raw: bytes, path: str) -> tuple[Identities | None, list[Problem]]:
+    doc, problems = parse_yaml(raw, path, "identities")
+    if doc is None:
+        return None, problems
+    principals = {login.lower(): tuple(arns) for login, arns in doc.data.items()}
+    if len(principals) != len(doc.data):
+        return None, [Problem(path, 1, 1, "a login is listed twice (logins are case-insensitive)")]
+    return Identities(principals=principals, path=path), []
+
+
+def load_policy_set(tree: Tree, directory: str = "policies") -> tuple[PolicySet, list[Problem]]:
+    """Every policy and the identities under `directory`, each checked for sanity."""
+    from jitflow.rules import check_policy  # noqa: PLC0415  (rules imports this module)
+
+    problems: list[Problem] = []
+    policies: dict[str, Policy] = {}
+    identities = Identities()
+    files = [p for p in tree.list(directory) if p.endswith(YAML_SUFFIXES)]
+    if not files:
+        problems.append(Problem(directory, None, None, "no policy files found"))
+    for path in files:
+        raw = tree.read(path) or b""
+        stem = PurePosixPath(path).stem
+        if PurePosixPath(path).parent != PurePosixPath(directory):
+            problems.append(
+                Problem(path, None, None, "policy files must be directly in " + directory)
+            )
+        elif stem == IDENTITIES:
+            loaded_ids, found = load_identities(raw, path)
+            problems += found
+            identities = loaded_ids or identities
+        elif not POLICY_NAME.match(stem):
+            problems.append(
+                Problem(
+                    path,
+                    None,
+                    None,
+                    f"policy name {stem!r} must be lower-case "
+                    "letters, digits and '-', at most 32 characters",
+                )
+            )
+        elif stem in policies:
+            problems.append(Problem(path, None, None, f"policy {stem!r} is defined twice"))
+        else:
+            policy, found = load_policy(raw, path, stem)
+            problems += found
+            if policy is not None:
+                problems += check_policy(policy)
+                policies[stem] = policy
+    if not any(PurePosixPath(p).stem == IDENTITIES for p in files) and files:
+        problems.append(
+            Problem(
+                f"{directory}/identities.yaml",
+                None,
+                None,
+                "identities.yaml is missing: no one can be granted anything",
+            )
+        )
+    return PolicySet(policies, identities), problems
+
+
+def load_and_check(
+    tree: Tree, path: str, policies: PolicySet
+) -> tuple[Request | None, list[Problem]]:
+    """Load one request file from `tree` and judge it against `policies`."""
+    from jitflow.rules import check_request  # noqa: PLC0415
+
+    raw = tree.read(path)
+    if raw is None:
+        return None, [Problem(path, None, None, "file not found")]
+    return judge_request(raw, path, policies, check_request)
+
+
+def judge_request(
+    raw: bytes, path: str, policies: PolicySet, check: Callable[[Request, PolicySet], list[Problem]]
+) -> tuple[Request | None, list[Problem]]:
+    """Every problem of one request file: format, schema and policy rules together.
+
+    The request is returned only when it is valid; otherwise None and the problems. Policy
+    rules also run on a request whose schema check failed, when its shape allows, so the
+    user sees all their mistakes at once (rule findings on an already-reported line are
+    dropped as noise).
+    """
+    request, problems = _load_request(raw, path, lenient=True)
+    if request is None:
+        return None, problems
+    reported = {p.line for p in problems}
+    problems += [p for p in check(request, policies) if p.line not in reported]
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    return request, problems

@@ -1,0 +1,276 @@
+"""Judging requests against policies, and policies against common sense. Pure."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol
+
+from jitflow import actions as catalogue
+from jitflow.durations import format_duration
+from jitflow.model import AccessEntry, Policy, Request
+from jitflow.problems import Problem
+
+if TYPE_CHECKING:
+    from jitflow.loader import PolicySet
+
+IAM_MANAGED_POLICY_LIMIT = 6144
+ARN = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}):(?P<kind>role|user)/(?P<name>.+)$")
+# Characters allowed in a prefix: S3's "safe" set plus '=' (partition keys like dt=2026-11-27/).
+# Everything else (wildcards, '$', braces, '%', '\', spaces, non-ASCII look-alikes) is refused.
+PREFIX_CHARS = re.compile(r"^[A-Za-z0-9!_.'()=+,@/-]*$")
+WILDCARD_CHARS = "*?$}{"
+
+
+class TeamResolver(Protocol):
+    def is_active_member(self, org: str, team_slug: str, login: str) -> bool: ...
+
+
+def prefix_problems(prefix: str) -> Iterator[str]:
+    """Why a prefix is unsafe (nothing when it is fine). "" is the whole bucket."""
+    if prefix == "":
+        return
+    bad = sorted({c for c in prefix if c in WILDCARD_CHARS})
+    if bad:
+        yield (
+            f"prefix {prefix!r} contains {', '.join(repr(c) for c in bad)}: wildcards and "
+            "policy variables are not allowed"
+        )
+    elif not PREFIX_CHARS.match(prefix):
+        odd = sorted({c for c in prefix if not PREFIX_CHARS.match(c)})
+        yield (
+            f"prefix {prefix!r} contains {', '.join(repr(c) for c in odd)}: use letters, digits "
+            "and ! _ . ' ( ) = + , @ - / only"
+        )
+    if prefix.startswith("/"):
+        yield (
+            f"prefix {prefix!r} starts with '/': S3 keys do not, so it would match nothing "
+            "(or something else than you think)"
+        )
+    segments = prefix.rstrip("/").split("/")
+    if any(s in (".", "..") for s in segments):
+        yield f"prefix {prefix!r} has a '.' or '..' segment"
+    if any(s == "" for s in segments[1:]) or "//" in prefix:
+        yield f"prefix {prefix!r} has an empty segment ('//')"
+    if not prefix.endswith("/"):
+        yield (
+            f"prefix {prefix!r} must end with '/': without it, it would also grant "
+            f"{prefix + '-old/'!r} and any other key starting with {prefix!r}"
+        )
+
+
+def action_problems(name: str, policy: Policy | None = None) -> Iterator[str]:
+    info = catalogue.lookup(name)
+    if info is None:
+        guess = catalogue.suggest(name)
+        yield f"unknown S3 action {name!r}" + (f"; did you mean {guess!r}?" if guess else "")
+        return
+    if info.resource == "account":
+        yield f"{name} is an account-level action and cannot be limited to a bucket"
+    if policy is not None and name not in policy.actions:
+        allowed = ", ".join(policy.actions)
+        yield f"{name} is not allowed by policy {policy.name!r} (allowed: {allowed})"
+    permits = policy.permissions_management if policy is not None else True
+    if info.manages_permissions and not permits:
+        yield (
+            f"{name} is a permissions-management action (it can change who has access); "
+            "the policy does not set permissions_management: true"
+        )
+
+
+def check_policy(policy: Policy) -> list[Problem]:
+    """Sanity of a policy file: everything the schema cannot say."""
+    found: list[Problem] = []
+
+    def add(key: tuple[str | int, ...], message: str) -> None:
+        found.append(Problem(policy.path, *policy.where(*key), message))
+
+    for i, name in enumerate(policy.actions):
+        info = catalogue.lookup(name)
+        if info is None or info.resource == "account":
+            for message in action_problems(name):
+                add(("actions", i), message)
+        elif info.manages_permissions and not policy.permissions_management:
+            add(
+                ("actions", i),
+                f"{name} is a permissions-management action: set "
+                "permissions_management: true (and min_approvals >= 2) to allow it",
+            )
+    if policy.permissions_management and policy.min_approvals < 2:
+        add(
+            ("min_approvals",),
+            "a policy with permissions_management: true needs min_approvals >= 2",
+        )
+    for i, prefix in enumerate(policy.prefixes):
+        for message in prefix_problems(prefix):
+            add(("prefixes", i), message)
+    logins = [a for a in policy.approvers if not a.startswith("@")]
+    if len(logins) == len(policy.approvers) and policy.min_approvals > len(logins):
+        add(
+            ("min_approvals",),
+            f"min_approvals is {policy.min_approvals} but only "
+            f"{len(logins)} approver(s) are listed: no request could ever be approved",
+        )
+    if policy.ticket_pattern is not None:
+        try:
+            re.compile(policy.ticket_pattern)
+        except re.error as error:
+            add(("ticket_pattern",), f"ticket_pattern is not a valid regular expression: {error}")
+    if policy.max_duration.total_seconds() <= 0:
+        add(("max_duration",), "max_duration must be more than zero")
+    return found
+
+
+def requester_allowed(login: str, policy: Policy, teams: TeamResolver | None) -> bool | None:
+    """True/False, or None when only a team could admit them and no resolver was given."""
+    if policy.requesters is None:
+        return True
+    if login.lower() in {r.lower() for r in policy.requesters if not r.startswith("@")}:
+        return True
+    team_entries = [r[1:].split("/", 1) for r in policy.requesters if r.startswith("@")]
+    if not team_entries:
+        return False
+    if teams is None:
+        return None
+    return any(teams.is_active_member(org, slug, login) for org, slug in team_entries)
+
+
+def _principal_problems(request: Request, policy: Policy, policies: PolicySet) -> Iterator[str]:
+    match = ARN.match(request.principal)
+    if match is None or any(c in request.principal for c in "*?"):
+        yield f"principal {request.principal!r} is not an IAM role or user ARN (no wildcards)"
+        return
+    if match["account"] != policy.account:
+        yield (
+            f"principal is in account {match['account']}, but policy {policy.name!r} grants "
+            f"only in account {policy.account}"
+        )
+    if not policies.identities.allows(request.requester, request.principal):
+        yield (
+            f"principal {request.principal} is not mapped to {request.requester!r} in "
+            "policies/identities.yaml"
+        )
+
+
+def _entry_problems(
+    entry: AccessEntry, policy: Policy
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    if entry.bucket not in policy.buckets:
+        yield (
+            ("bucket",),
+            f"bucket {entry.bucket!r} is not covered by policy {policy.name!r} "
+            f"(allowed: {', '.join(policy.buckets)})",
+        )
+    unsafe = list(prefix_problems(entry.prefix))
+    for message in unsafe:
+        yield ("prefix",), message
+    if entry.prefix == "" and not policy.allows_whole_bucket:
+        yield (
+            ("prefix",),
+            'the whole bucket (prefix "") is not allowed by policy '
+            f"{policy.name!r}; ask for one of: {', '.join(policy.prefixes)}",
+        )
+    elif (
+        not unsafe and entry.prefix and not any(entry.prefix.startswith(p) for p in policy.prefixes)
+    ):
+        yield (
+            ("prefix",),
+            f"prefix {entry.prefix!r} is outside policy {policy.name!r} "
+            f"(allowed prefixes: {', '.join(repr(p) for p in policy.prefixes)})",
+        )
+    for i, name in enumerate(entry.actions):
+        for message in action_problems(name, policy):
+            yield ("actions", i), message
+
+
+def check_request(
+    request: Request, policies: PolicySet, teams: TeamResolver | None = None
+) -> list[Problem]:
+    """Every reason `request` may not be granted under its policy (empty list: valid)."""
+    found: list[Problem] = []
+
+    def add(key: tuple[str | int, ...], message: str, severity: str = "error") -> None:
+        found.append(Problem(request.path, *request.where(*key), message, severity))
+
+    policy = policies.policies.get(request.policy)
+    if policy is None:
+        add(
+            (),
+            f"there is no policy {request.policy!r} (policies/{request.policy}.yaml); the "
+            "folder a request is in names the policy that judges it",
+        )
+        return found
+    if not policies.identities.knows(request.requester):
+        add(
+            ("requester",),
+            f"requester {request.requester!r} has no entry in policies/identities.yaml",
+        )
+    allowed = requester_allowed(request.requester, policy, teams)
+    if allowed is False:
+        add(
+            ("requester",),
+            f"{request.requester!r} may not request under policy {policy.name!r} "
+            f"(requesters: {', '.join(policy.requesters or ())})",
+        )
+    elif allowed is None:
+        add(
+            ("requester",),
+            f"{request.requester!r} is admitted only through a team of policy "
+            f"{policy.name!r}; membership is checked against GitHub by `jitflow check`",
+            "warning",
+        )
+    for message in _principal_problems(request, policy, policies):
+        add(("principal",), message)
+    if request.duration.total_seconds() <= 0:
+        add(("duration",), "duration must be more than zero")
+    elif request.duration > policy.max_duration:
+        add(
+            ("duration",),
+            f"duration {format_duration(request.duration)} is over the policy's "
+            f"max_duration of {format_duration(policy.max_duration)}",
+        )
+    found += _ticket_problems(request, policy)
+    for i, entry in enumerate(request.access):
+        for key, message in _entry_problems(entry, policy):
+            add(("access", i, *key), message)
+    if not any(p.severity == "error" for p in found):
+        found += _size_problems(request, policy)
+    return found
+
+
+def _ticket_problems(request: Request, policy: Policy) -> list[Problem]:
+    where = request.where("ticket")
+    if request.ticket is None:
+        if policy.require_ticket:
+            return [Problem(request.path, *where, f"policy {policy.name!r} requires a ticket")]
+        return []
+    if policy.ticket_pattern and not re.fullmatch(policy.ticket_pattern, request.ticket):
+        return [
+            Problem(
+                request.path,
+                *where,
+                f"ticket {request.ticket!r} does not match the "
+                f"policy's ticket_pattern {policy.ticket_pattern!r}",
+            )
+        ]
+    return []
+
+
+def _size_problems(request: Request, policy: Policy) -> list[Problem]:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from jitflow.plan import build_plan, document_size  # noqa: PLC0415  (plan imports rules)
+
+    # The expiry's text has a fixed width, so any time gives the real size.
+    size = document_size(build_plan(request, policy, datetime(2000, 1, 1, tzinfo=UTC)).document)
+    if size > IAM_MANAGED_POLICY_LIMIT:
+        return [
+            Problem(
+                request.path,
+                *request.where("access"),
+                f"the IAM policy for this request "
+                f"would be {size} characters, over IAM's limit of {IAM_MANAGED_POLICY_LIMIT}; "
+                "split it into several requests",
+            )
+        ]
+    return []

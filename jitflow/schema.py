@@ -1,0 +1,94 @@
+"""JSON Schema validation of parsed YAML, with findings placed at file positions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from jitflow.problems import Problem
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
+    from jitflow.safeyaml import YamlDoc
+
+SCHEMAS = ("request", "policy", "identities", "settings")
+
+
+def schema_text(name: str) -> str:
+    return resources.files("jitflow").joinpath(f"schemas/{name}.schema.json").read_text("utf-8")
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    # Imported here, not at module level: jsonschema is the slowest import on the
+    # validate path and `jitflow --help` should not pay for it.
+    from jsonschema import Draft202012Validator  # noqa: PLC0415
+
+    return Draft202012Validator(json.loads(schema_text(name)))
+
+
+def _field(path: tuple[str | int, ...]) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in path]
+    return "".join(parts).lstrip(".") or "file"
+
+
+def _messages(error: ValidationError) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(path, message) pairs for one jsonschema error, in words for people."""
+    path = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    hint = schema.get("description")
+    instance: Any = error.instance
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
+        known = set(schema.get("properties", {}))
+        for key in instance:
+            if key not in known:
+                allowed = ", ".join(sorted(known))
+                yield (
+                    (*path, key),
+                    f"unknown key {key!r}" + (f" (allowed: {allowed})" if allowed else ""),
+                )
+        return
+    if error.validator == "required":
+        yield path, f"{_field(path)}: missing required key: {error.message.split(' ')[0]}"
+        return
+    if error.validator == "type":
+        yield path, f"{_field(path)}: expected {error.validator_value}, got {_describe(instance)}"
+        return
+    if error.validator in ("pattern", "propertyNames") and hint:
+        yield path, f"{_field(path)}: {instance!r} is not {hint}"
+        return
+    text = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+    yield (
+        path,
+        f"{_field(path)}: {text}" + (f" ({hint})" if hint and error.validator != "enum" else ""),
+    )
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, int | float):
+        return f"number {value} (quote it to make it text)"
+    return (
+        type(value)
+        .__name__.replace("dict", "mapping")
+        .replace("list", "list")
+        .replace("str", "text")
+    )
+
+
+def check(doc: YamlDoc, name: str, path: str) -> list[Problem]:
+    """Every schema finding for `doc` against the named shipped schema."""
+    problems = []
+    for error in validator(name).iter_errors(doc.data):
+        for where, message in _messages(error):
+            line, col = doc.where(where)
+            problems.append(Problem(path, line, col, message))
+    return problems

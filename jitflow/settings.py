@@ -1,0 +1,43 @@
+"""`jitflow.yaml`: accounts, admins and timings, read from a Tree."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from jitflow.durations import parse_duration
+from jitflow.errors import ConfigError
+from jitflow.loader import parse_yaml
+from jitflow.model import Settings
+from jitflow.problems import render
+from jitflow.tree import Tree
+
+SETTINGS_FILE = "jitflow.yaml"
+
+
+def _duration(data: dict[str, Any], key: str, default: timedelta) -> timedelta:
+    value = parse_duration(data[key]) if key in data else default
+    if value is None or value.total_seconds() <= 0:
+        raise ConfigError(f"{SETTINGS_FILE}: {key} must be a positive duration such as 15m or 7d")
+    return value
+
+
+def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
+    raw = tree.read(path)
+    if raw is None:
+        raise ConfigError(f"{path} not found: it names the admins and the AWS accounts")
+    doc, problems = parse_yaml(raw, path, "settings")
+    if doc is None:
+        raise ConfigError(f"{path} is invalid:\n{render(problems, 'text')}")
+    data: dict[str, Any] = doc.data
+    return Settings(
+        admins=tuple(data["admins"]),
+        accounts={acct: (cfg or {}).get("role") for acct, cfg in data["accounts"].items()},
+        default_branch=data.get("default_branch", "main"),
+        region=data.get("region", "us-east-1"),
+        request_ttl=_duration(data, "request_ttl", timedelta(days=7)),
+        revoke_interval=_duration(data, "revoke_interval", timedelta(minutes=15)),
+        attached_policy_quota=data.get("attached_policy_quota", 10),
+        audit_dir=data.get("audit_dir", "audit"),
+        path=path,
+    )
