@@ -1,0 +1,188 @@
+"""Approval rules: does a pull request carry the reviews its request's policy needs?
+
+Pure: takes facts about a pull request (gathered by `jitflow.gh`) and a team resolver, returns an
+`ApprovalStatus`. `jitflow check` and `jitflow apply` both call `evaluate`, so the PR check and the
+apply-time re-verification can never disagree.
+
+Rules, failing closed on anything unknown:
+- Each reviewer's *latest* review decides. `COMMENTED` and `PENDING` reviews are skipped when
+  picking it, as GitHub does (a comment after an approval keeps the approval); `DISMISSED` cancels
+  the reviewer's earlier approval or change request; any other unknown state also cancels it.
+- An `APPROVED` review counts when it was made on the PR's head commit (a `null` or older
+  `commit_id` does not count), its reviewer is not the PR author, did not author, commit or
+  co-author any PR commit, and is one of the policy's approvers: a login (case-insensitive) or an
+  active member of an `@org/team`.
+- A latest `CHANGES_REQUESTED` from an approver blocks, whatever commit it was made on, until it is
+  dismissed or replaced by an approval.
+- At least `min_approvals` (never fewer than one) distinct reviewers must count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from jitflow.model import Policy
+
+APPROVED = "APPROVED"
+CHANGES_REQUESTED = "CHANGES_REQUESTED"
+COMMENTED = "COMMENTED"
+DISMISSED = "DISMISSED"
+PENDING = "PENDING"
+
+# States that never change a reviewer's standing: a comment-only review, an unsubmitted draft.
+_NEUTRAL_STATES = frozenset({COMMENTED, PENDING})
+
+
+@dataclass(frozen=True)
+class Review:
+    """One submitted pull-request review, as GitHub lists it."""
+
+    login: str
+    state: str
+    commit_id: str | None
+    submitted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PullFacts:
+    """What the approval rules (and apply) need to know about one pull request."""
+
+    number: int
+    author: str
+    head_sha: str
+    base_sha: str
+    created_at: datetime
+    merged: bool
+    merged_at: datetime | None
+    merge_commit_sha: str | None
+    # Lower-cased logins of every PR commit's author/committer and co-authors, plus unmapped
+    # co-author names and e-mails (lower-cased): anyone here wrote part of the change.
+    contributors: frozenset[str]
+    reviews: tuple[Review, ...]  # chronological, as GitHub returns them
+
+
+@dataclass(frozen=True)
+class PullSummary:
+    """A pull request associated with a commit (`GET /repos/{o}/{r}/commits/{sha}/pulls`)."""
+
+    number: int
+    merged: bool
+    merge_commit_sha: str | None
+    head_sha: str
+    created_at: datetime
+    merged_at: datetime | None
+
+
+class TeamResolver(Protocol):
+    def is_active_member(self, org: str, team_slug: str, login: str) -> bool:
+        """True only when `login` is an *active* (not pending) member of the team."""
+        ...
+
+
+@dataclass(frozen=True)
+class ApprovalStatus:
+    approved_by: tuple[str, ...]
+    needed: int
+    blocked_by: tuple[str, ...]
+    ignored: tuple[tuple[str, str], ...]  # (login, why it did not count)
+    approvers: tuple[str, ...]  # the policy's approvers, for messages
+
+    @property
+    def ok(self) -> bool:
+        return len(self.approved_by) >= self.needed and not self.blocked_by
+
+    def summary(self) -> str:
+        """One line with the count, then one line per blocker and per review that did not count."""
+        owners = ", ".join(self.approvers) or "(no approvers)"
+        lines = [f"approvals: {len(self.approved_by)} of {self.needed} from {owners}"]
+        if self.approved_by:
+            lines.append("approved by: " + ", ".join(f"@{login}" for login in self.approved_by))
+        lines.extend(f"blocked: @{login} requested changes" for login in self.blocked_by)
+        lines.extend(f"not counted: @{login}: {why}" for login, why in self.ignored)
+        return "\n".join(lines)
+
+
+def _split_approvers(approvers: tuple[str, ...]) -> tuple[set[str], list[tuple[str, str]]]:
+    """Approver entries -> (lower-cased logins, [(org, team_slug)])."""
+    logins: set[str] = set()
+    teams: list[tuple[str, str]] = []
+    for entry in approvers:
+        name = entry.strip()
+        if name.startswith("@") and "/" in name:
+            org, _, slug = name[1:].partition("/")
+            if org and slug:
+                teams.append((org, slug))
+        elif name:
+            logins.add(name.removeprefix("@").lower())
+    return logins, teams
+
+
+def _latest_reviews(reviews: tuple[Review, ...]) -> dict[str, Review]:
+    """Each reviewer's deciding review, keyed by lower-cased login, in first-review order."""
+    latest: dict[str, Review] = {}
+    for review in reviews:
+        if review.state.upper() in _NEUTRAL_STATES:
+            continue
+        latest[review.login.lower()] = review
+    return latest
+
+
+def evaluate(pull: PullFacts, policy: Policy, teams: TeamResolver) -> ApprovalStatus:
+    """Decide whether `pull` is approved for a request under `policy`."""
+    logins, team_list = _split_approvers(policy.approvers)
+    author = pull.author.lower()
+    membership: dict[str, bool] = {}
+
+    def is_approver(login: str) -> bool:
+        key = login.lower()
+        if key in logins:
+            return True
+        if key not in membership:
+            # Only asked for reviewers who would count or block: team look-ups cost API calls.
+            membership[key] = any(
+                teams.is_active_member(org, slug, login) for org, slug in team_list
+            )
+        return membership[key]
+
+    approved: list[str] = []
+    blocked: list[str] = []
+    ignored: list[tuple[str, str]] = []
+    for key, review in _latest_reviews(pull.reviews).items():
+        login = review.login
+        state = review.state.upper()
+        if state == DISMISSED:
+            ignored.append((login, "review dismissed"))
+            continue
+        if state == CHANGES_REQUESTED:
+            if is_approver(login):
+                blocked.append(login)
+            else:
+                ignored.append((login, "requested changes but is not an approver"))
+            continue
+        if state != APPROVED:
+            ignored.append((login, f"unknown review state {review.state!r}"))
+            continue
+        if key == author:
+            ignored.append((login, "self-approval by the PR author"))
+        elif key in pull.contributors:
+            ignored.append((login, "pushed or co-authored a commit in this PR"))
+        elif review.commit_id is None:
+            ignored.append((login, "approved an unknown commit"))
+        elif review.commit_id != pull.head_sha:
+            ignored.append((login, f"approved an older commit {review.commit_id[:7]}"))
+        elif not is_approver(login):
+            why = "not an approver of policy " + repr(policy.name)
+            if team_list:
+                why += " (nor an active member of its teams)"
+            ignored.append((login, why))
+        else:
+            approved.append(login)
+    return ApprovalStatus(
+        approved_by=tuple(approved),
+        needed=max(1, policy.min_approvals),  # zero approvals would grant on nobody's word
+        blocked_by=tuple(blocked),
+        ignored=tuple(ignored),
+        approvers=tuple(policy.approvers),
+    )
