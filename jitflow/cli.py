@@ -23,6 +23,7 @@ from jitflow.problems import render
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("jitflow.commands.validate", "validate request files against the policies"),
     "plan": ("jitflow.commands.plan", "show the IAM policy a request would be granted"),
+    "codeowners": ("jitflow.commands.codeowners", "generate CODEOWNERS from the policies"),
 }
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_EXTERNAL, EXIT_INTERNAL = 0, 1, 2, 3, 70
