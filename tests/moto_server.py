@@ -1,0 +1,389 @@
+"""Test helpers: a moto server on 127.0.0.1, an effective-access harness, AWS fault injection.
+
+Owned by the AWS proof work (tests/test_aws_access.py, tests/test_aws_faults.py, bench/).
+Import the fixtures into a test module with
+`from moto_server import moto_server  # noqa: F401` (pytest puts tests/ on sys.path).
+
+Why a server and not `mock_aws`: the effective-access proof must go through real HTTP, real
+SigV4 signatures and moto's IAM enforcement, with the principal's own keys.
+
+moto's enforcement switch (`INITIAL_NO_AUTH_ACTION_COUNT`) is process-global and the threaded
+server runs in this process, so every helper that turns it on restores "off" afterwards:
+other test modules using `mock_aws` must never see enforcement on.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.retries import standard
+from moto.server import ThreadedMotoServer
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+_NO_AUTH = "inf"  # moto's "never enforce" value for reset-auth
+
+
+@dataclass(frozen=True)
+class Creds:
+    """One principal's credentials, as AWS would hand them out."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+
+    def env(self) -> dict[str, str]:
+        """The standard AWS environment for these credentials (what jitflow reads)."""
+        values = {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+        }
+        if self.session_token:
+            values["AWS_SESSION_TOKEN"] = self.session_token
+        return values
+
+
+# Keys moto accepts while enforcement is off (any non-empty value works then).
+SETUP_CREDS = Creds("AKIASETUPSETUPSETUP0", "setup-secret")
+
+
+@dataclass
+class MotoServer:
+    """A running moto server; `endpoint` is http://127.0.0.1:<real port>."""
+
+    endpoint: str
+    region: str = REGION
+
+    def client(self, service: str, creds: Creds = SETUP_CREDS, retries: int = 1) -> Any:
+        """A boto3 client for `service` against this server, signed with `creds`.
+
+        Few attempts by default: a test must see a denial at once, not after backoff.
+        """
+        config = Config(
+            retries={"mode": "standard", "total_max_attempts": retries},
+            s3={"addressing_style": "path"},
+        )
+        return boto3.session.Session().client(
+            service,  # type: ignore[call-overload]
+            region_name=self.region,
+            endpoint_url=self.endpoint,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+            config=config,
+        )
+
+    def _post(self, path: str, body: bytes = b"") -> dict[str, Any]:
+        # Not form-encoded: Flask would swallow the body into `form` and moto reads `data`.
+        request = urllib.request.Request(  # noqa: S310 (always http://127.0.0.1)
+            self.endpoint + path,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            text = response.read().decode()
+        result: dict[str, Any] = json.loads(text) if text else {}
+        return result
+
+    def enforce_iam(self, on: bool) -> None:
+        """Switch moto's IAM enforcement on (every call checked) or off (every call allowed)."""
+        self._post("/moto-api/reset-auth", b"0" if on else _NO_AUTH.encode())
+
+    def reset(self) -> None:
+        """Forget every resource (and turn enforcement off, since no identity survives)."""
+        self.enforce_iam(False)
+        self._post("/moto-api/reset")
+
+    def env(self, creds: Creds) -> dict[str, str]:
+        """The standard AWS environment pointing jitflow at this server with `creds`."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            **creds.env(),
+        }
+
+
+@contextmanager
+def running_server() -> Iterator[MotoServer]:
+    """Start a threaded moto server on a free port; always stop it and turn enforcement off."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        handle = MotoServer(endpoint=f"http://{host}:{port}")
+        try:
+            yield handle
+        finally:
+            handle.reset()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[MotoServer]:
+    """One moto server per test module (the enforcement switch is server-global)."""
+    with running_server() as server:
+        yield server
+
+
+# ---------------------------------------------------------------- effective-access harness
+
+READ_ACTIONS = ("s3:GetObject", "s3:ListBucket")
+
+
+def read_only_document(buckets: tuple[str, ...]) -> dict[str, Any]:
+    resources = [f"arn:aws:s3:::{b}" for b in buckets] + [f"arn:aws:s3:::{b}/*" for b in buckets]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": list(READ_ACTIONS), "Resource": resources}],
+    }
+
+
+ADMIN_DOCUMENT = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+
+
+@dataclass
+class World:
+    """An account with buckets, an admin (jitflow's identity), a user and a role it can assume.
+
+    `user` has read-only access to every bucket and may assume `role_arn`; the role has the
+    same read-only access. Nobody but the admin can write, until a grant says otherwise.
+    """
+
+    server: MotoServer
+    admin: Creds
+    user: Creds
+    user_name: str
+    user_arn: str
+    role_name: str
+    role_arn: str
+    buckets: tuple[str, ...]
+    _sessions: int = field(default=0)
+
+    def user_s3(self) -> Any:
+        return self.server.client("s3", self.user)
+
+    def role_creds(self) -> Creds:
+        """A fresh role session opened with the user's own keys (sts:AssumeRole, trust checked)."""
+        self._sessions += 1
+        sts = self.server.client("sts", self.user)
+        answer = sts.assume_role(RoleArn=self.role_arn, RoleSessionName=f"t{self._sessions}")
+        c = answer["Credentials"]
+        return Creds(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+
+    def role_s3(self, creds: Creds | None = None) -> Any:
+        return self.server.client("s3", creds or self.role_creds())
+
+    def admin_client(self, service: str) -> Any:
+        return self.server.client(service, self.admin)
+
+
+def build_world(
+    server: MotoServer,
+    buckets: tuple[str, ...] = ("data-lake", "other-bucket"),
+    objects: tuple[str, ...] = ("clickstream/seed.txt", "clickstream-old/seed.txt", "seed.txt"),
+    enforce: bool = True,
+) -> World:
+    """Reset the server, build the account (enforcement off), then turn enforcement on."""
+    server.reset()
+    iam = server.client("iam")
+    s3 = server.client("s3")
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket)
+        for key in objects:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"seed")
+
+    iam.create_user(UserName="jitflow-admin")
+    iam.put_user_policy(
+        UserName="jitflow-admin", PolicyName="admin", PolicyDocument=json.dumps(ADMIN_DOCUMENT)
+    )
+    admin_key = iam.create_access_key(UserName="jitflow-admin")["AccessKey"]
+
+    read = iam.create_policy(
+        PolicyName="read-only", PolicyDocument=json.dumps(read_only_document(buckets))
+    )["Policy"]["Arn"]
+    user_arn = iam.create_user(UserName="alice")["User"]["Arn"]
+    iam.attach_user_policy(UserName="alice", PolicyArn=read)
+    user_key = iam.create_access_key(UserName="alice")["AccessKey"]
+
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role_arn = iam.create_role(RoleName="analyst", AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]["Arn"]
+    iam.attach_role_policy(RoleName="analyst", PolicyArn=read)
+    assume = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}],
+    }
+    iam.put_user_policy(UserName="alice", PolicyName="assume", PolicyDocument=json.dumps(assume))
+
+    if enforce:
+        server.enforce_iam(True)
+    return World(
+        server=server,
+        admin=Creds(admin_key["AccessKeyId"], admin_key["SecretAccessKey"]),
+        user=Creds(user_key["AccessKeyId"], user_key["SecretAccessKey"]),
+        user_name="alice",
+        user_arn=user_arn,
+        role_name="analyst",
+        role_arn=role_arn,
+        buckets=buckets,
+    )
+
+
+def _allowed(call: Callable[[], object]) -> bool:
+    """True when AWS accepted the call, False on AccessDenied; anything else is a test bug."""
+    try:
+        call()
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "AccessDenied":
+            return False
+        raise
+    return True
+
+
+def can_put(s3: Any, bucket: str, key: str) -> bool:
+    return _allowed(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"x"))
+
+
+def can_get(s3: Any, bucket: str, key: str) -> bool:
+    def read() -> bytes:
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+
+    return _allowed(read)
+
+
+# ------------------------------------------------------------------- call counting / faults
+
+
+def _op_name(event_name: str) -> str:
+    # "before-call.iam.ListPolicies" -> "iam.ListPolicies"
+    return ".".join(event_name.split(".")[1:3])
+
+
+@dataclass
+class CallLog:
+    """Every AWS operation (not attempt) made by clients created while installed."""
+
+    calls: list[str] = field(default_factory=list)
+
+    def attach(self, client: BaseClient) -> None:
+        client.meta.events.register("before-call.*.*", self._before_call)
+
+    def _before_call(self, event_name: str, **_: Any) -> None:
+        self.calls.append(_op_name(event_name))
+
+    def count(self, prefix: str = "") -> int:
+        return sum(1 for c in self.calls if c.startswith(prefix))
+
+
+FAULT_KINDS = ("throttle", "server-error", "connection")
+
+
+@dataclass
+class FaultInjector:
+    """Fail the Nth AWS operation (1-based, counted across every client) on every attempt.
+
+    The failure is persistent for that operation, so botocore's retry mode retries it and
+    gives up: the caller sees exactly what it would see after retries are exhausted. Later
+    operations succeed. `attempts` records how many times the doomed operation was sent.
+    """
+
+    fail_at: int | None = None
+    kind: str = "throttle"
+    log: CallLog = field(default_factory=CallLog)
+    attempts: int = 0
+    failed_op: str | None = None
+    _doomed: bool = False
+
+    def attach(self, client: BaseClient) -> None:
+        client.meta.events.register("before-call.*.*", self._before_call)
+        client.meta.events.register("before-send.*.*", self._before_send)
+
+    def _before_call(self, event_name: str, **_: Any) -> None:
+        self.log.calls.append(_op_name(event_name))
+        self._doomed = len(self.log.calls) == self.fail_at
+        if self._doomed:
+            self.failed_op = _op_name(event_name)
+
+    # botocore's stubs type handlers as returning None; a before-send handler may return a
+    # response to short-circuit the HTTP call.
+    def _before_send(self, request: Any, **_: Any) -> Any:
+        if not self._doomed:
+            return None
+        self.attempts += 1
+        if self.kind == "connection":
+            raise EndpointConnectionError(endpoint_url=str(request.url))
+        if self.kind == "throttle":
+            status, code = 400, "Throttling"
+        else:
+            status, code = 500, "InternalFailure"
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{code}</Code><Message>injected {code}</Message></Error>"
+            "<RequestId>injected</RequestId></ErrorResponse>"
+        ).encode()
+        headers = HTTPHeaders()
+        headers["Content-Type"] = "text/xml"
+        return AWSResponse(str(request.url), status, headers, _Raw(body))
+
+
+class _Raw:
+    """The minimal raw-body object AWSResponse reads from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+@contextmanager
+def instrument_clients(hook: CallLog | FaultInjector) -> Iterator[None]:
+    """Attach `hook` to every botocore client created inside the block (however it is made)."""
+    original = botocore.session.Session.create_client
+
+    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = original(self, *args, **kwargs)
+        hook.attach(client)
+        return client
+
+    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        botocore.session.Session.create_client = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def no_retry_sleep() -> Iterator[None]:
+    """Keep botocore's real retry decisions but skip the backoff sleeps (fast fault matrix)."""
+    original = standard.ExponentialBackoff.delay_amount
+    standard.ExponentialBackoff.delay_amount = lambda self, context: 0  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        standard.ExponentialBackoff.delay_amount = original  # type: ignore[method-assign]
