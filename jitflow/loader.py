@@ -107,21 +107,30 @@ def _load_request(raw: bytes, path: str, lenient: bool) -> tuple[Request | None,
         return None, problems  # not even shaped like a request: the schema said why
 
 
+def _text(value: Any) -> str:
+    # Lenient loading still needs the right types: a rule must never see an int as a login.
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
 def _to_request(doc: safeyaml.YamlDoc, path: str, policy: str, name: str) -> Request:
     data: dict[str, Any] = doc.data
-    duration = parse_duration(data["duration"])
+    duration = parse_duration(_text(data["duration"]))
     if duration is None:
         raise ValueError("duration")
+    ticket = data.get("ticket")
     return Request(
         policy=policy,
         name=name,
-        requester=data["requester"],
-        principal=data["principal"],
-        reason=data["reason"],
-        ticket=data.get("ticket"),
+        requester=_text(data["requester"]),
+        principal=_text(data["principal"]),
+        reason=_text(data["reason"]),
+        ticket=None if ticket is None else _text(ticket),
         duration=duration,
         access=tuple(
-            AccessEntry(e["bucket"], e["prefix"], tuple(e["actions"])) for e in data["access"]
+            AccessEntry(_text(e["bucket"]), _text(e["prefix"]), tuple(map(_text, e["actions"])))
+            for e in data["access"]
         ),
         path=path,
         positions=dict(doc.positions),
