@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from foundation_helpers import ROOT, dump, valid_request_data
 
 SCRIPT = Path(sys.executable).parent / "jitflow"
@@ -124,11 +123,16 @@ def test_validate_and_plan_import_neither_boto3_nor_github(repo: Path) -> None:
         "import sys\n"
         "from jitflow.cli import main\n"
         "codes = [main(['validate', 'requests']), main(['plan', 'requests'])]\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'github'))\n"
+        "roots = ('boto3', 'botocore', 'github')\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in roots)\n"
         "print(codes, heavy)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=False,
+        [sys.executable, "-c", probe],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.stdout.strip().splitlines()[-1] == "[0, 0] []", result.stdout + result.stderr

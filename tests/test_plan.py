@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from foundation_helpers import dump, example_policies, judge, valid_request_data
+
 from jitflow.actions import lookup, scoped_permissions_management
 from jitflow.model import Request
 from jitflow.plan import build_plan, document_size, plan_summary, render_markdown
@@ -54,10 +55,13 @@ def test_permissions_management_is_denied_on_the_same_buckets() -> None:
 
 def test_bucket_level_action_targets_the_bucket_arn() -> None:
     policy = example_policies().policies["analytics-raw"]
-    policy = type(policy)(**{**policy.__dict__, "actions": (*policy.actions, "s3:PutBucketTagging")})
+    policy = type(policy)(
+        **{**policy.__dict__, "actions": (*policy.actions, "s3:PutBucketTagging")}
+    )
     base = example_request()
-    entry = type(base.access[0])(base.access[0].bucket, base.access[0].prefix,
-                                 ("s3:PutObject", "s3:PutBucketTagging"))
+    entry = type(base.access[0])(
+        base.access[0].bucket, base.access[0].prefix, ("s3:PutObject", "s3:PutBucketTagging")
+    )
     request = type(base)(**{**base.__dict__, "access": (entry,)})
     statements = build_plan(request, policy, AT).document["Statement"]
     bucket = next(s for s in statements if s["Sid"] == "Bucket1")
@@ -80,7 +84,9 @@ def test_markdown_neutralises_untrusted_text() -> None:
     data["reason"] = "Pls | approve <img src=x> @acme/security `code`\nnew line"
     request, _ = judge(dump(data))
     assert request is not None
-    markdown = render_markdown(build_plan(request, example_policies().policies["analytics-raw"], AT))
+    markdown = render_markdown(
+        build_plan(request, example_policies().policies["analytics-raw"], AT)
+    )
     reason_row = next(line for line in markdown.splitlines() if line.startswith("| Reason"))
     assert "<img" not in reason_row and "\\|" in reason_row and "@acme" not in reason_row
 

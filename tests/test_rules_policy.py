@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from foundation_helpers import ROOT, messages
+
 from jitflow.loader import load_policy_set
 from jitflow.tree import FsTree
 
@@ -40,16 +40,26 @@ def test_example_policies_are_valid() -> None:
         ("s3:AbortMultipartUpload]", "s3:PutObjekt]", "did you mean 's3:PutObject'"),
         ("s3:AbortMultipartUpload]", "s3:PutBucketPolicy]", "set permissions_management: true"),
         ("s3:AbortMultipartUpload]", "s3:CreateJob]", "account-level action"),
-        ("permissions_management: false", "permissions_management: true",
-         "needs min_approvals >= 2"),
+        (
+            "permissions_management: false",
+            "permissions_management: true",
+            "needs min_approvals >= 2",
+        ),
         ("[clickstream/, backfill/]", "[clickstream/, 'backfill']", "must end with '/'"),
         ("[clickstream/, backfill/]", "['*']", "wildcards"),
         ('"^[A-Z]+-[0-9]+$"', '"^[A-Z]+-[0-9+$("', "not a valid regular expression"),
         ('account: "111122223333"', "account: 111122223333", "expected string"),
         ("min_approvals: 1", "min_approvals: 3\napprovers_note: x", "unknown key 'approvers_note'"),
-        ("buckets: [analytics-raw, analytics-raw-eu]", "buckets: ['analytics-*']", "S3 bucket name"),
-        ('approvers: ["@acme/data-platform", "erin"]', 'approvers: ["erin"]\nmin_approvals_x: 1',
-         "unknown key"),
+        (
+            "buckets: [analytics-raw, analytics-raw-eu]",
+            "buckets: ['analytics-*']",
+            "S3 bucket name",
+        ),
+        (
+            'approvers: ["@acme/data-platform", "erin"]',
+            'approvers: ["erin"]\nmin_approvals_x: 1',
+            "unknown key",
+        ),
     ],
 )
 def test_policy_sanity(tmp_path: Path, old: str, new: str, expected: str) -> None:

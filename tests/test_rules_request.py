@@ -6,8 +6,8 @@ import copy
 from typing import Any
 
 import pytest
-
 from foundation_helpers import dump, example_policies, judge, messages, valid_request_data
+
 from jitflow.rules import check_request
 
 
@@ -218,7 +218,12 @@ def test_team_only_requester_is_a_warning_offline() -> None:
 
 @pytest.mark.parametrize(
     ("duration", "expected"),
-    [("2 hours", "duration"), ("0m", "more than zero"), ("-1h", "duration"), ("5h", "over the policy")],
+    [
+        ("2 hours", "duration"),
+        ("0m", "more than zero"),
+        ("-1h", "duration"),
+        ("5h", "over the policy"),
+    ],
 )
 def test_duration_refusals(duration: str, expected: str) -> None:
     refused(with_changes(duration=duration), expected)
@@ -252,7 +257,11 @@ def test_more_than_20_access_entries() -> None:
 def test_plan_over_iam_size_limit() -> None:
     data = valid_request_data()
     data["access"] = [
-        {"bucket": "analytics-raw", "prefix": f"clickstream/{'p' * 240}{i}/", "actions": ["s3:PutObject"]}
+        {
+            "bucket": "analytics-raw",
+            "prefix": f"clickstream/{'p' * 240}{i}/",
+            "actions": ["s3:PutObject"],
+        }
         for i in range(20)
     ]
     refused(data, "over IAM's limit of 6144")
@@ -284,5 +293,7 @@ def test_errors_are_collected_not_just_the_first() -> None:
 def test_problems_point_at_the_offending_line() -> None:
     raw = dump(with_entry(bucket="finance-ledger"))
     _, problems = judge(raw)
-    line = next(i for i, text in enumerate(raw.decode().splitlines(), 1) if "finance-ledger" in text)
+    line = next(
+        i for i, text in enumerate(raw.decode().splitlines(), 1) if "finance-ledger" in text
+    )
     assert [p.line for p in problems] == [line]

@@ -1,0 +1,203 @@
+"""Property tests: no input crashes validation, and no accepted request escapes its policy."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+from foundation_helpers import example_policies, judge
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jitflow import actions as catalogue
+from jitflow.clock import iso
+from jitflow.model import Policy
+from jitflow.plan import Plan, build_plan, document_size
+from jitflow.rules import IAM_MANAGED_POLICY_LIMIT
+
+_AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+EXAMPLES = 300 if os.environ.get("JITFLOW_LONG") else 60
+POLICIES = example_policies()
+PROFILE = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+# Pieces that are sometimes right and often subtly wrong: the generator aims at the edges.
+words = st.sampled_from(
+    [
+        "clickstream",
+        "backfill",
+        "models",
+        "x",
+        "..",
+        ".",
+        "*",
+        "?",
+        "${a}",
+        "%2F",
+        "caf\u00e9",
+        "clickstream-old",
+        "CLICKSTREAM",
+        "",
+        "a b",
+        "2026",
+        "dt=2026-11-27",
+    ]
+)
+prefixes = st.lists(words, max_size=4).map("/".join) | st.lists(
+    words, min_size=1, max_size=4
+).map(lambda parts: "/".join(parts) + "/")
+buckets = st.sampled_from(
+    [
+        "analytics-raw",
+        "analytics-raw-eu",
+        "acme-ml-models",
+        "analytics-r\u0430w",
+        "analytics-raw*",
+        "Analytics-Raw",
+        "finance",
+        "analytics-raw.",
+        "xn--abc",
+    ]
+)
+action_names = st.sampled_from(sorted(catalogue.catalogue())) | st.sampled_from(
+    ["s3:*", "s3:Put*", "s3:putobject", "iam:PassRole", "s3:PutObjekt", "*"]
+)
+entries = st.fixed_dictionaries(
+    {
+        "bucket": buckets,
+        "prefix": prefixes,
+        "actions": st.lists(action_names, min_size=1, max_size=4),
+    }
+)
+requests = st.fixed_dictionaries(
+    {
+        "requester": st.sampled_from(["alice", "bob", "erin", "mallory", "Alice"]),
+        "principal": st.sampled_from(
+            [
+                "arn:aws:iam::111122223333:role/alice-data",
+                "arn:aws:iam::111122223333:user/bob",
+                "arn:aws:iam::444455556666:role/alice-ml",
+                "arn:aws:iam::111122223333:role/*",
+                "arn:aws:iam::111122223333:root",
+            ]
+        ),
+        "reason": st.text(min_size=0, max_size=40),
+        "duration": st.sampled_from(["30m", "2h", "1h30m", "0m", "5h", "1d", "h", "90m"]),
+        "access": st.lists(entries, min_size=0, max_size=3),
+    },
+    optional={"ticket": st.sampled_from(["OPS-1", "ML-7", "bad ticket", ""])},
+)
+folders = st.sampled_from(["analytics-raw", "ml-models", "nope"])
+
+
+def assert_plan_within_policy(plan: Plan, policy: Policy) -> None:
+    """The invariants of every plan (threat model: scope can never widen)."""
+    assert document_size(plan.document) <= IAM_MANAGED_POLICY_LIMIT
+    expiry = iso(plan.expiry)
+    allowed_objects = [f"arn:aws:s3:::{b}/{p}" for b in policy.buckets for p in policy.prefixes]
+    for statement in plan.document["Statement"]:
+        resources = statement["Resource"]
+        resources = resources if isinstance(resources, list) else [resources]
+        if statement["Effect"] == "Deny":
+            continue
+        assert statement["Condition"] == {"DateLessThan": {"aws:CurrentTime": expiry}}
+        for action in statement["Action"]:
+            assert action in policy.actions
+            info = catalogue.lookup(action)
+            assert info is not None
+            assert policy.permissions_management or not info.manages_permissions
+        for arn in resources:
+            assert "?" not in arn
+            if arn.endswith("*"):
+                assert arn.count("*") == 1
+                assert any(arn[:-1].startswith(base) for base in allowed_objects), arn
+            else:
+                assert "*" not in arn
+                assert arn.removeprefix("arn:aws:s3:::") in policy.buckets
+
+
+@PROFILE
+@given(st.binary(max_size=2048))
+def test_random_bytes_never_crash(raw: bytes) -> None:
+    request, problems = judge(raw)
+    assert request is None and problems
+
+
+@PROFILE
+@given(st.text(max_size=1024))
+def test_random_text_never_crashes(text: str) -> None:
+    request, problems = judge(text.encode("utf-8", "surrogatepass"))
+    assert request is None or not any(p.severity == "error" for p in problems)
+
+
+@PROFILE
+@given(requests, folders, st.sampled_from(['"', "'", None]))
+def test_structured_requests_never_escape_their_policy(
+    data: dict[str, Any], folder: str, style: str | None
+) -> None:
+    raw = yaml.safe_dump(data, default_style=style, allow_unicode=True).encode()
+    request, problems = judge(raw, path=f"requests/{folder}/fuzz.yaml")
+    if request is None:
+        assert any(p.severity == "error" for p in problems)
+        assert all(isinstance(p.message, str) and p.message for p in problems)
+        return
+    policy = POLICIES.policies[folder]
+    assert_plan_within_policy(build_plan(request, policy, _AT), policy)
+    for entry in request.access:
+        assert re.fullmatch(r"[A-Za-z0-9!_.'()=+,@/-]*", entry.prefix)
+
+
+@PROFILE
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+        ),
+        max_leaves=20,
+    )
+)
+def test_arbitrary_yaml_structures_never_crash(data: Any) -> None:
+    raw = yaml.safe_dump(data).encode()
+    request, problems = judge(raw)
+    assert request is None and problems
+
+
+good_entries = st.fixed_dictionaries(
+    {
+        "bucket": st.sampled_from(["analytics-raw", "analytics-raw-eu"]),
+        "prefix": st.sampled_from(["clickstream/", "backfill/"]).flatmap(
+            lambda base: st.lists(
+                st.from_regex(r"[a-z0-9=-]{1,8}", fullmatch=True), max_size=3
+            ).map(lambda parts: base + "".join(p + "/" for p in parts))
+        ),
+        "actions": st.lists(
+            st.sampled_from(["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]),
+            min_size=1,
+            max_size=3,
+            unique=True,
+        ),
+    }
+)
+
+
+@PROFILE
+@given(st.lists(good_entries, min_size=1, max_size=20), st.sampled_from(["30m", "4h", "1h30m"]))
+def test_generated_valid_requests_are_accepted_and_within_policy(
+    access: list[dict[str, Any]], duration: str
+) -> None:
+    data = {
+        "requester": "alice",
+        "principal": "arn:aws:iam::111122223333:role/alice-data",
+        "reason": "generated by a property test",
+        "duration": duration,
+        "access": access,
+    }
+    request, problems = judge(yaml.safe_dump(data).encode())
+    assert request is not None, problems
+    policy = POLICIES.policies["analytics-raw"]
+    assert_plan_within_policy(build_plan(request, policy, _AT), policy)
