@@ -1,0 +1,395 @@
+"""The pull-request check as a value: which files changed, is each request valid, approved?
+
+`jitflow check` (on a PR) and `jitflow apply` (re-verifying a merge against its first parent)
+both call `check_changes`, so the two can never judge a request differently. Everything a PR
+could influence is read from git at explicit refs: policies, identities and settings come from
+the *base* ref (`GitTree(git, base)`), never from the PR's own copies; request files come from
+the head ref. No clock, no network: the caller passes the time, the PR facts and the team
+resolver (gathered by `jitflow.gh`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Protocol
+
+from jitflow.approvals import ApprovalStatus, PullFacts, TeamResolver, evaluate
+from jitflow.loader import YAML_SUFFIXES, PolicySet, judge_request, load_policy_set
+from jitflow.model import Request
+from jitflow.plan import Plan, build_plan, render_markdown
+from jitflow.problems import Problem
+from jitflow.rules import check_request
+from jitflow.settings import SETTINGS_FILE
+from jitflow.tree import GitTree, Tree
+
+if TYPE_CHECKING:
+    from jitflow.gitcmd import Git
+
+REQUESTS_DIR = "requests"
+REQUESTS_README = "requests/README.md"
+COMMENT_MARKER = "<!-- jitflow-check -->"
+SPLIT_HINT = (
+    "a request pull request may change only request files under requests/: "
+    "split it into one PR for the request and another for everything else"
+)
+IMMUTABLE_HINT = "requests are immutable; add a new file to extend"
+
+
+class ChangeLike(Protocol):
+    """What `jitflow.gitcmd.Change` offers: a git name-status letter and a path."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Everything the check found; `ok` is the verdict."""
+
+    base: str
+    head: str
+    changed: tuple[str, ...] = ()  # every changed path, merge base..head
+    problems: tuple[Problem, ...] = ()
+    requests: tuple[Request, ...] = ()  # added and valid
+    plans: tuple[Plan, ...] = ()
+    deleted: tuple[str, ...] = ()  # request ids whose file the PR deletes (early revoke)
+    approvals: dict[str, ApprovalStatus] = field(default_factory=dict)  # request id ->
+    approvals_checked: bool = False  # False when no PR facts were given (a local run)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def touches_requests(self) -> bool:
+        return any(is_request_area(p) for p in self.changed)
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def approved(self) -> bool:
+        return all(status.ok for status in self.approvals.values())
+
+    @property
+    def ok(self) -> bool:
+        """Valid, and (when approvals were checked) every added request is approved."""
+        return not self.errors and self.approved
+
+
+def is_request_area(path: str) -> bool:
+    """Under requests/ and not its README: a file that is (or pretends to be) a request."""
+    parts = PurePosixPath(path).parts
+    return len(parts) >= 2 and parts[0] == REQUESTS_DIR and path != REQUESTS_README
+
+
+def request_id_of(path: str) -> str | None:
+    """`policy/name` for `requests/<policy>/<name>.yaml|yml`; None for any other path."""
+    pure = PurePosixPath(path)
+    if len(pure.parts) != 3 or pure.parts[0] != REQUESTS_DIR or pure.suffix not in YAML_SUFFIXES:
+        return None
+    return f"{pure.parts[1]}/{pure.stem}"
+
+
+def _problem(path: str, message: str, line: int | None = 1) -> Problem:
+    # Line 1 by default so the GitHub annotation lands on the file in the PR's diff view.
+    return Problem(path, line, None, message)
+
+
+def scope_problems(changes: Sequence[ChangeLike]) -> list[Problem]:
+    """A PR that touches a request must touch nothing else; and only well-placed requests."""
+    problems: list[Problem] = []
+    request_area = [c for c in changes if is_request_area(c.path)]
+    if not request_area:
+        return problems
+    for change in changes:
+        if not is_request_area(change.path):
+            problems.append(
+                _problem(change.path, f"this pull request also changes {change.path}: {SPLIT_HINT}")
+            )
+        elif request_id_of(change.path) is None:
+            problems.append(
+                _problem(
+                    change.path,
+                    "not a request file: a request must be at requests/<policy>/<name>.yaml "
+                    "(or .yml), and nothing else belongs under requests/",
+                )
+            )
+    return problems
+
+
+def used_request_ids(base: Tree, audit_dir: str) -> set[str]:
+    """Request ids that already appear in the base branch's audit log (ever granted/refused)."""
+    used: set[str] = set()
+    for path in base.list(audit_dir):
+        if not path.endswith(".jsonl"):
+            continue
+        for line in (base.read(path) or b"").decode("utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a broken log is `jitflow audit verify`'s finding, not this check's
+            if isinstance(record, dict) and isinstance(record.get("request"), str):
+                used.add(record["request"])
+    return used
+
+
+def _audit_dir(base: Tree) -> str:
+    from jitflow.errors import ConfigError  # noqa: PLC0415
+    from jitflow.settings import load_settings  # noqa: PLC0415
+
+    if base.read(SETTINGS_FILE) is None:
+        return "audit"
+    try:
+        return load_settings(base).audit_dir
+    except ConfigError:
+        return "audit"
+
+
+def _ids_on(base: Tree, policy: str) -> dict[str, str]:
+    """Request id -> path for every request file of `policy` on the base."""
+    found: dict[str, str] = {}
+    for path in base.list(f"{REQUESTS_DIR}/{policy}"):
+        rid = request_id_of(path)
+        if rid is not None:
+            found[rid] = path
+    return found
+
+
+def _ever_on(git: Git, base: GitTree, rid: str) -> bool:
+    """Did a file for request `rid` exist at any time in the base's history?"""
+    candidates = [f"{REQUESTS_DIR}/{rid}{suffix}" for suffix in YAML_SUFFIXES]
+    found = git.run(
+        "log", "--format=%H", "--max-count=1", git.rev_parse(base.ref), "--", *candidates
+    )
+    return bool(found.strip())
+
+
+def _base_policy_problems(problems: Iterable[Problem], policy: str) -> list[Problem]:
+    """The base branch's own findings that make this request's policy unusable."""
+    relevant = {f"policies/{policy}{s}" for s in YAML_SUFFIXES} | {
+        f"policies/identities{s}" for s in YAML_SUFFIXES
+    }
+    return [
+        Problem(p.path, p.line, p.col, f"on the base branch: {p.message}", p.severity)
+        for p in problems
+        if p.severity == "error" and (p.path in relevant or p.path == "policies")
+    ]
+
+
+@dataclass
+class _Acc:
+    problems: list[Problem] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    plans: list[Plan] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    approvals: dict[str, ApprovalStatus] = field(default_factory=dict)
+
+
+def judge_added(
+    raw: bytes,
+    path: str,
+    author: str,
+    policies: PolicySet,
+    teams: TeamResolver | None,
+) -> tuple[Request | None, list[Problem]]:
+    """An added request file, judged against the base's policies; the author must request it."""
+
+    def check(request: Request, policy_set: PolicySet) -> list[Problem]:
+        return check_request(request, policy_set, teams)
+
+    request, problems = judge_request(raw, path, policies, check)
+    if request is not None and request.requester.lower() != author.lower():
+        problems.append(
+            Problem(
+                path,
+                *request.where("requester"),
+                f"the pull request is by {author!r} but the requester is "
+                f"{request.requester!r}: only the requester may open their request",
+            )
+        )
+        request = None
+    return request, problems
+
+
+def check_changes(
+    git: Git,
+    base: str,
+    head: str,
+    author: str,
+    *,
+    applied_at: datetime,
+    pull: PullFacts | None = None,
+    teams: TeamResolver | None = None,
+) -> CheckResult:
+    """Judge the changes of merge-base(base, head)..head as a request pull request by `author`.
+
+    Plans are shown as if applied at `applied_at`. Approvals are evaluated only when `pull`
+    and `teams` are given (on GitHub); a local run leaves `approvals_checked` False.
+    """
+    changes = list(git.changed_files(git.merge_base(base, head), head))
+    changed = tuple(c.path for c in changes)
+    result = CheckResult(base=base, head=head, changed=changed)
+    if not result.touches_requests:
+        note = "no file under requests/ changed: there is no request to check"
+        return CheckResult(base=base, head=head, changed=changed, notes=(note,))
+
+    base_tree = GitTree(git, base)
+    policies, policy_problems = load_policy_set(base_tree)
+    used = used_request_ids(base_tree, _audit_dir(base_tree))
+    acc = _Acc(problems=scope_problems(changes))
+    added = _Added(git, head, author, policies, policy_problems, teams, base_tree, used, acc)
+    for change in changes:
+        rid = request_id_of(change.path)
+        if rid is None:
+            continue  # reported by scope_problems
+        if change.status == "D":
+            acc.deleted.append(rid)
+            acc.notes.append(f"deleting {change.path} means an early revoke of {rid} after merge")
+        elif change.status != "A":
+            acc.problems.append(
+                _problem(
+                    change.path,
+                    f"{change.path} is an existing request: {IMMUTABLE_HINT}",
+                )
+            )
+        else:
+            added.check(change.path, rid)
+    if pull is not None and teams is not None:
+        for request in acc.requests:
+            acc.approvals[request.id] = evaluate(pull, policies.policies[request.policy], teams)
+    for request in acc.requests:
+        acc.plans.append(build_plan(request, policies.policies[request.policy], applied_at))
+    return CheckResult(
+        base=base,
+        head=head,
+        changed=changed,
+        problems=tuple(sorted(set(acc.problems), key=_order)),
+        requests=tuple(acc.requests),
+        plans=tuple(acc.plans),
+        deleted=tuple(acc.deleted),
+        approvals=acc.approvals,
+        approvals_checked=pull is not None and teams is not None,
+        notes=tuple(acc.notes),
+    )
+
+
+@dataclass
+class _Added:
+    """Judges the added request files of one check (state shared across files)."""
+
+    git: Git
+    head: str
+    author: str
+    policies: PolicySet
+    policy_problems: list[Problem]
+    teams: TeamResolver | None
+    base_tree: GitTree
+    used: set[str]
+    acc: _Acc
+    seen: dict[str, str] = field(default_factory=dict)  # request id -> path added
+
+    def check(self, path: str, rid: str) -> None:
+        acc = self.acc
+        policy = rid.split("/", 1)[0]
+        # The same id under another suffix (x.yaml vs x.yml) is the same request.
+        if rid in self.seen:
+            acc.problems.append(
+                _problem(path, f"request {rid} is added twice ({self.seen[rid]} and {path})")
+            )
+            return
+        self.seen[rid] = path
+        existing = _ids_on(self.base_tree, policy).get(rid)
+        if existing is not None:
+            acc.problems.append(
+                _problem(
+                    path,
+                    f"request {rid} already exists on the base branch ({existing}): "
+                    f"{IMMUTABLE_HINT}",
+                )
+            )
+            return
+        if rid in self.used or _ever_on(self.git, self.base_tree, rid):
+            acc.problems.append(
+                _problem(
+                    path,
+                    f"request id {rid} was already used on the base branch: "
+                    "request ids are never reused; pick a new file name",
+                )
+            )
+            return
+        raw = self.git.show(self.head, path)
+        if raw is None:
+            acc.problems.append(_problem(path, "cannot read the file at the pull request's head"))
+            return
+        base_broken = _base_policy_problems(self.policy_problems, policy)
+        request, problems = judge_added(raw, path, self.author, self.policies, self.teams)
+        acc.problems.extend(problems + base_broken)
+        if request is not None and not base_broken:
+            acc.requests.append(request)
+
+
+def _md(text: str) -> str:
+    # Untrusted text (messages quote request values) must not add markup, mentions or HTML.
+    return (
+        text.replace("\\", "\\\\")
+        .replace("\n", " ")
+        .replace("\r", " ")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("`", "'")
+        .replace("@", "@\u200b")
+        .replace("*", "\\*")
+        .replace("_", "\\_")
+        .replace("[", "\\[")
+        .replace("]", "\\]")
+        .replace("|", "\\|")
+    )
+
+
+def verdict(result: CheckResult) -> str:
+    if not result.touches_requests:
+        return "no request changed"
+    if result.errors:
+        return f"failed: {len(result.errors)} problem(s)"
+    if not result.approved:
+        return "waiting for approvals"
+    if not result.approvals_checked and result.requests:
+        return "valid (approvals not checked: no pull request)"
+    return "passed"
+
+
+def render_report(result: CheckResult, *, marker: str = COMMENT_MARKER) -> str:
+    """The Markdown for the job summary and the sticky PR comment (marker first)."""
+    icon = ":white_check_mark:" if result.ok else ":x:"
+    out = [marker, f"## {icon} jitflow check: {verdict(result)}", ""]
+    if result.problems:
+        out += ["**Problems**", ""]
+        out += [f"- `{_md(p.path)}`{_line(p)}: {_md(p.message)}" for p in result.problems]
+        out.append("")
+    if result.notes:
+        out += ["**Notes**", ""] + [f"- {_md(n)}" for n in result.notes] + [""]
+    for plan in result.plans:
+        status = result.approvals.get(plan.request.id)
+        if status is not None:
+            mark = ":white_check_mark:" if status.ok else ":hourglass:"
+            lines = status.summary().splitlines()
+            out += [f"{mark} **{_md(lines[0])}** for `{_md(plan.request.id)}`", ""]
+            out += [f"- {_md(line)}" for line in lines[1:]]
+            out.append("")
+        out.append(render_markdown(plan))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _order(problem: Problem) -> tuple[str, int, int, str]:
+    return (problem.path, problem.line or 0, problem.col or 0, problem.message)
+
+
+def _line(problem: Problem) -> str:
+    return f" line {problem.line}" if problem.line is not None else ""

@@ -1,0 +1,95 @@
+"""Real git repositories for the `jitflow check` tests: the project's example files on `main`,
+then a PR branch with whatever a test changes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+EXISTING = "requests/analytics-raw/alice-clickstream-backfill.yaml"
+NEW = "requests/analytics-raw/alice-new-backfill.yaml"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test Author",
+    "GIT_AUTHOR_EMAIL": "author@example.com",
+    "GIT_COMMITTER_NAME": "Test Author",
+    "GIT_COMMITTER_EMAIL": "author@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+
+def request_data(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "requester": "alice",
+        "principal": "arn:aws:iam::111122223333:role/alice-data",
+        "reason": "Backfill the 2026-11-28 clickstream partition",
+        "ticket": "OPS-1235",
+        "duration": "2h",
+        "access": [
+            {
+                "bucket": "analytics-raw",
+                "prefix": "clickstream/2026/11/28/",
+                "actions": ["s3:PutObject"],
+            }
+        ],
+    }
+    data.update(changes)
+    return data
+
+
+def dump(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+class Repo:
+    """A git repository with `main` (the base) and a `pr` branch checked out."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self.git("init", "--quiet", "--initial-branch=main")
+        for name in ("jitflow.yaml", "requests/README.md", EXISTING):
+            self.write(name, (ROOT / name).read_text())
+        for policy in sorted((ROOT / "policies").glob("*.yaml")):
+            self.write(f"policies/{policy.name}", policy.read_text())
+        self.commit("base")
+        self.git("checkout", "--quiet", "-b", "pr")
+
+    def git(self, *args: str) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")} | GIT_ENV
+        done = subprocess.run(
+            ["git", *args], cwd=self.path, env=env, capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    def write(self, name: str, text: str) -> None:
+        target = self.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+    def remove(self, name: str) -> None:
+        (self.path / name).unlink()
+
+    def commit(self, message: str) -> str:
+        self.git("add", "--all")
+        self.git("commit", "--quiet", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD").strip()
+
+    def on_main(self, name: str, text: str | None) -> None:
+        """Commit a change straight to main (the base moves on), then return to `pr`."""
+        self.git("checkout", "--quiet", "main")
+        if text is None:
+            self.remove(name)
+        else:
+            self.write(name, text)
+        self.commit(f"main: {name}")
+        self.git("checkout", "--quiet", "pr")
+
+    def add_request(self, name: str = NEW, **changes: Any) -> str:
+        self.write(name, dump(request_data(**changes)))
+        return self.commit(f"request {name}")

@@ -1,0 +1,242 @@
+"""`jitflow.prcheck`: the pull-request check over real git repositories (no GitHub)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from check_repo import EXISTING, NEW, Repo, dump, request_data
+
+from jitflow.approvals import APPROVED, PullFacts, Review
+from jitflow.gitcmd import Git
+from jitflow.prcheck import CheckResult, check_changes, render_report
+
+AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+class Teams:
+    def __init__(self, members: dict[str, set[str]] | None = None) -> None:
+        self.members = members or {}
+        self.asked: list[tuple[str, str, str]] = []
+
+    def is_active_member(self, org: str, team_slug: str, login: str) -> bool:
+        self.asked.append((org, team_slug, login))
+        return login in self.members.get(f"{org}/{team_slug}", set())
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    return Repo(tmp_path / "repo")
+
+
+def run(repo: Repo, author: str = "alice", **kwargs: object) -> CheckResult:
+    return check_changes(Git(repo.path), "main", "pr", author, applied_at=AT, **kwargs)  # type: ignore[arg-type]
+
+
+def messages(result: CheckResult) -> str:
+    return "\n".join(f"{p.path}: {p.message}" for p in result.problems)
+
+
+def pull(head: str, *reviews: tuple[str, str | None]) -> PullFacts:
+    return PullFacts(
+        number=7,
+        author="alice",
+        head_sha=head,
+        base_sha="0" * 40,
+        created_at=AT,
+        merged=False,
+        merged_at=None,
+        merge_commit_sha=None,
+        contributors=frozenset({"alice"}),
+        reviews=tuple(Review(login, APPROVED, sha, AT) for login, sha in reviews),
+    )
+
+
+def test_valid_request_gives_a_plan(repo: Repo) -> None:
+    repo.add_request()
+    result = run(repo)
+    assert result.ok, messages(result)
+    assert [r.id for r in result.requests] == ["analytics-raw/alice-new-backfill"]
+    assert len(result.plans) == 1
+    assert result.plans[0].expiry == datetime(2026, 11, 28, 11, 0, tzinfo=UTC)
+    report = render_report(result)
+    assert report.startswith("<!-- jitflow-check -->")
+    assert "arn:aws:s3:::analytics-raw/clickstream/2026/11/28/*" in report
+    assert not result.approvals_checked
+
+
+def test_no_request_changed_passes_with_a_note(repo: Repo) -> None:
+    repo.write("policies/analytics-raw.yaml", "description: changed\n")
+    repo.commit("policy edit only")
+    result = run(repo)
+    assert result.ok
+    assert not result.touches_requests
+    assert "no file under requests/ changed" in result.notes[0]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "policies/analytics-raw.yaml",
+        ".github/workflows/x.yml",
+        "jitflow.yaml",
+        "requests/README.md",
+        "jitflow/cli.py",
+        ".github/CODEOWNERS",
+    ],
+)
+def test_mixed_pr_is_told_to_split(repo: Repo, other: str) -> None:
+    repo.write(NEW, dump(request_data()))
+    repo.write(other, "# changed\n")
+    repo.commit("mixed")
+    result = run(repo)
+    assert not result.ok
+    flagged = [p for p in result.errors if p.path == other]
+    assert flagged and "split" in flagged[0].message
+
+
+def test_base_policies_are_used_not_the_prs(repo: Repo) -> None:
+    # The PR widens its own policy to cover the bucket it asks for: must not help.
+    policy = (repo.path / "policies/analytics-raw.yaml").read_text()
+    repo.write(
+        "policies/analytics-raw.yaml",
+        policy.replace("[analytics-raw,", "[secret-bucket, analytics-raw,"),
+    )
+    access = [{"bucket": "secret-bucket", "prefix": "clickstream/x/", "actions": ["s3:PutObject"]}]
+    repo.add_request(access=access)
+    result = run(repo)
+    assert not result.ok
+    assert "bucket 'secret-bucket' is not covered" in messages(result)
+    assert result.plans == ()
+
+
+def test_base_branch_tip_policy_is_used(repo: Repo) -> None:
+    # The base moved on after the PR branched: its newest policies judge the request.
+    repo.add_request(duration="3h")
+    assert run(repo).ok
+    policy = (repo.path / "policies/analytics-raw.yaml").read_text()
+    repo.on_main(
+        "policies/analytics-raw.yaml", policy.replace("max_duration: 4h", "max_duration: 1h")
+    )
+    result = run(repo)
+    assert "over the policy's max_duration" in messages(result)
+
+
+def test_modified_request_is_refused(repo: Repo) -> None:
+    text = (repo.path / EXISTING).read_text()
+    repo.write(EXISTING, text.replace("duration: 2h", "duration: 4h"))
+    repo.commit("extend")
+    result = run(repo)
+    assert not result.ok
+    assert "requests are immutable; add a new file to extend" in messages(result)
+
+
+def test_same_id_with_other_suffix_is_refused(repo: Repo) -> None:
+    repo.add_request(EXISTING.replace(".yaml", ".yml"))
+    result = run(repo)
+    assert not result.ok
+    assert "already exists on the base branch" in messages(result)
+
+
+def test_reused_id_from_history_is_refused(repo: Repo) -> None:
+    repo.on_main(EXISTING, None)  # revoked early, long ago
+    repo.git("rebase", "--quiet", "main")
+    repo.add_request(EXISTING)
+    result = run(repo)
+    assert not result.ok
+    assert "never reused" in messages(result)
+
+
+def test_reused_id_from_audit_log_is_refused(repo: Repo) -> None:
+    record = '{"event":"granted","request":"analytics-raw/alice-new-backfill"}\n'
+    repo.on_main("audit/2026-11.jsonl", record)
+    repo.add_request()
+    result = run(repo)
+    assert "never reused" in messages(result)
+
+
+def test_deleted_request_notes_early_revoke(repo: Repo) -> None:
+    repo.remove(EXISTING)
+    repo.commit("give back early")
+    result = run(repo)
+    assert result.ok, messages(result)
+    assert result.deleted == ("analytics-raw/alice-clickstream-backfill",)
+    assert "early revoke" in " ".join(result.notes)
+    assert "early revoke" in render_report(result)
+
+
+def test_author_must_be_requester(repo: Repo) -> None:
+    repo.add_request()
+    result = run(repo, author="bob")
+    assert not result.ok
+    [problem] = result.errors
+    assert "only the requester may open their request" in problem.message
+    assert problem.line == 1  # the requester: line of the file
+
+
+@pytest.mark.parametrize(
+    "name", ["requests/analytics-raw/x.json", "requests/x.yaml", "requests/analytics-raw/a/b.yaml"]
+)
+def test_misplaced_files_under_requests_are_refused(repo: Repo, name: str) -> None:
+    repo.write(name, dump(request_data()))
+    repo.commit("misplaced")
+    result = run(repo)
+    assert not result.ok
+    assert "not a request file" in messages(result)
+
+
+def test_invalid_request_reports_lines(repo: Repo) -> None:
+    repo.add_request(duration="9h")
+    result = run(repo)
+    [problem] = result.errors
+    assert problem.path == NEW and problem.line == 5
+    assert "max_duration" in problem.message
+
+
+def test_approvals_short_then_enough(repo: Repo) -> None:
+    head = repo.add_request()
+    short = run(repo, pull=pull(head), teams=Teams())
+    assert short.approvals_checked and not short.ok and not short.errors
+    assert (
+        short.approvals["analytics-raw/alice-new-backfill"]
+        .summary()
+        .startswith("approvals: 0 of 1 from @acme/data-platform, erin")
+    )
+    enough = run(repo, pull=pull(head, ("erin", head)), teams=Teams())
+    assert enough.ok
+    assert "approvals: 1 of 1" in render_report(enough)
+
+
+def test_team_requester_is_resolved(repo: Repo) -> None:
+    repo.on_main(
+        "policies/identities.yaml",
+        (repo.path / "policies/identities.yaml").read_text()
+        + "carol:\n  - arn:aws:iam::111122223333:role/carol\n",
+    )
+    head = repo.add_request(requester="carol", principal="arn:aws:iam::111122223333:role/carol")
+    outsider = run(repo, author="carol", pull=pull(head), teams=Teams())
+    assert "may not request under policy" in messages(outsider)
+    member = run(
+        repo,
+        author="carol",
+        pull=pull(head, ("erin", head)),
+        teams=Teams({"acme/data-eng": {"carol"}}),
+    )
+    assert member.ok, messages(member)
+
+
+def test_report_escapes_untrusted_text(repo: Repo) -> None:
+    nasty = "x <img src=x> @acme/security `code` | pipe"
+    repo.add_request(reason=nasty)
+    valid = render_report(run(repo))
+    assert "x &lt;img src=x&gt;" in valid or "x &lt;img src=x>" in valid  # the reason is shown
+    repo.add_request(
+        "requests/analytics-raw/alice-two.yaml",
+        access=[{"bucket": nasty, "prefix": "clickstream/", "actions": ["s3:PutObject"]}],
+    )
+    invalid = render_report(run(repo))
+    assert "x &lt;img src=x&gt;" in invalid  # quoted in the problem message
+    for report in (valid, invalid):
+        assert "<img" not in report
+        assert "@acme/security" not in report
