@@ -1,0 +1,274 @@
+"""The one boto3 adapter: sessions per account and the small IAM port the engine uses.
+
+Retries are botocore's (`standard` mode: throttling, 5xx and connection errors with backoff);
+there is no hand-written retry loop. The standard AWS environment is honoured as boto3 reads
+it: AWS_ENDPOINT_URL, AWS_REGION / AWS_DEFAULT_REGION, AWS_PROFILE and the credential chain.
+Every botocore failure leaves this module as a jitflow.errors.AwsError with a readable message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from jitflow.errors import AwsError
+from jitflow.grants import (
+    PATH_ROOT,
+    DeleteConflictError,
+    Entities,
+    EntityExistsError,
+    ListedPolicy,
+    NoSuchEntityError,
+    Principal,
+    QuotaExceededError,
+    role_session_name,
+)
+from jitflow.model import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam.client import IAMClient
+    from mypy_boto3_sts.client import STSClient
+
+DEFAULT_MAX_ATTEMPTS = 5
+_T = TypeVar("_T")
+_CODE_ERRORS: dict[str, type[AwsError]] = {
+    "NoSuchEntity": NoSuchEntityError,
+    "EntityAlreadyExists": EntityExistsError,
+    "DeleteConflict": DeleteConflictError,
+    "LimitExceeded": QuotaExceededError,
+}
+
+
+def client_config(max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Config:
+    return Config(retries={"mode": "standard", "max_attempts": max_attempts})
+
+
+@contextmanager
+def aws_errors(what: str) -> Iterator[None]:
+    """Turn botocore failures into AwsError subclasses the engine can tell apart."""
+    try:
+        yield
+    except ClientError as error:
+        info = error.response.get("Error", {})
+        code = str(info.get("Code", "Unknown"))
+        message = str(info.get("Message", "")).strip()
+        cls = _CODE_ERRORS.get(code, AwsError)
+        raise cls(f"AWS {what} failed: {code}{': ' + message if message else ''}") from error
+    except BotoCoreError as error:  # no credentials, connection refused after retries...
+        raise AwsError(f"AWS {what} failed: {error}") from error
+
+
+def _call(what: str, fn: Callable[..., _T], **kwargs: Any) -> _T:
+    with aws_errors(what):
+        return fn(**kwargs)
+
+
+class Iam:
+    """Exactly the IAM calls the engine makes, typed, in one account."""
+
+    def __init__(self, client: IAMClient, account: str) -> None:
+        self.client = client
+        self.account = account
+
+    # reads
+    def list_jitflow_policies(self) -> list[ListedPolicy]:
+        """Every customer-managed policy under /jitflow/: one call per 1,000 policies."""
+        out: list[ListedPolicy] = []
+        marker: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Scope": "Local", "PathPrefix": PATH_ROOT, "MaxItems": 1000}
+            if marker:
+                kwargs["Marker"] = marker
+            page = _call("iam:ListPolicies", self.client.list_policies, **kwargs)
+            out.extend(
+                ListedPolicy(
+                    arn=p["Arn"],
+                    name=p["PolicyName"],
+                    path=p.get("Path", "/"),
+                    attachment_count=int(p.get("AttachmentCount", 1)),
+                    default_version_id=p.get("DefaultVersionId", "v1"),
+                )
+                for p in page.get("Policies", [])
+            )
+            if not page.get("IsTruncated"):
+                return out
+            marker = page.get("Marker")
+
+    def list_attached(self, principal: Principal) -> list[tuple[str, str]]:
+        """(name, arn) of the managed policies attached to a role or user."""
+        out: list[tuple[str, str]] = []
+        marker: str | None = None
+        while True:
+            if principal.kind == "role":
+                kwargs: dict[str, Any] = {"RoleName": principal.name, "MaxItems": 1000}
+                if marker:
+                    kwargs["Marker"] = marker
+                page: Any = _call(
+                    "iam:ListAttachedRolePolicies", self.client.list_attached_role_policies,
+                    **kwargs,
+                )
+            else:
+                kwargs = {"UserName": principal.name, "MaxItems": 1000}
+                if marker:
+                    kwargs["Marker"] = marker
+                page = _call(
+                    "iam:ListAttachedUserPolicies", self.client.list_attached_user_policies,
+                    **kwargs,
+                )
+            out.extend((p["PolicyName"], p["PolicyArn"]) for p in page["AttachedPolicies"])
+            if not page.get("IsTruncated"):
+                return out
+            marker = page.get("Marker")
+
+    def list_entities(self, arn: str) -> Entities:
+        roles: list[str] = []
+        users: list[str] = []
+        groups: list[str] = []
+        marker: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"PolicyArn": arn, "MaxItems": 1000}
+            if marker:
+                kwargs["Marker"] = marker
+            page = _call(
+                "iam:ListEntitiesForPolicy", self.client.list_entities_for_policy, **kwargs
+            )
+            roles += [r["RoleName"] for r in page.get("PolicyRoles", [])]
+            users += [u["UserName"] for u in page.get("PolicyUsers", [])]
+            groups += [g["GroupName"] for g in page.get("PolicyGroups", [])]
+            if not page.get("IsTruncated"):
+                return Entities(tuple(roles), tuple(users), tuple(groups))
+            marker = page.get("Marker")
+
+    def get_policy(self, arn: str) -> tuple[dict[str, str], str]:
+        """(tags, default version id). GetPolicy returns the tags; ListPolicies does not."""
+        policy = _call("iam:GetPolicy", self.client.get_policy, PolicyArn=arn)["Policy"]
+        tags = {t["Key"]: t["Value"] for t in policy.get("Tags", [])}
+        return tags, policy.get("DefaultVersionId", "v1")
+
+    def get_document(self, arn: str, version_id: str) -> str:
+        """The policy document as compact canonical JSON (what jitflow uploaded and hashed)."""
+        version = _call(
+            "iam:GetPolicyVersion", self.client.get_policy_version,
+            PolicyArn=arn, VersionId=version_id,
+        )["PolicyVersion"]
+        document: Any = version.get("Document", {})
+        if isinstance(document, str):  # some endpoints return it URL-encoded
+            document = json.loads(unquote(document))
+        return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+    def list_versions(self, arn: str) -> list[tuple[str, bool]]:
+        page = _call("iam:ListPolicyVersions", self.client.list_policy_versions, PolicyArn=arn)
+        return [(v["VersionId"], bool(v.get("IsDefaultVersion"))) for v in page["Versions"]]
+
+    # changes
+    def create_policy(
+        self, name: str, path: str, document_json: str, tags: list[dict[str, str]]
+    ) -> str:
+        created = _call(
+            "iam:CreatePolicy", self.client.create_policy,
+            PolicyName=name, Path=path, PolicyDocument=document_json, Tags=tags,
+            Description="jitflow grant; see tags",
+        )
+        return created["Policy"]["Arn"]
+
+    def attach(self, principal: Principal, arn: str) -> None:
+        if principal.kind == "role":
+            _call("iam:AttachRolePolicy", self.client.attach_role_policy,
+                  RoleName=principal.name, PolicyArn=arn)
+        else:
+            _call("iam:AttachUserPolicy", self.client.attach_user_policy,
+                  UserName=principal.name, PolicyArn=arn)
+
+    def detach(self, kind: str, name: str, arn: str) -> None:
+        if kind == "role":
+            _call("iam:DetachRolePolicy", self.client.detach_role_policy,
+                  RoleName=name, PolicyArn=arn)
+        elif kind == "user":
+            _call("iam:DetachUserPolicy", self.client.detach_user_policy,
+                  UserName=name, PolicyArn=arn)
+        else:
+            _call("iam:DetachGroupPolicy", self.client.detach_group_policy,
+                  GroupName=name, PolicyArn=arn)
+
+    def delete_version(self, arn: str, version_id: str) -> None:
+        _call("iam:DeletePolicyVersion", self.client.delete_policy_version,
+              PolicyArn=arn, VersionId=version_id)
+
+    def delete_policy(self, arn: str) -> None:
+        _call("iam:DeletePolicy", self.client.delete_policy, PolicyArn=arn)
+
+
+class Accounts:
+    """IAM ports per configured account: assume the account's role from settings, or use the
+    caller's own credentials when the account is the caller's (one GetCallerIdentity per run)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session: boto3.Session | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        self.settings = settings
+        self.session = session or boto3.Session()
+        self.config = client_config(max_attempts)
+        self._caller: str | None = None
+        self._ports: dict[tuple[str, str], Iam] = {}
+
+    @property
+    def region(self) -> str:
+        return self.session.region_name or self.settings.region
+
+    def _sts(self, session: boto3.Session) -> STSClient:
+        with aws_errors("sts client"):
+            return session.client("sts", region_name=self.region, config=self.config)
+
+    def caller_account(self) -> str:
+        if self._caller is None:
+            identity = _call("sts:GetCallerIdentity", self._sts(self.session).get_caller_identity)
+            self._caller = identity["Account"]
+        return self._caller
+
+    def iam(self, account: str, label: str = "run") -> Iam:
+        """The IAM port for `account`; `label` names the assumed-role session (jitflow-<label>)."""
+        if account not in self.settings.accounts:
+            raise AwsError(
+                f"account {account} is not configured in jitflow.yaml (accounts: "
+                f"{', '.join(sorted(self.settings.accounts)) or 'none'})"
+            )
+        key = (account, label)
+        if key not in self._ports:
+            self._ports[key] = Iam(self._iam_client(account, label), account)
+        return self._ports[key]
+
+    def _iam_client(self, account: str, label: str) -> IAMClient:
+        role = self.settings.accounts[account]
+        caller = self.caller_account()
+        if caller == account:
+            session = self.session
+        elif role is None:
+            # Fail before touching anything: the credentials are for another account, and a
+            # same-named role there must never receive the grant.
+            raise AwsError(
+                f"jitflow.yaml says account {account} uses the caller's own credentials, "
+                f"but they belong to account {caller}"
+            )
+        else:
+            creds = _call(
+                "sts:AssumeRole", self._sts(self.session).assume_role,
+                RoleArn=role, RoleSessionName=role_session_name(label),
+            )["Credentials"]
+            session = boto3.Session(
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+                region_name=self.region,
+            )
+        with aws_errors("iam client"):
+            return session.client("iam", region_name=self.region, config=self.config)
