@@ -1,0 +1,394 @@
+"""The one GitHub adapter: PyGithub in, plain jitflow values out.
+
+Only this module imports `github`; commands import this module lazily (inside `run`), so
+`jitflow validate` and `jitflow plan` never load PyGithub. No PyGithub object leaves this module.
+Every failure becomes a `jitflow.errors.GitHubError` with a message for a person.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from jitflow.approvals import PullFacts, PullSummary, Review
+from jitflow.errors import ConfigError, GitHubError
+
+if TYPE_CHECKING:
+    from github.Repository import Repository
+    from urllib3.util.retry import Retry
+
+__all__ = [
+    "COMMENT_LIMIT",
+    "STICKY_MARKER",
+    "GitHubClient",
+    "GitHubHttpError",
+    "PullSummary",
+    "contributors_of",
+    "truncate_comment",
+]
+
+DEFAULT_API_URL = "https://api.github.com"
+STICKY_MARKER = "<!-- jitflow:check -->"
+COMMENT_LIMIT = 65_536  # GitHub refuses longer issue and PR comment bodies (422)
+ACTIONS_BOT = "github-actions[bot]"
+# GitHub lists at most this many commits of a pull request; beyond it authorship is unknowable.
+PULL_COMMITS_LISTED = 250
+TIMEOUT_SECONDS = 15
+TRUNCATION_NOTE = (
+    "\n\n> [!NOTE]\n> This comment was cut at GitHub's {limit:,}-character limit: "
+    "the full report is in the job summary of this check run.\n"
+)
+
+_CO_AUTHOR = re.compile(r"^\s*co-authored-by:\s*(?P<name>[^<]*?)\s*<(?P<email>[^>]*)>\s*$", re.I)
+_NOREPLY = re.compile(r"^(?:\d+\+)?(?P<login>[^@+]+)@users\.noreply\.github\.com$", re.I)
+
+
+def _default_retry() -> Retry:
+    from urllib3.util.retry import Retry  # noqa: PLC0415
+
+    # A CLI in a workflow: a few quick retries of idempotent reads on 5xx, never a POST or
+    # PATCH (a retried comment could post twice), and no minutes-long backoff.
+    return Retry(
+        total=3,
+        backoff_factor=0.5,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"GET"}),
+        raise_on_status=False,
+    )
+
+
+def _stderr_warning(message: str) -> None:
+    print(f"jitflow: warning: {message}", file=sys.stderr)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC)
+
+
+def _login_of_email(email: str) -> str | None:
+    found = _NOREPLY.match(email.strip())
+    return found.group("login").lower() if found else None
+
+
+def contributors_of(
+    commits: list[tuple[str | None, str | None, str, str, str, str, str]],
+) -> frozenset[str]:
+    """Everyone who wrote part of a PR, lower-cased, from its commits.
+
+    Each commit is (author login, committer login, author name, author e-mail, committer name,
+    committer e-mail, message). Logins come from GitHub's accounts and from noreply e-mails;
+    identities GitHub cannot map (plain e-mails, names in Co-authored-by trailers) are kept as
+    they are, lower-cased: a reviewer matching any of them does not count (fail closed).
+    """
+    found: set[str] = set()
+
+    def identity(name: str, email: str) -> None:
+        login = _login_of_email(email)
+        if login:
+            found.add(login)
+        found.update(part.strip().lower() for part in (name, email) if part.strip())
+
+    for a_login, c_login, a_name, a_email, c_name, c_email, message in commits:
+        found.update(login.lower() for login in (a_login, c_login) if login)
+        if not a_login:
+            identity(a_name, a_email)
+        if not c_login:
+            identity(c_name, c_email)
+        for mapped in (_login_of_email(a_email), _login_of_email(c_email)):
+            if mapped:
+                found.add(mapped)
+        for line in message.splitlines():
+            trailer = _CO_AUTHOR.match(line)
+            if trailer:
+                identity(trailer.group("name"), trailer.group("email"))
+    return frozenset(found)
+
+
+def truncate_comment(body: str, limit: int = COMMENT_LIMIT) -> str:
+    """`body` if it fits; otherwise cut on a line boundary, close an open code fence, add a note."""
+    if len(body) <= limit:
+        return body
+    note = TRUNCATION_NOTE.format(limit=limit)
+    room = limit - len(note) - len("\n```")
+    kept = body[:room]
+    cut = kept.rfind("\n")
+    kept = kept[:cut] if cut > 0 else kept
+    # An unclosed ``` would swallow the note into a code block.
+    fences = sum(1 for line in kept.splitlines() if line.lstrip().startswith("```"))
+    if fences % 2:
+        kept += "\n```"
+    return kept + note
+
+
+@dataclass(frozen=True)
+class _Commit:
+    author_login: str | None
+    committer_login: str | None
+    author_name: str
+    author_email: str
+    committer_name: str
+    committer_email: str
+    message: str
+
+
+class GitHubHttpError(GitHubError):
+    """GitHub answered with an HTTP error; `status` says which."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class GitHubClient:
+    """Typed access to the handful of GitHub endpoints jitflow uses, for one repository."""
+
+    def __init__(
+        self,
+        repository: str,
+        token: str | None,
+        api_url: str = DEFAULT_API_URL,
+        *,
+        timeout: int = TIMEOUT_SECONDS,
+        retry: Retry | int | None = None,
+        comment_author: str | None = ACTIONS_BOT,
+        warn: Callable[[str], None] = _stderr_warning,
+        pace: bool = True,
+    ) -> None:
+        """`comment_author`: whose comments may be the sticky one (None: anyone's).
+        `pace`: keep PyGithub's spacing between calls (0.25 s, 1 s between writes), which
+        GitHub's secondary rate limits ask for; tests against a local fake turn it off.
+        """
+        from github import Auth, Consts, Github  # noqa: PLC0415
+
+        owner, _, name = repository.partition("/")
+        if not owner or not name or "/" in name:
+            raise ConfigError(f"GITHUB_REPOSITORY must be owner/name, not {repository!r}")
+        self.repository = repository
+        self.api_url = api_url.rstrip("/")
+        self.comment_author = comment_author
+        self.warn = warn
+        self._github = Github(
+            base_url=self.api_url,
+            auth=Auth.Token(token) if token else None,
+            timeout=timeout,
+            retry=retry if retry is not None else _default_retry(),
+            per_page=100,
+            lazy=True,  # build objects from URLs without fetching them first
+            seconds_between_requests=Consts.DEFAULT_SECONDS_BETWEEN_REQUESTS if pace else None,
+            seconds_between_writes=Consts.DEFAULT_SECONDS_BETWEEN_WRITES if pace else None,
+        )
+        self._membership: dict[tuple[str, str, str], bool] = {}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> GitHubClient:
+        """From the GitHub Actions variables `GITHUB_REPOSITORY`, `GITHUB_TOKEN`, `GITHUB_API_URL`;
+        `JITFLOW_COMMENT_AUTHOR` names the sticky comment's author when not github-actions[bot].
+        """
+        env = os.environ if environ is None else environ
+        repository = env.get("GITHUB_REPOSITORY", "")
+        if not repository:
+            raise ConfigError("GITHUB_REPOSITORY is not set: it names the owner/repository")
+        if "JITFLOW_COMMENT_AUTHOR" in env and "comment_author" not in options:
+            options["comment_author"] = env["JITFLOW_COMMENT_AUTHOR"] or None
+        return cls(
+            repository,
+            env.get("GITHUB_TOKEN") or None,
+            env.get("GITHUB_API_URL") or DEFAULT_API_URL,
+            **options,
+        )
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _calling(self, what: str) -> Iterator[None]:
+        """Turn PyGithub and transport failures into GitHubError naming what was attempted."""
+        from github import GithubException  # noqa: PLC0415
+
+        from requests import RequestException  # noqa: PLC0415
+
+        try:
+            yield
+        except GithubException as error:
+            detail = error.message or (error.data if isinstance(error.data, str) else "")
+            hint = {
+                401: " (is GITHUB_TOKEN set and valid?)",
+                403: " (the token lacks a permission, or a rate limit was hit)",
+                404: " (not found, or the token cannot see it)",
+            }.get(error.status, "")
+            raise GitHubHttpError(
+                f"GitHub: {what} failed: HTTP {error.status} {detail}".rstrip() + hint,
+                error.status,
+            ) from None
+        except RequestException as error:
+            raise GitHubError(
+                f"GitHub: {what} failed: cannot reach {self.api_url}: {type(error).__name__}"
+            ) from None
+
+    def _repo(self) -> Repository:
+        return self._github.get_repo(self.repository)
+
+    # -- pull requests ------------------------------------------------------------------------
+
+    def pull_facts(self, number: int) -> PullFacts:
+        """Everything the approval rules need about pull request `number`."""
+        with self._calling(f"reading pull request #{number} of {self.repository}"):
+            pull = self._repo().get_pull(number)
+            author = pull.user.login if pull.user is not None else ""
+            head_sha, base_sha = pull.head.sha, pull.base.sha
+            created_at = _utc(pull.created_at)
+            facts_merged, merged_at = bool(pull.merged), _utc(pull.merged_at)
+            merge_commit_sha, commit_count = pull.merge_commit_sha, pull.commits
+            commits = [
+                _Commit(
+                    c.author.login if c.author is not None else None,
+                    c.committer.login if c.committer is not None else None,
+                    c.commit.author.name or "",
+                    c.commit.author.email or "",
+                    c.commit.committer.name or "",
+                    c.commit.committer.email or "",
+                    c.commit.message or "",
+                )
+                for c in pull.get_commits()
+            ]
+            reviews = tuple(
+                Review(
+                    login=r.user.login if r.user is not None else "ghost",
+                    state=r.state or "",
+                    commit_id=r.commit_id or None,
+                    submitted_at=_utc(r.submitted_at),
+                )
+                for r in pull.get_reviews()
+            )
+        if created_at is None or not author or not head_sha:
+            raise GitHubError(f"GitHub: pull request #{number} came back without author or head")
+        if commit_count is not None and len(commits) < commit_count:
+            # Unlisted commits could hide an approver's own push: refuse to judge.
+            raise GitHubError(
+                f"pull request #{number} has {commit_count} commits but GitHub lists only "
+                f"{len(commits)} (at most {PULL_COMMITS_LISTED}): split it into smaller PRs"
+            )
+        contributors = contributors_of(
+            [
+                (
+                    c.author_login,
+                    c.committer_login,
+                    c.author_name,
+                    c.author_email,
+                    c.committer_name,
+                    c.committer_email,
+                    c.message,
+                )
+                for c in commits
+            ]
+        )
+        return PullFacts(
+            number=number,
+            author=author,
+            head_sha=head_sha,
+            base_sha=base_sha,
+            created_at=created_at,
+            merged=facts_merged,
+            merged_at=merged_at,
+            merge_commit_sha=merge_commit_sha,
+            contributors=contributors | {author.lower()},
+            reviews=reviews,
+        )
+
+    def pulls_for_commit(self, sha: str) -> list[PullSummary]:
+        """The pull requests GitHub associates with commit `sha` (for a default-branch commit:
+        the merged PR that introduced it); empty for a direct push."""
+        summaries: list[PullSummary] = []
+        with self._calling(f"listing the pull requests of commit {sha[:12]}"):
+            for pull in self._repo().get_commit(sha).get_pulls():
+                # The list holds "simple" PRs without `merged`: merged_at says it (and reading
+                # `merged` would make PyGithub fetch every PR again).
+                merged_at = _utc(pull.merged_at)
+                created_at = _utc(pull.created_at)
+                if created_at is None:
+                    raise GitHubError(f"GitHub: pull request #{pull.number} has no created_at")
+                summaries.append(
+                    PullSummary(
+                        number=pull.number,
+                        merged=merged_at is not None,
+                        merge_commit_sha=pull.merge_commit_sha,
+                        head_sha=pull.head.sha,
+                        created_at=created_at,
+                        merged_at=merged_at,
+                    )
+                )
+        return summaries
+
+    # -- teams (TeamResolver) -----------------------------------------------------------------
+
+    def is_active_member(self, org: str, team_slug: str, login: str) -> bool:
+        """`GET /orgs/{org}/teams/{team_slug}/memberships/{username}`: state `active` only.
+
+        Called on that exact endpoint: PyGithub's team objects follow the team's own URL form
+        instead. 404 means not a member; 403 is an error (the token cannot read the org's teams,
+        which must not read as "not a member" silently).
+        """
+        from github import UnknownObjectException  # noqa: PLC0415
+
+        key = (org.lower(), team_slug.lower(), login.lower())
+        if key in self._membership:
+            return self._membership[key]
+        path = "/orgs/{}/teams/{}/memberships/{}".format(
+            *(quote(part, safe="") for part in (org, team_slug, login))
+        )
+        active = False
+        with self._calling(f"reading @{org}/{team_slug} membership of {login}"):
+            try:
+                _headers, data = self._github.requester.requestJsonAndCheck("GET", path)
+            except UnknownObjectException:
+                data = None
+            active = isinstance(data, dict) and data.get("state") == "active"
+        self._membership[key] = active
+        return active
+
+    # -- comments -----------------------------------------------------------------------------
+
+    def comment(self, number: int, body: str) -> None:
+        """Post a new comment on pull request `number` (cut to GitHub's limit)."""
+        with self._calling(f"commenting on pull request #{number}"):
+            self._repo().get_issue(number).create_comment(truncate_comment(body))
+
+    def upsert_sticky_comment(self, number: int, marker: str, body: str) -> None:
+        """Create or update our one comment carrying `marker`; never a second one.
+
+        A 403 (a fork's read-only token) only warns: the check's verdict must not depend on
+        whether it could comment.
+        """
+        text = truncate_comment(body if marker in body else f"{marker}\n{body}")
+        try:
+            with self._calling(f"updating the comment on pull request #{number}"):
+                issue = self._repo().get_issue(number)
+                ours = None
+                for existing in issue.get_comments():
+                    author = existing.user.login if existing.user is not None else ""
+                    mine = self.comment_author is None or author == self.comment_author
+                    # Someone else's comment quoting the marker is never edited.
+                    if mine and marker in (existing.body or ""):
+                        ours = existing
+                        break
+                if ours is None:
+                    issue.create_comment(text)
+                elif ours.body != text:
+                    ours.edit(text)
+        except GitHubHttpError as error:
+            if error.status == 403:
+                self.warn(
+                    f"cannot comment on pull request #{number} (HTTP 403: a fork's read-only "
+                    "token?); the job summary has the report"
+                )
+                return
+            raise
