@@ -19,6 +19,8 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -30,6 +32,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.retries import standard
 from moto.server import ThreadedMotoServer
+
+from jitflow.auditlog import AuditLog
+from jitflow.aws import Accounts
+from jitflow.engine import Approval, Engine
+from jitflow.model import AccessEntry, Policy, Request, Settings
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -65,6 +72,9 @@ class MotoServer:
 
     endpoint: str
     region: str = REGION
+    # One session for every client: it caches the service models, which makes a new client
+    # cheap (credentials are passed per client, so sharing it mixes nothing up).
+    _session: boto3.session.Session = field(default_factory=boto3.session.Session)
 
     def client(self, service: str, creds: Creds = SETUP_CREDS, retries: int = 1) -> Any:
         """A boto3 client for `service` against this server, signed with `creds`.
@@ -75,7 +85,7 @@ class MotoServer:
             retries={"mode": "standard", "total_max_attempts": retries},
             s3={"addressing_style": "path"},
         )
-        return boto3.session.Session().client(
+        return self._session.client(
             service,  # type: ignore[call-overload]
             region_name=self.region,
             endpoint_url=self.endpoint,
@@ -387,3 +397,81 @@ def no_retry_sleep() -> Iterator[None]:
         yield
     finally:
         standard.ExponentialBackoff.delay_amount = original  # type: ignore[method-assign]
+
+
+# ------------------------------------------------------------------ grant engine scenarios
+# Requests and policies are built from the model dataclasses directly: these tests judge the
+# engine and AWS, not the loader.
+
+T0 = datetime(2026, 11, 28, 9, 0, 0, tzinfo=UTC)
+GRANT_PREFIX = "clickstream/"
+
+
+def make_policy(buckets: tuple[str, ...] = ("data-lake", "other-bucket")) -> Policy:
+    return Policy(
+        name="lake",
+        description="the data lake",
+        account=ACCOUNT,
+        buckets=buckets,
+        prefixes=("clickstream/", "clickstream-old/", "backfill/"),
+        actions=("s3:PutObject", "s3:DeleteObject"),
+        max_duration=timedelta(hours=8),
+        approvers=("erin",),
+    )
+
+
+def make_request(
+    name: str,
+    principal: str,
+    prefix: str = GRANT_PREFIX,
+    bucket: str = "data-lake",
+    duration: timedelta = timedelta(hours=2),
+) -> Request:
+    return Request(
+        policy="lake",
+        name=name,
+        requester="alice",
+        principal=principal,
+        reason="backfill after job 4411 failed",
+        ticket=None,
+        duration=duration,
+        access=(AccessEntry(bucket=bucket, prefix=prefix, actions=("s3:PutObject",)),),
+    )
+
+
+@dataclass
+class Approvals:
+    """An ApprovalSource that approves every request (approval logic is tested elsewhere)."""
+
+    asked: list[str] = field(default_factory=list)
+
+    def approval_for(self, request: Request, policy: Policy) -> Approval:
+        self.asked.append(request.id)
+        return Approval(request.id, ("erin",), 7, "c" * 40)
+
+
+def jitflow_settings(quota: int = 10) -> Settings:
+    return Settings(admins=("admin",), accounts={ACCOUNT: None}, attached_policy_quota=quota)
+
+
+def point_env_at(monkeypatch: pytest.MonkeyPatch, server: MotoServer, creds: Creds) -> None:
+    """The standard AWS environment jitflow reads, aimed at `server` as `creds`."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_MAX_ATTEMPTS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    for name, value in server.env(creds).items():
+        monkeypatch.setenv(name, value)
+
+
+def make_engine(audit_dir: Path, settings: Settings | None = None, max_attempts: int = 2) -> Engine:
+    """The real engine with the real boto3 adapter, credentials from the environment."""
+    settings = settings or jitflow_settings()
+    accounts = Accounts(settings, max_attempts=max_attempts)
+    return Engine(accounts, AuditLog(audit_dir), settings, actor="local:test")
+
+
+def audit_events(audit_dir: Path) -> list[tuple[str, str, bool]]:
+    """(event, request, reconciled) of every record, after checking the chain verifies."""
+    log = AuditLog(audit_dir)
+    assert log.verify() == []
+    return [(str(r["event"]), str(r["request"]), bool(r.get("reconciled"))) for r in log.records()]
