@@ -23,6 +23,9 @@ from jitflow.problems import render
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("jitflow.commands.validate", "validate request files against the policies"),
     "plan": ("jitflow.commands.plan", "show the IAM policy a request would be granted"),
+    "apply": ("jitflow.commands.apply", "grant approved requests in AWS and record them"),
+    "revoke": ("jitflow.commands.revoke", "end expired and orphaned grants, or one early"),
+    "status": ("jitflow.commands.status", "show live grants in AWS and anything wrong"),
     "codeowners": ("jitflow.commands.codeowners", "generate CODEOWNERS from the policies"),
 }
 

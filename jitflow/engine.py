@@ -148,6 +148,15 @@ def request_paths(request_id: str) -> list[str]:
     return [f"requests/{policy}/{name}{suffix}" for suffix in YAML_SUFFIXES]
 
 
+@dataclass(frozen=True)
+class Check:
+    """What reconcile compares AWS with: the default branch and the approvals."""
+
+    tree: Tree
+    policies: PolicySet
+    source: ApprovalSource
+
+
 # --- the engine -------------------------------------------------------------------------------
 
 
@@ -389,16 +398,24 @@ class Engine:
     def revoke_expired(self, now: datetime) -> list[Outcome]:
         """Remove every grant whose path expiry is <= now, in every configured account, and
         settle grants the log still thinks open but AWS no longer has."""
+        return self.revoke(now)
+
+    def revoke(self, now: datetime, check: Check | None = None) -> list[Outcome]:
+        """One pass per account over one listing: expired grants removed, grants missing from
+        AWS settled, and with `check` the live ones reconciled against the default branch."""
         results: list[Outcome] = []
         for account in sorted(self.settings.accounts):
             iam = self.accounts.iam(account, "revoke")
             listed = iam.list_jitflow_policies()
-            for grant in grants.sweep(listed, now).expired:
+            swept = grants.sweep(listed, now)
+            for grant in swept.expired:
                 results.append(self._end(iam, "expired", grant.listed, account=account,
                                          request_id=grant.request_id, expiry=grant.expiry,
                                          now=now))
             results += self._settle_missing(account, {p.arn for p in listed}, now)
-        return results
+            if check is not None:
+                results += self._reconcile_account(iam, account, swept, check, now)
+        return [r for r in results if r.action != "kept"]
 
     def _open_grants(self, account: str) -> dict[str, dict[str, Any]]:
         last: dict[str, dict[str, Any]] = {}
@@ -474,22 +491,28 @@ class Engine:
                   now: datetime) -> list[Outcome]:
         """AWS (what is granted) against the default branch (what was approved): orphans are
         revoked at once; an approved grant missing its record gets one (reconciled)."""
+        check = Check(tree, policies, source)
         results: list[Outcome] = []
         for account in sorted(self.settings.accounts):
-            iam = self.accounts.iam(account, "reconcile")
-            listed = iam.list_jitflow_policies()
-            swept = grants.sweep(listed, now)
-            for bad in swept.malformed:
-                results.append(self._end(iam, "orphan_revoked", bad, account=account,
-                                         request_id=grants.request_id_from_name(bad.name) or "",
-                                         expiry=None, now=now,
-                                         reason="not a jitflow grant name or path"))
-            open_grants = self._open_grants(account)
-            for grant in swept.live:
-                results.append(self._reconcile_one(
-                    iam, grant, account=account, tree=tree, policies=policies, source=source,
-                    opened=open_grants.get(grant.request_id), now=now))
+            iam = self.accounts.iam(account, "revoke")
+            swept = grants.sweep(iam.list_jitflow_policies(), now)
+            results += self._reconcile_account(iam, account, swept, check, now)
         return [r for r in results if r.action != "kept"]
+
+    def _reconcile_account(self, iam: IamPort, account: str, swept: grants.Sweep,
+                           check: Check, now: datetime) -> list[Outcome]:
+        results: list[Outcome] = []
+        for bad in swept.malformed:
+            results.append(self._end(iam, "orphan_revoked", bad, account=account,
+                                     request_id=grants.request_id_from_name(bad.name) or "",
+                                     expiry=None, now=now,
+                                     reason="not a jitflow grant name or path"))
+        open_grants = self._open_grants(account)
+        for grant in swept.live:
+            results.append(self._reconcile_one(
+                iam, grant, account=account, tree=check.tree, policies=check.policies,
+                source=check.source, opened=open_grants.get(grant.request_id), now=now))
+        return results
 
     def _reconcile_one(self, iam: IamPort, grant: Grant, *, account: str, tree: Tree,
                        policies: PolicySet, source: ApprovalSource,

@@ -17,7 +17,9 @@ from moto import mock_aws
 from jitflow import grants
 from jitflow.auditlog import AuditLog
 from jitflow.aws import Accounts
-from jitflow.engine import Approval, Engine, Outcome
+from jitflow.cli import main
+from jitflow.commands.apply import actor_from_env
+from jitflow.engine import Approval, Check, Engine, Outcome
 from jitflow.errors import AwsError, Rejected
 from jitflow.loader import PolicySet, load_and_check, load_policy_set
 from jitflow.model import Policy, Request, Settings
@@ -533,3 +535,78 @@ def test_other_accounts_are_reached_by_assuming_their_role(world: World) -> None
     assert "sts.AssumeRole" in world.calls
     with pytest.raises(AwsError, match="not configured"):
         accounts.iam("999999999999")
+
+
+# --- one pass: expired + reconcile share one listing -----------------------------------------
+
+
+def test_revoke_with_check_lists_once(world: World) -> None:
+    _grant(world, "old", "clickstream/a/", duration="1h")
+    _grant(world, "live", "clickstream/b/", duration="3h")
+    world.calls.clear()
+    check = Check(world.tree, world.policies(), world.source)
+    outcomes = world.engine().revoke(T0 + timedelta(hours=2), check)
+    assert [(o.action, o.request_id) for o in outcomes] == [("expired", "analytics-raw/old")]
+    assert world.iam_calls().count("iam.ListPolicies") == 1
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+
+def _cli_repo(world: World) -> Path:
+    (world.root / "jitflow.yaml").write_text(
+        f'admins: ["@acme/security"]\naccounts:\n  "{ACCOUNT}": {{}}\n')
+    world.write_request("fix", request_yaml())
+    return world.root
+
+
+def test_cli_apply_fails_closed_without_an_approval_source(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _cli_repo(world)
+    code = main(["apply", "--repo", str(root), "requests/analytics-raw/fix.yaml"])
+    assert code == 1
+    assert "no approval source" in capsys.readouterr().err
+    assert world.jitflow_policies() == [] and world.iam_calls() == []
+
+
+def test_cli_revoke_and_status(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _cli_repo(world)
+    _grant(world, "fix", "clickstream/2026/11/27/", duration="1h")
+    capsys.readouterr()
+
+    assert main(["status", "--repo", str(root), "--at", "2026-11-28T09:30:00Z",
+                 "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["request"], r["expires_in"], r["problems"]) for r in rows] == [
+        ("analytics-raw/fix", "30m", [])]
+
+    assert main(["revoke", "--repo", str(root), "--no-reconcile", "--dry-run",
+                 "--at", "2026-11-28T10:00:00Z"]) == 0
+    assert "would expired: analytics-raw/fix" in capsys.readouterr().out
+    assert len(world.jitflow_policies()) == 1
+
+    assert main(["revoke", "--repo", str(root), "--no-reconcile",
+                 "--at", "2026-11-28T10:00:00Z"]) == 0
+    assert world.jitflow_policies() == []
+    assert [e for e, _r, _c in world.events()] == ["granted", "expired"]
+
+
+def test_cli_revoke_refuses_a_broken_audit_log(world: World,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    root = _cli_repo(world)
+    _grant(world, "fix", "clickstream/2026/11/27/", duration="1h")
+    month = next((root / "audit").glob("*.jsonl"))
+    month.write_text(month.read_text().replace('"alice"', '"mallory"'))
+    code = main(["revoke", "--repo", str(root), "--no-reconcile", "--at", "2026-11-28T10:00:00Z"])
+    assert code == 1
+    assert "does not verify" in capsys.readouterr().err
+    assert len(world.jitflow_policies()) == 1  # nothing changed in AWS
+
+
+def test_actor_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/access")
+    monkeypatch.setenv("GITHUB_RUN_ID", "42")
+    assert actor_from_env() == "https://github.com/acme/access/actions/runs/42"
+    monkeypatch.delenv("GITHUB_RUN_ID")
+    assert actor_from_env().startswith("local:")

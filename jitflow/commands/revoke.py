@@ -1,0 +1,92 @@
+"""`jitflow revoke`: end expired grants and orphans, or one grant early (--request/--reason)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jitflow.commands.apply import (
+    add_common_arguments,
+    approval_source_from_env,
+    commit_audit,
+    now_of,
+    open_engine,
+    print_outcomes,
+    repo_root,
+    summary_message,
+)
+from jitflow.errors import UsageError
+
+if TYPE_CHECKING:
+    from jitflow.engine import Approval, ApprovalSource
+    from jitflow.model import Policy, Request, Settings
+    from jitflow.tree import Tree
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_arguments(parser)
+    parser.add_argument("--request", metavar="ID", help="revoke this request's grant now")
+    parser.add_argument("--reason", metavar="TEXT", help="why (required with --request)")
+    parser.add_argument("--no-reconcile", action="store_true",
+                        help="only remove expired grants; skip the check against the "
+                             "default branch")
+
+
+@dataclass
+class _LazySource:
+    """Asks for the approval source only when an unrecorded grant needs proof; when none is
+    configured, that grant cannot be proven and is revoked (fail closed)."""
+
+    source: ApprovalSource | None = None
+
+    def approval_for(self, request: Request, policy: Policy) -> Approval:
+        if self.source is None:
+            self.source = approval_source_from_env()
+        return self.source.approval_for(request, policy)
+
+
+def default_branch_tree(root: Path, settings: Settings) -> Tree:
+    from jitflow.errors import GitError  # noqa: PLC0415
+    from jitflow.gitcmd import Git  # noqa: PLC0415
+    from jitflow.tree import GitTree  # noqa: PLC0415
+
+    git = Git(root)
+    for ref in (settings.default_branch, f"origin/{settings.default_branch}"):
+        try:
+            git.rev_parse(ref)
+        except GitError:
+            continue
+        return GitTree(git, ref)
+    raise GitError(f"cannot find the default branch {settings.default_branch} in {root}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from jitflow.loader import load_policy_set  # noqa: PLC0415
+    from jitflow.settings import load_settings  # noqa: PLC0415
+    from jitflow.tree import FsTree  # noqa: PLC0415
+
+    if (args.request is None) != (args.reason is None):
+        raise UsageError("--request and --reason go together")
+    root = repo_root(args)
+    now = now_of(args)
+    settings = load_settings(FsTree(root))
+    engine, log = open_engine(root, settings, args.dry_run)
+    if args.request is not None:
+        outcomes = [engine.revoke_request(args.request, args.reason, now)]
+        title = f"jitflow revoke: {args.request} early"
+    else:
+        check = None
+        if not args.no_reconcile:
+            from jitflow.engine import Check  # noqa: PLC0415
+
+            tree = default_branch_tree(root, settings)
+            policies, _problems = load_policy_set(tree)  # judged per request by reconcile
+            check = Check(tree, policies, _LazySource())
+        outcomes = engine.revoke(now, check)
+        title = "jitflow revoke: expired and orphaned grants"
+    print_outcomes(outcomes)
+    if args.commit and not args.dry_run:
+        commit_audit(root, log, summary_message(title, outcomes))
+    return 0

@@ -1,0 +1,73 @@
+"""`jitflow status`: the grants live in AWS, and anything that looks wrong."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jitflow.clock import iso
+
+if TYPE_CHECKING:
+    from jitflow.engine import GrantStatus
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repo", type=Path, default=None, metavar="DIR",
+                        help="repository root (default: the one holding the current directory)")
+    parser.add_argument("--at", metavar="TIME", help="the time to judge at (default: now)")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def as_json(row: GrantStatus, now: datetime) -> dict[str, Any]:
+    from jitflow.grants import expires_in  # noqa: PLC0415
+
+    return {
+        "account": row.account, "policy_arn": row.policy_arn, "request": row.request_id,
+        "principal": row.principal, "expiry": iso(row.expiry) if row.expiry else None,
+        "expires_in": expires_in(row.expiry, now) if row.expiry else None,
+        "access": [{"resource": r, "actions": list(a)} for r, a in row.access],
+        "problems": list(row.problems),
+    }
+
+
+def as_text(rows: list[GrantStatus], now: datetime) -> str:
+    from jitflow.grants import expires_in  # noqa: PLC0415
+
+    if not rows:
+        return "no grants"
+    out: list[str] = []
+    for row in rows:
+        when = expires_in(row.expiry, now) if row.expiry else "?"
+        when = when if when.startswith("expired") else f"expires in {when}"
+        out.append(f"{row.request_id or row.policy_arn}  {row.principal or '?'}  {when}")
+        out += [f"    {resource}  {', '.join(actions)}" for resource, actions in row.access]
+        out += [f"    PROBLEM {problem}" for problem in row.problems]
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    from jitflow.commands.apply import now_of, open_engine, repo_root  # noqa: PLC0415
+    from jitflow.commands.revoke import default_branch_tree  # noqa: PLC0415
+    from jitflow.errors import GitError  # noqa: PLC0415
+    from jitflow.loader import load_policy_set  # noqa: PLC0415
+    from jitflow.settings import load_settings  # noqa: PLC0415
+    from jitflow.tree import FsTree  # noqa: PLC0415
+
+    root = repo_root(args)
+    now = now_of(args)
+    settings = load_settings(FsTree(root))
+    engine, _log = open_engine(root, settings, dry_run=True, verify=False)
+    try:
+        tree = default_branch_tree(root, settings)
+        policies = load_policy_set(tree)[0]
+        rows = engine.status(now, tree, policies)
+    except GitError:  # not a git checkout: show grants without the request-file check
+        rows = engine.status(now)
+    if args.format == "json":
+        print(json.dumps([as_json(row, now) for row in rows], indent=2))
+    else:
+        print(as_text(rows, now))
+    return 1 if any(row.problems for row in rows) else 0
