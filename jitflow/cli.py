@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("jitflow.commands.apply", "grant approved requests in AWS and record them"),
     "revoke": ("jitflow.commands.revoke", "end expired and orphaned grants, or one early"),
     "status": ("jitflow.commands.status", "show live grants in AWS and anything wrong"),
+    "check": ("jitflow.commands.check", "check a pull request: its requests, scope and approvals"),
+    "audit": ("jitflow.commands.audit", "verify or show the audit log"),
     "codeowners": ("jitflow.commands.codeowners", "generate CODEOWNERS from the policies"),
 }
 
@@ -52,11 +54,14 @@ def _command_module(name: str) -> ModuleType:
     return importlib.import_module(COMMANDS[name][0])
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that subcommand's (so a run imports one command module)."""
     parser = _Parser(prog="jitflow", description="Just-in-time S3 write access via pull requests.")
     parser.add_argument("--version", action="version", version=f"jitflow {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (_module, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         _command_module(name).add_arguments(sub)
     return parser
@@ -71,7 +76,7 @@ def _report(error: JitflowError) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser()
+        parser = build_parser(args_list[0] if args_list and args_list[0] in COMMANDS else None)
         if not args_list:
             parser.print_help(sys.stderr)
             return EXIT_USAGE

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from jitflow.loader import PolicySet
 
 IAM_MANAGED_POLICY_LIMIT = 6144
+# Generous per-document and per-entry overheads of the plan's JSON (Sids, Effect, Condition,
+# the Deny statement); tests/test_rules_request.py checks the bound is never below the size.
+SIZE_BOUND_BASE, SIZE_BOUND_ENTRY = 1000, 400
 ARN = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}):(?P<kind>role|user)/(?P<name>.+)$")
 # Characters allowed in a prefix: S3's "safe" set plus '=' (partition keys like dt=2026-11-27/).
 # Everything else (wildcards, '$', braces, '%', '\', spaces, non-ASCII look-alikes) is refused.
@@ -261,6 +264,16 @@ def _size_problems(request: Request, policy: Policy) -> list[Problem]:
 
     from jitflow.plan import build_plan, document_size  # noqa: PLC0415  (plan imports rules)
 
+    # A cheap upper bound first: most requests are far below the limit.
+    bound = SIZE_BOUND_BASE + sum(
+        SIZE_BOUND_ENTRY
+        + 4 * len(e.bucket)
+        + 2 * len(e.prefix)
+        + 2 * sum(len(a) + 3 for a in e.actions)
+        for e in request.access
+    )
+    if bound <= IAM_MANAGED_POLICY_LIMIT:
+        return []
     # The expiry's text has a fixed width, so any time gives the real size.
     size = document_size(build_plan(request, policy, datetime(2000, 1, 1, tzinfo=UTC)).document)
     if size > IAM_MANAGED_POLICY_LIMIT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from functools import cache
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from jitflow.problems import Problem
 
 if TYPE_CHECKING:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft7Validator
     from jsonschema.exceptions import ValidationError
 
     from jitflow.safeyaml import YamlDoc
@@ -24,12 +25,12 @@ def schema_text(name: str) -> str:
 
 
 @cache
-def validator(name: str) -> Draft202012Validator:
+def validator(name: str) -> Draft7Validator:
     # Imported here, not at module level: jsonschema is the slowest import on the
     # validate path and `jitflow --help` should not pay for it.
-    from jsonschema import Draft202012Validator  # noqa: PLC0415
+    from jsonschema import Draft7Validator  # noqa: PLC0415
 
-    return Draft202012Validator(json.loads(schema_text(name)))
+    return Draft7Validator(json.loads(schema_text(name)))
 
 
 def _field(path: tuple[str | int, ...]) -> str:
@@ -84,11 +85,30 @@ def _describe(value: Any) -> str:
     )
 
 
+def _fast_error(name: str, data: Any) -> str | None:
+    """The compiled validator's finding, or None when the data is valid (the common case)."""
+    module = importlib.import_module(f"jitflow.validators.{name}")
+    from fastjsonschema import JsonSchemaException  # noqa: PLC0415
+
+    try:
+        module.validate(data)
+    except JsonSchemaException as error:
+        return str(error.message)
+    return None
+
+
 def check(doc: YamlDoc, name: str, path: str) -> list[Problem]:
     """Every schema finding for `doc` against the named shipped schema."""
+    fast = _fast_error(name, doc.data)
+    if fast is None:
+        return []
     problems = []
     for error in validator(name).iter_errors(doc.data):
         for where, message in _messages(error):
             line, col = doc.where(where)
             problems.append(Problem(path, line, col, message))
+    if not problems:
+        # The compiled validator anchors patterns at the true end of the text ("\\Z") where
+        # jsonschema's "$" also accepts a trailing newline: the stricter answer wins.
+        problems.append(Problem(path, 1, 1, fast))
     return problems

@@ -29,10 +29,13 @@ def request_files(paths: list[Path]) -> list[Path]:
         if path.is_file():
             found.append(path)
         elif path.is_dir():
+            inside = "requests" in path.absolute().parts
             found += sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file() and p.suffix in YAML_SUFFIXES and "requests" in p.resolve().parts
+                if p.suffix in YAML_SUFFIXES
+                and (inside or "requests" in p.relative_to(path).parts)
+                and p.is_file()
             )
         else:
             raise UsageError(f"{path}: no such file or directory")
@@ -56,7 +59,7 @@ def load_policies(policies_dir: Path | None, anchor: Path) -> tuple[PolicySet, l
 
 def display_path(path: Path) -> str:
     """The request's path as jitflow reasons about it: `requests/<policy>/<name>.yaml`."""
-    parts = path.resolve().parts
+    parts = path.absolute().parts
     if "requests" in parts:
         start = len(parts) - 1 - parts[::-1].index("requests")
         return "/".join(parts[start:])

@@ -1,0 +1,1 @@
+"""Generated schema validators (see tools/gen_schema_validators.py)."""
