@@ -93,7 +93,7 @@ def _fast_error(name: str, data: Any) -> str | None:
     try:
         module.validate(data)
     except JsonSchemaException as error:
-        return str(error.message)
+        return str(error)
     return None
 
 

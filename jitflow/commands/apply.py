@@ -25,8 +25,12 @@ if TYPE_CHECKING:
 
 
 def approval_source_from_env() -> ApprovalSource:
-    """The approval source for this run (the GitHub verification plugs in here)."""
-    raise Rejected("no approval source: GitHub verification is not configured")
+    """Request paths given by hand have no verifiable approval: refuse (fail closed).
+
+    Approved grants come only from a merge, verified against GitHub (`jitflow apply` with no
+    paths, in the apply workflow)."""
+    raise Rejected("request paths given by hand carry no approval: grants are applied only "
+                   "from a verified merge (run `jitflow apply` without paths in the workflow)")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,8 +45,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
-    parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="request files to apply (requests/<policy>/<name>.yaml)")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="request files to apply; without paths (the workflow's way), the "
+                        "requests added by the merge commit GITHUB_SHA, verified against GitHub")
 
 
 def repo_root(args: argparse.Namespace) -> Path:
@@ -134,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
     root = repo_root(args)
     now = now_of(args)
     settings = load_settings(FsTree(root))
+    if not args.paths:
+        from jitflow.commands.apply_merge import apply_merge  # noqa: PLC0415
+
+        return apply_merge(args, root, settings, now)
     pairs = load_requests(root, args.paths)
     source = approval_source_from_env()  # before any AWS call: no approvals, no run
     engine, log = open_engine(root, settings, args.dry_run)
