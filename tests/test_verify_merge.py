@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from check_repo import EXISTING, Repo
+
 from jitflow.devtools.fake_github import FakeGitHub
 from jitflow.errors import Rejected
 from jitflow.gh import GitHubClient
