@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 REQUESTS_DIR = "requests"
 REQUESTS_README = "requests/README.md"
-COMMENT_MARKER = "<!-- jitflow-check -->"
+COMMENT_MARKER = "<!-- jitflow:check -->"  # the same as jitflow.gh.STICKY_MARKER
 SPLIT_HINT = (
     "a request pull request may change only request files under requests/: "
     "split it into one PR for the request and another for everything else"

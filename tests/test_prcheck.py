@@ -61,7 +61,7 @@ def test_valid_request_gives_a_plan(repo: Repo) -> None:
     assert len(result.plans) == 1
     assert result.plans[0].expiry == datetime(2026, 11, 28, 11, 0, tzinfo=UTC)
     report = render_report(result)
-    assert report.startswith("<!-- jitflow-check -->")
+    assert report.startswith("<!-- jitflow:check -->")
     assert "arn:aws:s3:::analytics-raw/clickstream/2026/11/28/*" in report
     assert not result.approvals_checked
 
