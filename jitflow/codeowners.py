@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from jitflow.errors import ConfigError
+from jitflow.loader import POLICY_NAME
 from jitflow.model import Policy, Settings
 
 CODEOWNERS_PATH = ".github/CODEOWNERS"
@@ -31,7 +32,6 @@ CONTROL_PATHS: tuple[str, ...] = (
     "/tests/",
 )
 
-_POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 # GitHub's login and team slug shapes; anything else would make GitHub skip the line silently.
 _OWNER = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
@@ -78,7 +78,7 @@ def generate(policies: Mapping[str, Policy], settings: Settings) -> str:
     lines.append("")
     lines.append("# Request folders: each policy's approvers.")
     for name in sorted(policies):
-        if not _POLICY_NAME.match(name):
+        if not POLICY_NAME.fullmatch(name):
             raise ConfigError(f"policy name {name!r} cannot be written as a CODEOWNERS path")
         approvers = _owners(policies[name].approvers, f"policy {name!r}: approvers")
         lines.append(f"/requests/{name}/ {approvers}")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-_DURATION = re.compile(r"^(?:(?P<d>[0-9]{1,3})d)?(?:(?P<h>[0-9]{1,4})h)?(?:(?P<m>[0-9]{1,5})m)?$")
+_DURATION = re.compile(r"(?:(?P<d>[0-9]{1,3})d)?(?:(?P<h>[0-9]{1,4})h)?(?:(?P<m>[0-9]{1,5})m)?")
 
 
 def parse_duration(text: str) -> timedelta | None:
     """The duration, or None when `text` is not of the NdNhNm form (or is empty)."""
-    match = _DURATION.match(text)
+    match = _DURATION.fullmatch(text)
     if not text or match is None:
         return None
     days, hours, minutes = (int(match.group(k) or 0) for k in ("d", "h", "m"))

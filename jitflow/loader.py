@@ -17,8 +17,8 @@ from jitflow.model import AccessEntry, Identities, Policy, Request
 from jitflow.problems import Problem
 from jitflow.tree import Tree
 
-POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-REQUEST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")  # always fullmatch: "$" admits a "\n"
+REQUEST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 IDENTITIES = "identities"
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -44,12 +44,9 @@ def parse_yaml(
 
 def request_location(path: str) -> tuple[str | None, str | None, list[Problem]]:
     """(policy, name) from `requests/<policy>/<name>.yaml`, or problems."""
-    parts = PurePosixPath(path).parts
-    try:
-        start = len(parts) - 1 - parts[::-1].index("requests")
-    except ValueError:
-        start = -1
-    rel = parts[start + 1 :] if start >= 0 else parts[-2:]
+    parts = path.split("/")  # string work, not PurePosixPath: this runs once per file
+    start = len(parts) - 1 - parts[::-1].index("requests") if "requests" in parts else -1
+    rel = parts[start + 1 :]
     if start < 0 or len(rel) != 2:
         return (
             None,
@@ -57,28 +54,30 @@ def request_location(path: str) -> tuple[str | None, str | None, list[Problem]]:
             [Problem(path, None, None, "a request file must be at requests/<policy>/<name>.yaml")],
         )
     policy, filename = rel
-    stem, suffix = PurePosixPath(filename).stem, PurePosixPath(filename).suffix
+    stem, dot, suffix = filename.rpartition(".")
     problems = []
-    if suffix not in YAML_SUFFIXES:
+    if not dot or f".{suffix}" not in YAML_SUFFIXES:
         problems.append(Problem(path, None, None, "a request file must end in .yaml or .yml"))
-    if not POLICY_NAME.match(policy):
+        stem = stem or filename
+    if not POLICY_NAME.fullmatch(policy):
         problems.append(
             Problem(
                 path,
                 None,
                 None,
-                f"policy folder {policy!r} is not a valid policy name "
-                "(lower-case letters, digits and '-', at most 32 characters)",
+                f"policy folder {policy!r} is not a valid policy "
+                "name (lower-case letters, digits and '-', at most 32 characters)",
             )
         )
-    if not REQUEST_NAME.match(stem):
+    if not REQUEST_NAME.fullmatch(stem):
         problems.append(
             Problem(
                 path,
                 None,
                 None,
-                f"request name {stem!r} must be lower-case letters, "
-                "digits and '-', at most 63 characters, starting with a letter or digit",
+                f"request name {stem!r} must be lower-case "
+                "letters, digits and '-', at most 63 characters, starting with a "
+                "letter or digit",
             )
         )
     return (None, None, problems) if problems else (policy, stem, [])
@@ -197,7 +196,7 @@ def load_policy_set(tree: Tree, directory: str = "policies") -> tuple[PolicySet,
             loaded_ids, found = load_identities(raw, path)
             problems += found
             identities = loaded_ids or identities
-        elif not POLICY_NAME.match(stem):
+        elif not POLICY_NAME.fullmatch(stem):
             problems.append(
                 Problem(
                     path,

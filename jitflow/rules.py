@@ -18,10 +18,10 @@ IAM_MANAGED_POLICY_LIMIT = 6144
 # Generous per-document and per-entry overheads of the plan's JSON (Sids, Effect, Condition,
 # the Deny statement); tests/test_rules_request.py checks the bound is never below the size.
 SIZE_BOUND_BASE, SIZE_BOUND_ENTRY = 1000, 400
-ARN = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}):(?P<kind>role|user)/(?P<name>.+)$")
+ARN = re.compile(r"arn:aws:iam::(?P<account>[0-9]{12}):(?P<kind>role|user)/(?P<name>.+)")
 # Characters allowed in a prefix: S3's "safe" set plus '=' (partition keys like dt=2026-11-27/).
 # Everything else (wildcards, '$', braces, '%', '\', spaces, non-ASCII look-alikes) is refused.
-PREFIX_CHARS = re.compile(r"^[A-Za-z0-9!_.'()=+,@/-]*$")
+PREFIX_CHARS = re.compile(r"[A-Za-z0-9!_.'()=+,@/-]*")  # used with fullmatch
 WILDCARD_CHARS = "*?$}{"
 
 
@@ -39,8 +39,8 @@ def prefix_problems(prefix: str) -> Iterator[str]:
             f"prefix {prefix!r} contains {', '.join(repr(c) for c in bad)}: wildcards and "
             "policy variables are not allowed"
         )
-    elif not PREFIX_CHARS.match(prefix):
-        odd = sorted({c for c in prefix if not PREFIX_CHARS.match(c)})
+    elif not PREFIX_CHARS.fullmatch(prefix):
+        odd = sorted({c for c in prefix if not PREFIX_CHARS.fullmatch(c)})
         yield (
             f"prefix {prefix!r} contains {', '.join(repr(c) for c in odd)}: use letters, digits "
             "and ! _ . ' ( ) = + , @ - / only"
@@ -139,7 +139,7 @@ def requester_allowed(login: str, policy: Policy, teams: TeamResolver | None) ->
 
 
 def _principal_problems(request: Request, policy: Policy, policies: PolicySet) -> Iterator[str]:
-    match = ARN.match(request.principal)
+    match = ARN.fullmatch(request.principal)
     if match is None or any(c in request.principal for c in "*?"):
         yield f"principal {request.principal!r} is not an IAM role or user ARN (no wildcards)"
         return

@@ -273,6 +273,8 @@ def test_plan_over_iam_size_limit() -> None:
         ("requests/analytics-raw/Alice.yaml", "request name"),
         ("requests/analytics-raw/" + "a" * 64 + ".yaml", "request name"),
         ("requests/analytics-raw/alice.json", "must end in .yaml"),
+        ("requests/analytics-raw/alice\n.yaml", "request name"),
+        ("requests/analytics\n/alice.yaml", "policy folder"),
         ("requests/alice.yaml", "requests/<policy>/<name>.yaml"),
         ("requests/analytics-raw/sub/alice.yaml", "requests/<policy>/<name>.yaml"),
         ("requests/no-such-policy/alice.yaml", "there is no policy 'no-such-policy'"),
