@@ -9,8 +9,9 @@ import pytest
 from check_repo import EXISTING, NEW, Repo, dump, request_data
 
 from jitflow.approvals import APPROVED, PullFacts, Review
+from jitflow.gh import STICKY_MARKER
 from jitflow.gitcmd import Git
-from jitflow.prcheck import CheckResult, check_changes, render_report
+from jitflow.prcheck import COMMENT_MARKER, CheckResult, check_changes, render_report
 
 AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -240,3 +241,7 @@ def test_report_escapes_untrusted_text(repo: Repo) -> None:
     for report in (valid, invalid):
         assert "<img" not in report
         assert "@acme/security" not in report
+
+
+def test_comment_marker_is_the_one_gh_looks_for() -> None:
+    assert COMMENT_MARKER == STICKY_MARKER
