@@ -225,8 +225,20 @@ def _plain(text: str) -> tuple[Any, str]:
     return text, _OK
 
 
+_YAML_TAG: Final = "tag:yaml.org,2002:"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _as_written(tag: str) -> str:
+    """`tag:yaml.org,2002:python/object` -> `!!python/object`, as the author wrote it."""
+    return "!!" + tag.removeprefix(_YAML_TAG) if tag.startswith(_YAML_TAG) else tag
+
+
 def _show(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:40] + "...")
+    return repr(_clip(text))
 
 
 def _plain_decimal(text: str) -> str | None:
@@ -278,9 +290,10 @@ def _key_message(text: str, value: Any, kind: str) -> str:
     if kind not in (_OK, "too_large"):
         return f"ambiguous key {_show(text)}: quote it {quoted}"
     if text == "":
-        return "empty key: a key must be a non-empty string"
-    shown = "null" if value is None else text
-    return f"key {_show(shown)} is not a string: quote it {quoted}"
+        return "empty key: write a key before the ':'"
+    what = "means null" if value is None else "is a boolean" if type(value) is bool \
+        else "is a number"
+    return f"key {_show(text)} {what}, not a string: quote it {quoted}"
 
 
 # --- events -> data -------------------------------------------------------------------------------
@@ -314,9 +327,10 @@ def _build(text: str, path: str) -> tuple[YamlDoc | None, list[Problem]]:  # noq
 
     def refuse_node(event: Any) -> None:
         if event.anchor is not None:
-            report(event.start_mark, f"anchors (&{event.anchor}) are not allowed: "
+            report(event.start_mark, f"anchors (&{_clip(event.anchor)}) are not allowed: "
                    "write the value out in full", structural=True)
-        report(event.start_mark, f"tags ({event.tag}) are not allowed: remove the tag",
+        report(event.start_mark, f"tags ({_clip(_as_written(event.tag))}) are not allowed: "
+               "remove the tag",
                structural=True)
 
     try:
@@ -400,7 +414,7 @@ def _build(text: str, path: str) -> tuple[YamlDoc | None, list[Problem]]:  # noq
             elif cls is MappingEndEvent or cls is SequenceEndEvent:
                 stack.pop()
             elif cls is AliasEvent:
-                report(event.start_mark, f"aliases (*{event.anchor}) are not allowed: "
+                report(event.start_mark, f"aliases (*{_clip(event.anchor)}) are not allowed: "
                        "write the value out in full", structural=True)
             elif cls is DocumentStartEvent:
                 documents += 1
