@@ -192,7 +192,8 @@ class GitHubClient:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> GitHubClient:
         """From the GitHub Actions variables `GITHUB_REPOSITORY`, `GITHUB_TOKEN`, `GITHUB_API_URL`;
-        `JITFLOW_COMMENT_AUTHOR` names the sticky comment's author when not github-actions[bot].
+        `JITFLOW_COMMENT_AUTHOR` names the sticky comment's author when not github-actions[bot];
+        `JITFLOW_GITHUB_PACE=0` turns PyGithub's pacing off (for a local stand-in only).
         """
         env = os.environ if environ is None else environ
         repository = env.get("GITHUB_REPOSITORY", "")
@@ -200,6 +201,10 @@ class GitHubClient:
             raise ConfigError("GITHUB_REPOSITORY is not set: it names the owner/repository")
         if "JITFLOW_COMMENT_AUTHOR" in env and "comment_author" not in options:
             options["comment_author"] = env["JITFLOW_COMMENT_AUTHOR"] or None
+        if env.get("JITFLOW_GITHUB_PACE") == "0" and "pace" not in options:
+            # Only for a local GitHub stand-in (tests, `jitflow demo`): api.github.com asks
+            # clients to space their calls, and PyGithub's default pacing does that.
+            options["pace"] = False
         return cls(
             repository,
             env.get("GITHUB_TOKEN") or None,

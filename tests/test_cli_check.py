@@ -54,6 +54,7 @@ class Pr:
             "GITHUB_API_URL": self.fake.url,
             "GITHUB_TOKEN": token,
             "GITHUB_STEP_SUMMARY": str(self.summary),
+            "JITFLOW_GITHUB_PACE": "0",
         }
         return subprocess.run(
             [sys.executable, "-m", "jitflow", "check", *extra],
