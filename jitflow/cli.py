@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("jitflow.commands.check", "check a pull request: its requests, scope and approvals"),
     "audit": ("jitflow.commands.audit", "verify or show the audit log"),
     "codeowners": ("jitflow.commands.codeowners", "generate CODEOWNERS from the policies"),
+    "demo": ("jitflow.commands.demo", "run the whole flow locally (moto, fake GitHub, git)"),
 }
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_EXTERNAL, EXIT_INTERNAL = 0, 1, 2, 3, 70
