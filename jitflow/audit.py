@@ -1,0 +1,444 @@
+"""The audit hash chain: pure values in, records and problems out. No I/O.
+
+Every record is one JSON object on one line. Its `hash` is the sha256 (hex) of the
+canonical JSON of the record without `hash`; its `prev_hash` is the `hash` of the record
+before it (64 zeros for the first record ever); `seq` counts 1, 2, 3... across all files.
+Changing, removing, adding or moving any record therefore breaks a link that
+`verify_chain` reports with the file and line where it shows.
+
+What a chain cannot prove by itself: that records were not cut off its *end* (a removed
+last record or last month file leaves a shorter chain that is still intact). Compare the
+last record's seq and hash with an earlier copy (git history) to catch that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jitflow.clock import iso
+from jitflow.problems import Problem
+
+EVENTS: frozenset[str] = frozenset(
+    {
+        "granted",
+        "revoked",
+        "expired",
+        "early_revoked",
+        "orphan_revoked",
+        "rejected",
+        "reconciled",
+        "chain_started",
+    }
+)
+GENESIS = "0" * 64
+
+# Fields a caller provides (all optional; missing ones are null, `reconciled` is false).
+DETAIL_FIELDS: tuple[str, ...] = (
+    "request",
+    "requester",
+    "principal",
+    "account",
+    "access",
+    "expiry",
+    "approvers",
+    "pr",
+    "commit",
+    "actor",
+    "policy_arn",
+    "reason",
+    "reconciled",
+)
+# Fields the chain fills in.
+CHAIN_FIELDS: tuple[str, ...] = ("seq", "time", "event", "prev_hash", "hash")
+FIELDS: frozenset[str] = frozenset(DETAIL_FIELDS + CHAIN_FIELDS)
+
+_TIME = re.compile(r"\d{4}-(0[1-9]|1[0-2])-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_MONTH_FILE = re.compile(r"(?:.*[/\\])?(\d{4}-(?:0[1-9]|1[0-2]))\.jsonl\Z")
+_STRING_FIELDS = ("request", "requester", "principal", "account", "commit", "actor",
+                  "policy_arn", "reason")
+
+
+def canonical(obj: Mapping[str, Any]) -> bytes:
+    """The one byte form that is hashed: sorted keys, no spaces, UTF-8, no NaN."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    """sha256 hex over the canonical JSON of `record` without its `hash` field."""
+    body = {key: value for key, value in record.items() if key != "hash"}
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def month_of(time_text: str) -> str:
+    """`2026-11-28T09:00:00Z` -> `2026-11` (the month file a record belongs in)."""
+    return time_text[:7]
+
+
+# ---------------------------------------------------------------------------- building
+
+
+def _access_item(item: Any) -> dict[str, Any]:
+    if isinstance(item, Mapping):
+        if set(item) != {"bucket", "prefix", "actions"}:
+            raise ValueError(f"access item needs exactly bucket, prefix, actions: {item!r}")
+        bucket, prefix, actions = item["bucket"], item["prefix"], item["actions"]
+    else:  # an AccessEntry or anything shaped like one
+        try:
+            bucket, prefix, actions = item.bucket, item.prefix, item.actions
+        except AttributeError:
+            raise ValueError(f"access item must be a mapping or AccessEntry: {item!r}") from None
+    if not isinstance(bucket, str) or not isinstance(prefix, str):
+        raise ValueError(f"access bucket and prefix must be strings: {item!r}")
+    if isinstance(actions, str) or not all(isinstance(a, str) for a in actions):
+        raise ValueError(f"access actions must be a list of strings: {item!r}")
+    return {"bucket": bucket, "prefix": prefix, "actions": list(actions)}
+
+
+def _normalise(field: str, value: Any) -> Any:
+    """Check one caller-given field and turn it into its JSON form (ValueError if wrong)."""
+    if field == "reconciled":
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise ValueError(f"reconciled must be a bool, not {value!r}")
+        return value
+    if value is None:
+        return None
+    if field in _STRING_FIELDS:
+        if not isinstance(value, str):
+            raise ValueError(f"{field} must be a string, not {value!r}")
+        return value
+    if field == "expiry":
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                raise ValueError("expiry must be an aware datetime")
+            return iso(value)
+        if not isinstance(value, str) or not _TIME.match(value):
+            raise ValueError(f"expiry must be a UTC time like 2026-11-28T09:00:00Z: {value!r}")
+        return value
+    if field == "pr":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"pr must be an int, not {value!r}")
+        return value
+    if field == "approvers":
+        if isinstance(value, str) or not all(isinstance(login, str) for login in value):
+            raise ValueError(f"approvers must be a list of logins, not {value!r}")
+        return list(value)
+    if field == "access":
+        if isinstance(value, str | Mapping):
+            raise ValueError(f"access must be a list of bucket/prefix/actions: {value!r}")
+        return [_access_item(item) for item in value]
+    raise ValueError(f"unknown audit field {field!r}")  # pragma: no cover - guarded by caller
+
+
+def next_record(
+    prev: Mapping[str, Any] | None,
+    *,
+    at: datetime,
+    event: str,
+    details: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The record that follows `prev` (None: the first record ever), hash included.
+
+    Refuses (ValueError: a programming error, not a user's) unknown events, unknown or
+    chain-owned fields in `details`, and values of the wrong type.
+    """
+    if event not in EVENTS:
+        raise ValueError(f"unknown audit event {event!r}; known: {sorted(EVENTS)}")
+    unknown = sorted(set(details) - set(DETAIL_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown audit field(s) {unknown}; allowed: {list(DETAIL_FIELDS)}")
+    if at.tzinfo is None:
+        raise ValueError("audit time must be an aware datetime")
+    if prev is None:
+        seq, prev_hash = 1, GENESIS
+    else:
+        seq, prev_hash = int(prev["seq"]) + 1, str(prev["hash"])
+    record: dict[str, Any] = {"seq": seq, "time": iso(at), "event": event}
+    for field in DETAIL_FIELDS:
+        record[field] = _normalise(field, details.get(field))
+    record["prev_hash"] = prev_hash
+    record["hash"] = record_hash(record)
+    return record
+
+
+def dumps(record: Mapping[str, Any]) -> str:
+    """One record as its JSON Lines text (canonical form, no newline)."""
+    return canonical(record).decode("utf-8")
+
+
+# ---------------------------------------------------------------------------- checking
+
+
+def _shape_problems(record: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a record's fields, as messages (empty when well formed)."""
+    found: list[str] = []
+    missing = sorted(FIELDS - set(record))
+    extra = sorted(set(record) - FIELDS)
+    if missing:
+        found.append(f"missing field(s) {', '.join(missing)}")
+    if extra:
+        found.append(f"unknown field(s) {', '.join(extra)}")
+    seq = record.get("seq")
+    if "seq" in record and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 1):
+        found.append(f"seq must be a positive integer, not {seq!r}")
+    time = record.get("time")
+    if "time" in record and not (isinstance(time, str) and _TIME.match(time)):
+        found.append(f"time must be a UTC time like 2026-11-28T09:00:00Z, not {time!r}")
+    if "event" in record and record.get("event") not in EVENTS:
+        found.append(f"unknown event {record.get('event')!r}")
+    for name in ("prev_hash", "hash"):
+        value = record.get(name)
+        if name in record and not (isinstance(value, str) and _HEX64.match(value)):
+            found.append(f"{name} must be 64 lowercase hex digits, not {value!r}")
+    for name in DETAIL_FIELDS:
+        if name in record:
+            try:
+                normalised = _normalise(name, record[name])
+            except ValueError as error:
+                found.append(str(error))
+                continue
+            if normalised != record[name]:
+                found.append(f"{name} is not in its recorded form: {record[name]!r}")
+    return found
+
+
+@dataclass
+class _Entry:
+    file: str
+    line: int
+    record: dict[str, Any] | None  # None: unreadable
+    seq: int = 0
+    prev: str = ""
+    hash: str = ""
+
+    @property
+    def usable(self) -> bool:
+        """Has the seq / prev_hash / hash needed to follow the chain."""
+        return self.record is not None and bool(self.hash)
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def _read(file: str, line_no: int, text: str, problems: list[Problem]) -> _Entry:
+    def report(message: str) -> None:
+        problems.append(Problem(file, line_no, None, message))
+
+    if not text.strip():
+        report("empty line: the log has one record per line")
+        return _Entry(file, line_no, None)
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError):
+        report("not valid JSON: the record was truncated or corrupted")
+        return _Entry(file, line_no, None)
+    if not isinstance(record, dict):
+        report(f"not a JSON object but {type(record).__name__}")
+        return _Entry(file, line_no, None)
+    for message in _shape_problems(record):
+        report(message)
+    entry = _Entry(file, line_no, record)
+    seq, prev, stored = record.get("seq"), record.get("prev_hash"), record.get("hash")
+    if (
+        isinstance(seq, int)
+        and not isinstance(seq, bool)
+        and isinstance(prev, str)
+        and isinstance(stored, str)
+    ):
+        entry.seq, entry.prev, entry.hash = seq, prev, stored
+    try:
+        computed = record_hash(record)
+    except ValueError:  # NaN / Infinity cannot be canonical
+        report("contains a number that canonical JSON cannot hold (NaN or Infinity)")
+        return entry
+    if isinstance(stored, str) and stored != computed:
+        report(
+            f"record was edited: its content hashes to {computed[:12]}…, "
+            f"not to its stored hash {stored[:12]}…"
+        )
+    time = record.get("time")
+    file_month = _MONTH_FILE.match(file)
+    if (
+        isinstance(time, str)
+        and _TIME.match(time)
+        and file_month
+        and month_of(time) > file_month.group(1)
+    ):
+        report(f"record dated {time} is in an earlier month's file ({file_month.group(1)})")
+    return entry
+
+
+def verify_chain(lines: Iterable[tuple[str, int, str]]) -> list[Problem]:
+    """Every break in the chain, each with the file and line where it shows.
+
+    `lines` are (file, line number, text) in log order (month files oldest first, lines
+    in file order). Finds edited records (hash mismatch), records changed and re-hashed
+    (the next record's prev_hash no longer matches), removed records (seq gaps, a log that
+    does not start at seq 1), inserted and reordered records, truncated or corrupt lines,
+    duplicate seq numbers and forged chain restarts (seq 1 or a genesis prev_hash after the
+    chain began).
+    """
+    problems: list[Problem] = []
+    entries = [_read(file, line_no, text, problems) for file, line_no, text in lines]
+    _Links(entries, problems).check()
+    position: dict[tuple[str, int | None], int] = {
+        (entry.file, entry.line): index for index, entry in enumerate(entries)
+    }
+    return sorted(
+        set(problems), key=lambda p: (position.get((p.path, p.line), len(entries)), p.message)
+    )
+
+
+class _Links:
+    """The link checks over parsed entries, with the whole-log facts that tell a
+    reordering from an insertion or a removal."""
+
+    def __init__(self, entries: list[_Entry], problems: list[Problem]) -> None:
+        self.entries = entries
+        self.problems = problems
+        self.by_hash: dict[str, int] = {}
+        self.seq_at: dict[int, list[int]] = {}
+        self.referenced: set[str] = set()  # every prev_hash in the log
+        for index, entry in enumerate(entries):
+            if entry.usable:
+                self.by_hash.setdefault(entry.hash, index)
+                self.seq_at.setdefault(entry.seq, []).append(index)
+                self.referenced.add(entry.prev)
+        self.inserted: set[int] = set()
+        self.restarts: set[int] = set()
+
+    def report(self, entry: _Entry, message: str) -> None:
+        self.problems.append(Problem(entry.file, entry.line, None, message))
+
+    def check(self) -> None:
+        first: _Entry | None = None
+        max_seq = 0  # highest seq among the usable records so far
+        for index, entry in enumerate(self.entries):
+            if not entry.usable:
+                continue
+            if first is None:
+                first = entry
+                if index == 0 and (entry.seq != 1 or entry.prev != GENESIS):
+                    self.report(
+                        entry,
+                        "the log does not start at the first record (seq 1, genesis "
+                        f"prev_hash) but at seq {entry.seq}: earlier records or month files "
+                        "were removed",
+                    )
+            elif entry.seq == 1 or entry.prev == GENESIS:
+                self.restarts.add(index)
+                self.report(
+                    entry,
+                    f"forged chain restart: seq {entry.seq} with "
+                    f"{'the genesis' if entry.prev == GENESIS else 'a'} prev_hash after the "
+                    f"chain began at {first.where()}",
+                )
+            elif self.entries[index - 1].usable:  # else the unreadable line is reported
+                self.link(index, max_seq)
+            max_seq = max(max_seq, entry.seq)
+        self.duplicates()
+
+    def duplicates(self) -> None:
+        """A seq used twice, unless that record is already reported as inserted or a restart."""
+        for indexes in self.seq_at.values():
+            for later in indexes[1:]:
+                if later in self.inserted or later in self.restarts:
+                    continue
+                earlier = next((i for i in indexes if i < later and i not in self.inserted), None)
+                if earlier is not None:
+                    self.report(
+                        self.entries[later],
+                        f"duplicate seq {self.entries[later].seq} "
+                        f"(also at {self.entries[earlier].where()})",
+                    )
+
+    def link(self, index: int, max_seq: int) -> None:
+        """Check the link from entries[index - 1] to entries[index] and explain a break."""
+        entry, prev = self.entries[index], self.entries[index - 1]
+        if entry.prev == prev.hash:
+            if entry.seq != prev.seq + 1:
+                self.report(
+                    entry,
+                    f"seq {entry.seq} does not follow seq {prev.seq} of the record before it "
+                    f"(expected {prev.seq + 1})",
+                )
+            return
+        target = self.by_hash.get(entry.prev)
+        if target is not None and target < index - 1:
+            self.links_back(index, target, max_seq)
+        elif target is not None and target > index:
+            self.report(
+                entry,
+                f"out of order: seq {entry.seq} comes before the record it follows "
+                f"(seq {self.entries[target].seq} at {self.entries[target].where()})",
+            )
+        elif entry.seq == prev.seq + 1:  # its predecessor is nowhere in the log
+            self.report(
+                prev,
+                f"record was changed and re-hashed: the next record ({entry.where()}) was "
+                "chained to a different hash",
+            )
+        elif entry.seq > prev.seq + 1:
+            self.gap(index)
+        elif len(self.seq_at.get(entry.seq, [])) == 1:  # a repeated seq is reported as such
+            self.report(entry, f"out of order: seq {entry.seq} comes after seq {prev.seq}")
+
+    def links_back(self, index: int, target: int, max_seq: int) -> None:
+        """entries[index] links to entries[target], over the lines between: those on no
+        chain (nobody links to them) were inserted; the others were moved."""
+        entry, anchor = self.entries[index], self.entries[target]
+        for skipped in range(target + 1, index):
+            other = self.entries[skipped]
+            if other.usable and other.hash not in self.referenced and other.seq <= entry.seq:
+                self.inserted.add(skipped)
+                self.report(
+                    other,
+                    f"inserted record: not part of the chain ({entry.where()} links to "
+                    f"{anchor.where()}, past this line)",
+                )
+        if entry.seq == anchor.seq + 1 and entry.seq >= max_seq:
+            return
+        if entry.seq < max_seq:
+            self.report(entry, f"out of order: seq {entry.seq} comes after seq {max_seq}")
+            return
+        self.report(
+            entry,
+            f"seq {entry.seq} does not follow seq {anchor.seq} of the record its prev_hash "
+            f"names ({anchor.where()})",
+        )
+
+    def gap(self, index: int) -> None:
+        """Seq jumps forward: records removed, or moved further down the log."""
+        entry, prev = self.entries[index], self.entries[index - 1]
+        later = sorted(
+            seq
+            for seq, indexes in self.seq_at.items()
+            if prev.seq < seq < entry.seq and indexes[-1] > index
+        )
+        if later:
+            where = self.entries[self.seq_at[later[0]][-1]].where()
+            self.report(
+                entry, f"out of order: seq {entry.seq} comes before seq {later[0]} ({where})"
+            )
+            return
+        first, last = prev.seq + 1, entry.seq - 1
+        count = last - first + 1
+        span = f"seq {first}" if count == 1 else f"seq {first}..{last}"
+        hint = ""
+        if entry.line == 1 and prev.file != entry.file:
+            hint = f" (first record of {entry.file}: a month file may have been removed)"
+        self.report(
+            entry,
+            f"{count} record{'s' if count > 1 else ''} missing before this line ({span}): "
+            f"seq jumps from {prev.seq} to {entry.seq}{hint}",
+        )

@@ -1,0 +1,219 @@
+"""The audit log on disk: one JSON Lines file per month (`YYYY-MM.jsonl`) in a directory.
+
+The chain itself (hashing, checking) is `jitflow.audit`; this module reads and writes the
+files. A record is added with one O_APPEND write followed by fdatasync, and a short write
+is cut back, so the file holds whole records only. Appends on one machine are serialised
+with a lock on the directory; each append checks the log first (the whole chain once, then
+only that nobody else changed the file since this instance's own last write).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jitflow import audit
+from jitflow.errors import AuditError
+from jitflow.problems import Problem
+
+_MONTH_FILE = re.compile(r"\d{4}-(0[1-9]|1[0-2])\.jsonl\Z")
+_SHOWN_PROBLEMS = 5
+
+
+def _split_lines(data: bytes) -> list[str]:
+    text = data.decode("utf-8", errors="replace")  # bad bytes then fail the hash check
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last record
+    return lines
+
+
+def _describe(problems: list[Problem]) -> str:
+    shown = "; ".join(p.text() for p in problems[:_SHOWN_PROBLEMS])
+    more = len(problems) - _SHOWN_PROBLEMS
+    if more > 0:
+        shown += f"; and {more} more"
+    return shown
+
+
+class AuditLog:
+    """The hash-chained audit log under `directory` (which need not exist yet)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._changed: list[Path] = []
+        # What this instance last wrote: (last record, its file, that file's stat key).
+        # Lets a run of many appends skip re-verifying the whole log each time, while
+        # still noticing when anyone else touched the file in between.
+        self._tail: tuple[dict[str, Any], Path, tuple[int, int, int]] | None = None
+
+    # ------------------------------------------------------------------ reading
+
+    def month_files(self) -> list[Path]:
+        """The month files, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(
+            (p for p in self.directory.iterdir() if _MONTH_FILE.match(p.name) and p.is_file()),
+            key=lambda p: p.name,
+        )
+
+    def _stray_files(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(
+            p
+            for p in self.directory.iterdir()
+            if p.name.endswith(".jsonl")
+            and not p.name.startswith(".")
+            and not _MONTH_FILE.match(p.name)
+        )
+
+    def _label(self, path: Path) -> str:
+        return str(path)
+
+    def lines(self) -> list[tuple[str, int, str]]:
+        """Every line of every month file in log order: (file, line number, text)."""
+        found: list[tuple[str, int, str]] = []
+        for path in self.month_files():
+            label = self._label(path)
+            for number, text in enumerate(_split_lines(path.read_bytes()), start=1):
+                found.append((label, number, text))
+        return found
+
+    def verify(self) -> list[Problem]:
+        """Every problem with the log; empty when the chain is intact."""
+        return self._verify(self.lines())
+
+    def _verify(self, lines: list[tuple[str, int, str]]) -> list[Problem]:
+        problems = [
+            Problem(
+                self._label(path),
+                None,
+                None,
+                "not a month file (YYYY-MM.jsonl): its records are outside the chain",
+            )
+            for path in self._stray_files()
+        ]
+        return problems + audit.verify_chain(lines)
+
+    def records(self) -> list[dict[str, Any]]:
+        """All records in order; AuditError (naming file:line) when the chain is broken."""
+        lines = self.lines()
+        problems = self._verify(lines)
+        if problems:
+            raise AuditError(f"audit log {self.directory} does not verify: {_describe(problems)}")
+        return [json.loads(text) for _file, _line, text in lines]
+
+    def for_request(self, request_id: str) -> list[dict[str, Any]]:
+        """The records about one request (`policy/name`), in order."""
+        return [r for r in self.records() if r.get("request") == request_id]
+
+    def changed_files(self) -> list[Path]:
+        """Files this instance appended to, in first-change order (for `git commit`)."""
+        return list(self._changed)
+
+    # ------------------------------------------------------------------ writing
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing drops the lock
+
+    @staticmethod
+    def _stat_key(path: Path) -> tuple[int, int, int]:
+        st = path.stat()
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _last(self) -> tuple[dict[str, Any] | None, Path | None]:
+        """The last record and its file, verifying the log unless nothing changed since
+        this instance's own last write."""
+        files = self.month_files()
+        if self._tail is not None:
+            record, path, key = self._tail
+            with contextlib.suppress(OSError):
+                if files and files[-1] == path and self._stat_key(path) == key:
+                    return record, path
+        lines = self.lines()
+        problems = self._verify(lines)
+        if problems:
+            raise AuditError(
+                f"refusing to append to audit log {self.directory}: it does not verify: "
+                f"{_describe(problems)}"
+            )
+        if not lines:
+            return None, (files[-1] if files else None)
+        last: dict[str, Any] = json.loads(lines[-1][2])
+        return last, files[-1]
+
+    def append(self, event: str, details: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+        """Append one record (AuditError if the log does not verify); returns it.
+
+        The record goes into the file of its own month, or into the newest file when that
+        is later (a clock behind the last writer's must not put a record before it).
+        """
+        with self._locked():
+            last, last_path = self._last()
+            record = audit.next_record(last, at=at, event=event, details=details)
+            month = audit.month_of(record["time"])
+            if last_path is not None and last_path.name[:7] > month:
+                month = last_path.name[:7]
+            path = self.directory / f"{month}.jsonl"
+            self._write(path, audit.dumps(record))
+            self._tail = (record, path, self._stat_key(path))
+            if path not in self._changed:
+                self._changed.append(path)
+            return record
+
+    def _write(self, path: Path, line: str) -> None:
+        """Add one line to `path` with O_APPEND in a single write, then fdatasync.
+
+        A short write (disk full) is cut back to the old length, so no half record stays.
+        (A rewrite-to-temp-and-rename costs ~2 ms per record on ext4 against ~0.5 ms here,
+        which matters to a revoke run writing a thousand records.)"""
+        created = not path.exists()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise AuditError(f"cannot write audit file {path}: {error.strerror}") from error
+        try:
+            start = os.fstat(fd).st_size
+            data = line.encode("utf-8") + b"\n"
+            if start and not self._ends_with_newline(path, start):
+                data = b"\n" + data
+            try:
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise OSError(28, "short write (disk full?)")
+                os.fdatasync(fd)
+            except OSError as error:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise AuditError(f"cannot write audit file {path}: {error.strerror}") from error
+        finally:
+            os.close(fd)
+        if created:  # make the new directory entry durable too
+            dir_fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    @staticmethod
+    def _ends_with_newline(path: Path, size: int) -> bool:
+        with path.open("rb") as handle:
+            handle.seek(size - 1)
+            return handle.read(1) == b"\n"
+

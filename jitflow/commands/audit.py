@@ -1,0 +1,129 @@
+"""`jitflow audit verify [DIR]` and `jitflow audit show`: check and read the audit log."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from jitflow.auditlog import AuditLog
+from jitflow.clock import iso, parse_time
+from jitflow.errors import InvalidInput, UsageError
+
+DEFAULT_DIR = "audit"
+DIR_HELP = f"audit directory (default: audit_dir of ./jitflow.yaml, else {DEFAULT_DIR})"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
+    verify = actions.add_parser(
+        "verify",
+        help="check the hash chain; every broken record is reported as FILE:LINE",
+        description="Check the audit log's hash chain across all month files. Exit 0 when "
+        "it is intact, 1 with every problem as FILE:LINE: message.",
+    )
+    verify.add_argument("dir", nargs="?", metavar="DIR", help=DIR_HELP)
+    show = actions.add_parser(
+        "show",
+        help="print audit records (the chain is verified first)",
+        description="Print audit records, oldest first. Refuses a log that does not verify.",
+    )
+    show.add_argument("--dir", help=DIR_HELP)
+    show.add_argument("--request", metavar="ID", help="only records of this request (policy/name)")
+    show.add_argument("--since", metavar="TIME",
+                      help="only records at or after this time (ISO 8601 with zone)")
+    show.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _directory(given: str | None) -> str:
+    """The directory named on the command line, else the settings' audit_dir, else audit/."""
+    if given is not None:
+        return given
+    from jitflow.settings import SETTINGS_FILE, load_settings  # noqa: PLC0415
+    from jitflow.tree import FsTree  # noqa: PLC0415
+
+    if not Path(SETTINGS_FILE).is_file():
+        return DEFAULT_DIR
+    return load_settings(FsTree(Path.cwd())).audit_dir
+
+
+def _log(directory: str) -> AuditLog:
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{directory} is not a directory")
+    return AuditLog(path)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    log = _log(args.dir)
+    problems = log.verify()
+    if problems:
+        count = len(problems)
+        raise InvalidInput(
+            problems,
+            f"audit chain in {args.dir} is broken: {count} problem{'s' if count > 1 else ''}",
+        )
+    lines = log.lines()
+    files = len({file for file, _line, _text in lines})
+    if not lines:
+        print(f"audit chain intact: 0 records in 0 files (no audit records in {args.dir})")
+        return 0
+    last = json.loads(lines[-1][2])
+    print(f"audit chain intact: {len(lines)} records in {files} files")
+    print(f"last record: seq {last['seq']} at {last['time']}, hash {last['hash']}")
+    return 0
+
+
+def _text(record: dict[str, Any]) -> str:
+    parts = [f"#{record['seq']}", record["time"], f"{record['event']:<14}"]
+    if record.get("request"):
+        parts.append(record["request"])
+    if record.get("principal"):
+        parts.append(record["principal"])
+    if record.get("account"):
+        parts.append(f"account {record['account']}")
+    for item in record.get("access") or []:
+        parts.append(f"s3://{item['bucket']}/{item['prefix']} {','.join(item['actions'])}")
+    if record.get("expiry"):
+        parts.append(f"until {record['expiry']}")
+    if record.get("requester"):
+        parts.append(f"requested by {record['requester']}")
+    if record.get("approvers"):
+        parts.append(f"approved by {', '.join(record['approvers'])}")
+    if record.get("pr") is not None:
+        parts.append(f"PR #{record['pr']}")
+    if record.get("commit"):
+        parts.append(f"commit {record['commit'][:12]}")
+    if record.get("reconciled"):
+        parts.append("(reconciled)")
+    if record.get("reason"):
+        parts.append(f"reason: {record['reason']}")
+    if record.get("actor"):
+        parts.append(f"by {record['actor']}")
+    # One record, one line: a newline in a reason must not forge a second record.
+    return "  ".join(str(p) for p in parts).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _show(args: argparse.Namespace) -> int:
+    since = iso(parse_time(args.since)) if args.since else None
+    log = _log(args.dir)
+    records = log.for_request(args.request) if args.request else log.records()
+    if since is not None:
+        records = [r for r in records if r["time"] >= since]
+    if args.format == "json":
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return 0
+    if not records:
+        print("no audit records" + (" match" if args.request or since else f" in {args.dir}"))
+        return 0
+    for record in records:
+        print(_text(record))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    args.dir = _directory(args.dir)
+    if args.audit_action == "verify":
+        return _verify(args)
+    return _show(args)
