@@ -1,0 +1,283 @@
+"""The git adapter: every git call in jitflow goes through `Git`, which runs the `git` binary.
+
+Hostile file names (spaces, newlines, leading dashes, glob characters, non-UTF-8 bytes) are
+safe: arguments go to git as a list (never through a shell), paths always follow `--`, refs
+are resolved to a commit id before use, outputs are read in their `-z` form, and pathspec
+magic is off (`GIT_LITERAL_PATHSPECS=1`). Non-UTF-8 bytes in names come back as surrogate
+escapes, as `os.fsdecode` does, so they round-trip to the file system.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jitflow.errors import GitError
+
+FALLBACK_NAME = "jitflow"
+FALLBACK_EMAIL = "jitflow@users.noreply.github.com"
+
+# Variables that would point git at another repository than the one we were given.
+_REPO_OVERRIDES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+                   "GIT_COMMON_DIR", "GIT_NAMESPACE")
+_PERSON = re.compile(r"\s*(?P<name>.*?)\s*<(?P<email>[^<>]*)>\s*\Z")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed path between two commits (`git diff --name-status`)."""
+
+    status: str  # "A" added, "M" modified, "D" deleted, "T" type changed
+    path: str  # repo-relative, posix
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    author: Person
+    committer: Person
+    message: str
+    co_authors: tuple[Person, ...]  # from `Co-authored-by:` trailers
+    parents: tuple[str, ...]
+
+    @property
+    def author_name(self) -> str:
+        return self.author.name
+
+    @property
+    def author_email(self) -> str:
+        return self.author.email
+
+    @property
+    def committer_name(self) -> str:
+        return self.committer.name
+
+    @property
+    def committer_email(self) -> str:
+        return self.committer.email
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", errors="surrogateescape")
+
+
+def _parse_person(text: str) -> Person:
+    match = _PERSON.match(text)
+    if match is None:
+        return Person(text.strip(), "")
+    return Person(match.group("name"), match.group("email").strip())
+
+
+class Git:
+    """A git repository at `repo` (its top-level directory)."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = Path(repo)
+
+    # ------------------------------------------------------------------ running
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _REPO_OVERRIDES}
+        env.update(
+            GIT_TERMINAL_PROMPT="0",
+            LC_ALL="C",
+            GIT_LITERAL_PATHSPECS="1",
+            GIT_PAGER="cat",
+            GIT_ASKPASS="",
+            SSH_ASKPASS="",
+        )
+        return env
+
+    def _run(
+        self, args: Sequence[str], input: bytes | None = None, ok: tuple[int, ...] = (0,)
+    ) -> subprocess.CompletedProcess[bytes]:
+        command = ["git", *args]
+        try:
+            result = subprocess.run(
+                command,
+                cwd=self.repo,
+                input=input if input is not None else b"",
+                capture_output=True,
+                env=self._env(),
+                check=False,
+            )
+        except FileNotFoundError as error:
+            reason = (
+                "git is not installed"
+                if self.repo.is_dir()
+                else f"repository directory {self.repo} does not exist"
+            )
+            raise GitError(f"cannot run {shlex.join(command)}: {reason}") from error
+        except OSError as error:
+            raise GitError(f"cannot run {shlex.join(command)}: {error}") from error
+        if result.returncode not in ok:
+            stderr = _decode(result.stderr).strip() or "(no output)"
+            raise GitError(
+                f"{shlex.join(command)} failed (exit {result.returncode}) in {self.repo}: {stderr}"
+            )
+        return result
+
+    def run(self, *args: str, input: bytes | None = None) -> str:
+        """Run `git ARGS` in the repository; its standard output. GitError on failure."""
+        return _decode(self._run(args, input=input).stdout)
+
+    # ------------------------------------------------------------------ reading
+
+    def rev_parse(self, ref: str) -> str:
+        """The commit id `ref` names (tags are peeled to their commit)."""
+        result = self._run(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+            ok=(0, 1),
+        )
+        sha = _decode(result.stdout).strip()
+        if result.returncode != 0 or not sha:
+            raise GitError(f"no commit {ref!r} in {self.repo}")
+        return sha
+
+    def head(self) -> str:
+        return self.rev_parse("HEAD")
+
+    def merge_base(self, a: str, b: str) -> str:
+        first, second = self.rev_parse(a), self.rev_parse(b)
+        result = self._run(["merge-base", first, second], ok=(0, 1))
+        sha = _decode(result.stdout).strip()
+        if result.returncode != 0 or not sha:
+            raise GitError(f"{a} and {b} have no common ancestor in {self.repo}")
+        return sha
+
+    def parents(self, commit: str) -> list[str]:
+        sha = self.rev_parse(commit)
+        return self.run("rev-list", "--parents", "--max-count=1", sha, "--").split()[1:]
+
+    def _tree_entries(
+        self, commit: str, path: str | None, recursive: bool
+    ) -> list[tuple[str, str, str]]:
+        """(type, object id, path) of `git ls-tree` at `commit`, limited to `path`."""
+        args = ["ls-tree", "-z", "--full-tree"]
+        if recursive:
+            args.append("-r")
+        args.append(commit)
+        if path is not None:
+            args += ["--", path]
+        entries: list[tuple[str, str, str]] = []
+        for item in self.run(*args).split("\0"):
+            if not item:
+                continue
+            meta, _tab, name = item.partition("\t")
+            _mode, kind, object_id = meta.split(" ")
+            entries.append((kind, object_id, name))
+        return entries
+
+    def show(self, ref: str, path: str) -> bytes | None:
+        """The bytes of file `path` at `ref`; None when no such file is there."""
+        commit = self.rev_parse(ref)
+        wanted = path.strip("/")
+        if not wanted:
+            return None
+        for kind, object_id, name in self._tree_entries(commit, wanted, recursive=False):
+            if name == wanted and kind == "blob":
+                return self._run(["cat-file", "blob", object_id]).stdout
+        return None
+
+    def list_files(self, ref: str, directory: str) -> list[str]:
+        """Every file (repo-relative, posix) under `directory` at `ref`, recursively.
+        An empty directory name or "." lists the whole tree."""
+        commit = self.rev_parse(ref)
+        prefix = directory.strip("/")
+        if prefix in ("", "."):
+            entries = self._tree_entries(commit, None, recursive=True)
+        else:
+            entries = self._tree_entries(commit, prefix + "/", recursive=True)
+        return sorted(name for kind, _object_id, name in entries if kind == "blob")
+
+    def changed_files(self, base: str, head: str) -> list[Change]:
+        """Paths that differ between two commits, renames shown as delete + add."""
+        old, new = self.rev_parse(base), self.rev_parse(head)
+        out = self.run(
+            "diff", "--name-status", "-z", "--no-renames", "--no-ext-diff", "--no-textconv",
+            "--ignore-submodules=none", old, new, "--",
+        )
+        fields = out.split("\0")
+        if fields and fields[-1] == "":
+            fields.pop()
+        if len(fields) % 2:
+            raise GitError(f"unexpected git diff output in {self.repo}: {out!r}")
+        return [Change(fields[i], fields[i + 1]) for i in range(0, len(fields), 2)]
+
+    def commit_info(self, commit: str) -> CommitInfo:
+        """Author, committer, message and `Co-authored-by:` co-authors of one commit."""
+        sha = self.rev_parse(commit)
+        fmt = (
+            "%H%x00%P%x00%an%x00%ae%x00%cn%x00%ce%x00"
+            "%(trailers:key=Co-authored-by,valueonly,unfold,separator=%x01)%x00%B"
+        )
+        out = self.run("show", "-s", "--no-show-signature", f"--format={fmt}", sha, "--")
+        parts = out.split("\0", 7)
+        if len(parts) != 8:
+            raise GitError(f"unexpected git show output for {sha} in {self.repo}")
+        full, parents, an, ae, cn, ce, trailers, message = parts
+        co_authors = tuple(_parse_person(t) for t in trailers.split("\x01") if t.strip())
+        return CommitInfo(
+            sha=full,
+            author=Person(an, ae),
+            committer=Person(cn, ce),
+            message=message.rstrip("\n") + "\n" if message.strip() else "",
+            co_authors=co_authors,
+            parents=tuple(parents.split()),
+        )
+
+    # ------------------------------------------------------------------ writing
+
+    def _relative(self, path: Path) -> str:
+        if not path.is_absolute():
+            return path.as_posix()
+        top = self.repo.resolve()
+        try:
+            return path.resolve().relative_to(top).as_posix()
+        except ValueError:
+            try:
+                return path.relative_to(self.repo).as_posix()
+            except ValueError:
+                raise GitError(f"{path} is outside the repository {self.repo}") from None
+
+    def _identity_options(self) -> list[str]:
+        options: list[str] = []
+        for key, env_names, fallback in (
+            ("user.name", ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"), FALLBACK_NAME),
+            ("user.email", ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL", "EMAIL"), FALLBACK_EMAIL),
+        ):
+            configured = self._run(["config", "--get", key], ok=(0, 1)).stdout.strip()
+            if not configured and not any(os.environ.get(name) for name in env_names):
+                options += ["-c", f"{key}={fallback}"]
+        return options
+
+    def commit_paths(self, paths: Sequence[Path], message: str) -> str | None:
+        """Commit exactly `paths` (added, changed or deleted) with `message`; the new commit
+        id, or None when none of them changed. Anything else staged stays staged."""
+        relative = [self._relative(Path(p)) for p in paths]
+        if not relative:
+            return None
+        self.run("add", "--all", "--", *relative)
+        staged = self._run(["diff", "--cached", "--quiet", "--", *relative], ok=(0, 1))
+        if staged.returncode == 0:
+            return None
+        self._run(
+            [*self._identity_options(), "commit", "--quiet", "--only", "--file=-", "--", *relative],
+            input=_encode(message),
+        )
+        return self.head()
