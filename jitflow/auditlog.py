@@ -76,14 +76,11 @@ class AuditLog:
             and not _MONTH_FILE.match(p.name)
         )
 
-    def _label(self, path: Path) -> str:
-        return str(path)
-
     def lines(self) -> list[tuple[str, int, str]]:
         """Every line of every month file in log order: (file, line number, text)."""
         found: list[tuple[str, int, str]] = []
         for path in self.month_files():
-            label = self._label(path)
+            label = str(path)
             for number, text in enumerate(_split_lines(path.read_bytes()), start=1):
                 found.append((label, number, text))
         return found
@@ -95,7 +92,7 @@ class AuditLog:
     def _verify(self, lines: list[tuple[str, int, str]]) -> list[Problem]:
         problems = [
             Problem(
-                self._label(path),
+                str(path),
                 None,
                 None,
                 "not a month file (YYYY-MM.jsonl): its records are outside the chain",
