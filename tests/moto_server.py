@@ -30,6 +30,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.loaders import create_loader
 from botocore.retries import standard
 from moto.server import ThreadedMotoServer
 
@@ -310,7 +311,9 @@ class CallLog:
         return sum(1 for c in self.calls if c.startswith(prefix))
 
 
-FAULT_KINDS = ("throttle", "server-error", "connection")
+# throttle / server-error / connection: the request never reaches AWS, on any attempt.
+# lost-response: AWS made the change, but the caller sees a failure (the ambiguous case).
+FAULT_KINDS = ("throttle", "server-error", "connection", "lost-response")
 
 
 @dataclass
@@ -332,6 +335,7 @@ class FaultInjector:
     def attach(self, client: BaseClient) -> None:
         client.meta.events.register("before-call.*.*", self._before_call)
         client.meta.events.register("before-send.*.*", self._before_send)
+        client.meta.events.register("after-call.*.*", self._after_call)
 
     def _before_call(self, event_name: str, **_: Any) -> None:
         self.log.calls.append(_op_name(event_name))
@@ -342,7 +346,7 @@ class FaultInjector:
     # botocore's stubs type handlers as returning None; a before-send handler may return a
     # response to short-circuit the HTTP call.
     def _before_send(self, request: Any, **_: Any) -> Any:
-        if not self._doomed:
+        if not self._doomed or self.kind == "lost-response":
             return None
         self.attempts += 1
         if self.kind == "connection":
@@ -359,6 +363,14 @@ class FaultInjector:
         headers = HTTPHeaders()
         headers["Content-Type"] = "text/xml"
         return AWSResponse(str(request.url), status, headers, _Raw(body))
+
+    def _after_call(self, event_name: str, **_: Any) -> None:
+        if self._doomed and self.kind == "lost-response":
+            self.attempts += 1
+            raise ClientError(
+                {"Error": {"Code": "InternalFailure", "Message": "injected: response lost"}},
+                event_name.rsplit(".", maxsplit=1)[-1],
+            )
 
 
 class _Raw:
@@ -463,10 +475,21 @@ def point_env_at(monkeypatch: pytest.MonkeyPatch, server: MotoServer, creds: Cre
         monkeypatch.setenv(name, value)
 
 
+_LOADER = create_loader()
+
+
+def fresh_session() -> boto3.session.Session:
+    """A new boto3 session (credentials, endpoint and region read from the environment now),
+    sharing one model loader: creating clients is then ~4x cheaper, and the matrix stays fast."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core)
+
+
 def make_engine(audit_dir: Path, settings: Settings | None = None, max_attempts: int = 2) -> Engine:
     """The real engine with the real boto3 adapter, credentials from the environment."""
     settings = settings or jitflow_settings()
-    accounts = Accounts(settings, max_attempts=max_attempts)
+    accounts = Accounts(settings, session=fresh_session(), max_attempts=max_attempts)
     return Engine(accounts, AuditLog(audit_dir), settings, actor="local:test")
 
 
