@@ -6,11 +6,13 @@ Python parser (the fallback when PyYAML was built without libyaml).
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
+import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -679,8 +681,11 @@ def test_worst_case_64_kib_files_load_quickly(parser: str) -> None:
 
 # --- properties ----------------------------------------------------------------------------------
 
+# A short run by default (per parser); JITFLOW_LONG=1 for a long fuzzing run.
 PROPERTY = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=5000 if os.environ.get("JITFLOW_LONG") else 150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 
@@ -792,3 +797,44 @@ def test_canonical_float_text_round_trips(number: float) -> None:
     value = ok(f"k: {text}\n".encode()).data["k"]
     assert type(value) is float
     assert math.isclose(value, float(text))
+
+
+# YAML 1.2 core schema resolution, transcribed from the spec (section 10.3.2), to check the loader
+# against a second reader: whatever it accepts must mean the same to YAML 1.1 (PyYAML) and 1.2.
+CORE_1_2: list[tuple[re.Pattern[str], Callable[[str], Any]]] = [
+    (re.compile(r"null|Null|NULL|~|"), lambda s: None),
+    (re.compile(r"true|True|TRUE|false|False|FALSE"), lambda s: s.lower() == "true"),
+    (re.compile(r"[-+]?[0-9]+"), int),
+    (re.compile(r"0o[0-7]+"), lambda s: int(s[2:], 8)),
+    (re.compile(r"0x[0-9a-fA-F]+"), lambda s: int(s[2:], 16)),
+    (re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?"), float),
+    (re.compile(r"[-+]?\.(inf|Inf|INF)|\.nan|\.NaN|\.NAN"), float),
+]
+
+
+def yaml_1_2_core(text: str) -> Any:
+    for pattern, convert in CORE_1_2:
+        if pattern.fullmatch(text):
+            return convert(text)
+    return text
+
+
+PLAIN = st.text(alphabet="0123456789+-._:eExXoObBaAfFinNyYsSlLuUtTrR~=<", min_size=1, max_size=8)
+
+
+@PROPERTY
+@given(PLAIN)
+def test_accepted_plain_scalars_mean_the_same_in_yaml_1_1_and_1_2(text: str) -> None:
+    raw = f"k: {text}\n".encode()
+    try:
+        yaml_1_1 = yaml.safe_load(raw)["k"]  # a test-only second opinion: PyYAML's own resolver
+    except (yaml.YAMLError, ValueError, TypeError):
+        return  # not a plain scalar in this position, or PyYAML cannot construct it
+    doc, _ = load(raw, PATH)
+    if doc is None:
+        return  # refused: nothing to compare
+    value = doc.data["k"]
+    if isinstance(yaml_1_1, (datetime.date, datetime.datetime)):
+        yaml_1_1 = text  # YAML 1.1 timestamps: the loader keeps them as text, on purpose
+    assert canonical(value) == canonical(yaml_1_1), (text, value, yaml_1_1)
+    assert canonical(value) == canonical(yaml_1_2_core(text)), (text, value)
