@@ -10,6 +10,7 @@ covered too.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ from moto_server import (  # noqa: F401 (moto_server is a fixture)
     point_env_at,
 )
 
+from jitflow import cli
 from jitflow.auditlog import AuditLog
 from jitflow.engine import Engine
 from jitflow.errors import AwsError
@@ -229,3 +231,42 @@ def test_crash_after_revoke_is_recorded_once_by_the_next_run(
         (event, request_id, True),
     ]
     assert ACCOUNT in AuditLog(tmp_path).records()[-1]["policy_arn"]
+
+
+SETTINGS_YAML = f"""\
+admins: [admin]
+accounts:
+  "{ACCOUNT}": {{}}
+"""
+
+
+def test_cli_revoke_exits_3_without_traceback_at_every_call_and_a_rerun_converges(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "jitflow.yaml").write_text(SETTINGS_YAML)
+    argv = ["revoke", "--no-reconcile", "--repo", str(tmp_path), "--at", "2026-11-28T11:00:00Z"]
+    for fail_at in range(1, MAX_CALLS + 2):
+        audit = tmp_path / "audit"
+        shutil.rmtree(audit, ignore_errors=True)
+        _remove_grants(world)
+        request_id = _granted(world, audit)
+        capsys.readouterr()
+        injector = FaultInjector(fail_at=fail_at, kind="server-error")
+        with instrument_clients(injector):
+            code = cli.main(argv)
+        err = capsys.readouterr().err
+        if _sequence_ends(injector, fail_at):
+            assert code == 0, err
+            break
+        where = f"jitflow revoke, 500 at call {fail_at} ({injector.failed_op})"
+        assert code == 3, (where, err)
+        assert "jitflow: error: AWS" in err, (where, err)
+        assert "Traceback" not in err and "internal error" not in err, (where, err)
+        assert audit_events(audit) == [("granted", request_id, False)], where
+
+        assert cli.main(argv) == 0, (where, capsys.readouterr().err)
+        assert _jitflow_state(world) == ([], []), where
+        assert audit_events(audit) == [
+            ("granted", request_id, False),
+            ("expired", request_id, False),
+        ], where
