@@ -25,7 +25,7 @@ run_tests() {
     echo "== ruff"; "$bin/ruff" check jitflow tests tools bench
     echo "== mypy"; "$bin/mypy"
     if [ -d .github/workflows ] && ls .github/workflows/*.yml >/dev/null 2>&1; then
-        echo "== zizmor"; "$bin/zizmor" --offline --no-progress .github/workflows
+        echo "== zizmor"; "$bin/zizmor" --offline --no-progress --strict-collection .github/workflows
         echo "== workflow schema"
         "$bin/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/*.yml
     fi

@@ -367,8 +367,8 @@ def seed_other_accounts(story: Story, operator_arn: str) -> None:
         iam = story.client("iam", SETUP, str(account))
         trust = json.dumps({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": operator_arn}, "Action": "sts:AssumeRole"}]})
-        name = str(role).rsplit("/", 1)[-1]
-        iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)
+        path, _, name = str(role).split(":role", 1)[1].rpartition("/")
+        iam.create_role(RoleName=name, Path=f"{path}/", AssumeRolePolicyDocument=trust)
         iam.put_role_policy(RoleName=name, PolicyName="admin", PolicyDocument=allow("*", "*"))
 
 

@@ -163,10 +163,13 @@ class GitHubClient:
         comment_author: str | None = ACTIONS_BOT,
         warn: Callable[[str], None] = _stderr_warning,
         pace: bool = True,
+        teams_token: str | None = None,
     ) -> None:
         """`comment_author`: whose comments may be the sticky one (None: anyone's).
         `pace`: keep PyGithub's spacing between calls (0.25 s, 1 s between writes), which
         GitHub's secondary rate limits ask for; tests against a local fake turn it off.
+        `teams_token`: a token that can read organisation team memberships (the Actions
+        `GITHUB_TOKEN` cannot); used for team look-ups only.
         """
         from github import Auth, Consts, Github  # noqa: PLC0415
 
@@ -177,22 +180,27 @@ class GitHubClient:
         self.api_url = api_url.rstrip("/")
         self.comment_author = comment_author
         self.warn = warn
-        self._github = Github(
-            base_url=self.api_url,
-            auth=Auth.Token(token) if token else None,
-            timeout=timeout,
-            retry=retry if retry is not None else _default_retry(),
-            per_page=100,
-            lazy=True,  # build objects from URLs without fetching them first
-            seconds_between_requests=Consts.DEFAULT_SECONDS_BETWEEN_REQUESTS if pace else None,
-            seconds_between_writes=Consts.DEFAULT_SECONDS_BETWEEN_WRITES if pace else None,
-        )
+        def connect(secret: str | None) -> Github:
+            return Github(
+                base_url=self.api_url,
+                auth=Auth.Token(secret) if secret else None,
+                timeout=timeout,
+                retry=retry if retry is not None else _default_retry(),
+                per_page=100,
+                lazy=True,  # build objects from URLs without fetching them first
+                seconds_between_requests=Consts.DEFAULT_SECONDS_BETWEEN_REQUESTS if pace else None,
+                seconds_between_writes=Consts.DEFAULT_SECONDS_BETWEEN_WRITES if pace else None,
+            )
+
+        self._github = connect(token)
+        self._teams_github = connect(teams_token) if teams_token else self._github
         self._membership: dict[tuple[str, str, str], bool] = {}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> GitHubClient:
         """From the GitHub Actions variables `GITHUB_REPOSITORY`, `GITHUB_TOKEN`, `GITHUB_API_URL`;
         `JITFLOW_COMMENT_AUTHOR` names the sticky comment's author when not github-actions[bot];
+        `JITFLOW_TEAMS_TOKEN` is used for team membership look-ups when set;
         `JITFLOW_GITHUB_PACE=0` turns PyGithub's pacing off (for a local stand-in only).
         """
         env = os.environ if environ is None else environ
@@ -201,6 +209,8 @@ class GitHubClient:
             raise ConfigError("GITHUB_REPOSITORY is not set: it names the owner/repository")
         if "JITFLOW_COMMENT_AUTHOR" in env and "comment_author" not in options:
             options["comment_author"] = env["JITFLOW_COMMENT_AUTHOR"] or None
+        if env.get("JITFLOW_TEAMS_TOKEN") and "teams_token" not in options:
+            options["teams_token"] = env["JITFLOW_TEAMS_TOKEN"]
         if env.get("JITFLOW_GITHUB_PACE") == "0" and "pace" not in options:
             # Only for a local GitHub stand-in (tests, `jitflow demo`): api.github.com asks
             # clients to space their calls, and PyGithub's default pacing does that.
@@ -353,7 +363,7 @@ class GitHubClient:
         active = False
         with self._calling(f"reading @{org}/{team_slug} membership of {login}"):
             try:
-                _headers, data = self._github.requester.requestJsonAndCheck("GET", path)
+                _headers, data = self._teams_github.requester.requestJsonAndCheck("GET", path)
             except UnknownObjectException:
                 data = None
             active = isinstance(data, dict) and data.get("state") == "active"

@@ -321,3 +321,16 @@ def test_from_env_talks_to_the_given_api(fake_github: FakeGitHub) -> None:
     env = {"GITHUB_REPOSITORY": REPO, "GITHUB_TOKEN": "t", "GITHUB_API_URL": fake_github.url}
     gh = GitHubClient.from_env(env, retry=0, pace=False)
     assert gh.pull_facts(number).author == "alice"
+
+
+def test_team_lookups_use_the_teams_token_when_given(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo(REPO)
+    fake_github.add_team("acme", "security", {"sam": "active"})
+    env = {"GITHUB_REPOSITORY": REPO, "GITHUB_TOKEN": "repo-token",
+           "GITHUB_API_URL": fake_github.url, "JITFLOW_TEAMS_TOKEN": "org-reader",
+           "JITFLOW_GITHUB_PACE": "0"}
+    gh = GitHubClient.from_env(env)
+    assert gh._teams_github is not gh._github
+    assert gh.is_active_member("acme", "security", "sam")
+    plain = GitHubClient.from_env({k: v for k, v in env.items() if k != "JITFLOW_TEAMS_TOKEN"})
+    assert plain._teams_github is plain._github
