@@ -565,7 +565,7 @@ def test_cli_apply_fails_closed_without_an_approval_source(
     root = _cli_repo(world)
     code = main(["apply", "--repo", str(root), "requests/analytics-raw/fix.yaml"])
     assert code == 1
-    assert "no approval source" in capsys.readouterr().err
+    assert "carry no approval" in capsys.readouterr().err
     assert world.jitflow_policies() == [] and world.iam_calls() == []
 
 

@@ -69,7 +69,11 @@ def actor_from_env() -> str:
         "GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
     if server and repo and run_id:
         return f"{server}/{repo}/actions/runs/{run_id}"
-    return f"local:{getpass.getuser()}"
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # a container with no USER and no passwd entry
+        user = "unknown"
+    return f"local:{user}"
 
 
 def open_engine(root: Path, settings: Settings, dry_run: bool,
