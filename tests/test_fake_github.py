@@ -48,8 +48,10 @@ PR = "/repos/{owner}/{repo}/pulls/{pull_number}"
 
 
 def gh_for(fake: FakeGitHub, token: str | None = None, **kwargs: Any) -> github.Github:
+    # PyGithub paces requests (0.25 s, writes 1 s) by default; a local fake needs no pacing
     auth = github.Auth.Token(token or "t")
-    return github.Github(base_url=fake.url, auth=auth, retry=None, **kwargs)
+    return github.Github(base_url=fake.url, auth=auth, retry=None, seconds_between_requests=0,
+                         seconds_between_writes=0, **kwargs)
 
 
 def seed(fake: FakeGitHub) -> int:
@@ -361,7 +363,7 @@ def test_read_only_token_gets_403_on_create_and_edit(fake_github: FakeGitHub) ->
 
 def test_requests_without_a_token_get_401(fake_github: FakeGitHub) -> None:
     seed(fake_github)
-    gh = github.Github(base_url=fake_github.url, retry=None)
+    gh = github.Github(base_url=fake_github.url, retry=None, seconds_between_requests=0)
     with pytest.raises(github.GithubException) as refused:
         gh.get_repo(REPO)
     assert refused.value.status == 401
