@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 PERMISSIONS_MANAGEMENT = "Permissions management"
 
@@ -24,7 +23,7 @@ class ActionInfo:
 
 @cache
 def catalogue() -> dict[str, ActionInfo]:
-    raw = json.loads(resources.files("jitflow").joinpath("data/s3_actions.json").read_text("utf-8"))
+    raw = json.loads((Path(__file__).parent / "data" / "s3_actions.json").read_text("utf-8"))
     return {
         name: ActionInfo(name, info["access_level"], info["resource"])
         for name, info in raw["actions"].items()
@@ -38,6 +37,8 @@ def lookup(name: str) -> ActionInfo | None:
 
 def suggest(name: str) -> str | None:
     """The closest known action name, for "did you mean" messages."""
+    import difflib  # noqa: PLC0415  (only for messages; keeps validate's start-up small)
+
     names = list(catalogue())
     by_lower = {n.lower(): n for n in names}
     if name.lower() in by_lower:

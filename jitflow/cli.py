@@ -11,7 +11,6 @@ import argparse
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -93,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:  # a bug: say so plainly, keep the traceback one flag away
         if os.environ.get("JITFLOW_DEBUG"):
+            import traceback  # noqa: PLC0415  (only on this path: it costs startup time)
+
             traceback.print_exc()
         print(
             f"jitflow: internal error: {type(error).__name__}: {error} "

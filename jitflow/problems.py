@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -50,6 +49,8 @@ def render(problems: Iterable[Problem], fmt: str) -> str:
     """Render findings as `text`, `json` or `github`; empty string when there are none."""
     items = sorted(problems, key=lambda p: (p.path, p.line or 0, p.col or 0, p.message))
     if fmt == "json":
+        import json  # noqa: PLC0415  (only this format needs it)
+
         return json.dumps([asdict(p) for p in items], indent=2)
     if fmt == "github":
         return "\n".join(github_annotation(p) for p in items)

@@ -6,7 +6,7 @@ import importlib
 import json
 from collections.abc import Iterator
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jitflow.problems import Problem
@@ -21,7 +21,7 @@ SCHEMAS = ("request", "policy", "identities", "settings")
 
 
 def schema_text(name: str) -> str:
-    return resources.files("jitflow").joinpath(f"schemas/{name}.schema.json").read_text("utf-8")
+    return (Path(__file__).parent / "schemas" / f"{name}.schema.json").read_text("utf-8")
 
 
 @cache
