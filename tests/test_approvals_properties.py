@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
+from foundation_helpers import example_policies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from foundation_helpers import example_policies
 from jitflow.approvals import (
     APPROVED,
     CHANGES_REQUESTED,
