@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from jitflow import actions as catalogue
+from jitflow import markdown as md
 from jitflow.clock import iso
 from jitflow.durations import format_duration, humanize
 from jitflow.model import AccessEntry, Policy, Request
@@ -166,26 +167,14 @@ def render_text(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def _md_cell(text: str) -> str:
-    # Request text is untrusted: keep it from breaking out of the table or adding markup.
-    return (
-        text.replace("\\", "\\\\")
-        .replace("|", "\\|")
-        .replace("\n", " ")
-        .replace("<", "&lt;")
-        .replace("`", "'")
-        .replace("@", "@\u200b")
-    )
-
-
 def render_markdown(plan: Plan) -> str:
     request = plan.request
     rows = [
-        ("Request", f"`{_md_cell(request.id)}`"),
-        ("Requester", _md_cell(request.requester)),
-        ("Principal", f"`{_md_cell(request.principal)}`"),
-        ("Reason", _md_cell(request.reason)),
-        ("Ticket", _md_cell(request.ticket or "-")),
+        ("Request", md.code(request.id)),
+        ("Requester", md.text(request.requester)),
+        ("Principal", md.code(request.principal)),
+        ("Reason", md.text(request.reason)),
+        ("Ticket", md.text(request.ticket or "-")),
         (
             "Duration",
             f"{format_duration(request.duration)} from the moment it is applied "
@@ -193,18 +182,19 @@ def render_markdown(plan: Plan) -> str:
         ),
         (
             "Approvals needed",
-            f"{plan.policy.min_approvals} of {_md_cell(', '.join(plan.policy.approvers))}",
+            f"{plan.policy.min_approvals} of {md.text(', '.join(plan.policy.approvers))}",
         ),
     ]
-    out = [f"### Access request `{_md_cell(request.id)}`", "", "| | |", "|---|---|"]
+    out = [f"### Access request {md.code(request.id)}", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in rows]
     out += ["", "| Bucket | Prefix | Actions |", "|---|---|---|"]
     out += [
-        f"| `{e.bucket}` | `{_md_cell(e.prefix) or '(whole bucket)'}` | {', '.join(e.actions)} |"
+        f"| {md.code(e.bucket)} | {md.code(e.prefix) if e.prefix else '(whole bucket)'} | "
+        f"{', '.join(e.actions)} |"
         for e in request.access
     ]
     if plan.risks:
-        out += ["", "**Risk flags**", ""] + [f"- :warning: {_md_cell(r)}" for r in plan.risks]
+        out += ["", "**Risk flags**", ""] + [f"- :warning: {md.text(r)}" for r in plan.risks]
     out += [
         "",
         "<details><summary>Exact IAM policy document</summary>",

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Protocol
 
+from jitflow import markdown
 from jitflow.approvals import ApprovalStatus, PullFacts, TeamResolver, evaluate
 from jitflow.loader import YAML_SUFFIXES, PolicySet, judge_request, load_policy_set
 from jitflow.model import Request
@@ -335,24 +336,6 @@ class _Added:
             acc.requests.append(request)
 
 
-def _md(text: str) -> str:
-    # Untrusted text (messages quote request values) must not add markup, mentions or HTML.
-    return (
-        text.replace("\\", "\\\\")
-        .replace("\n", " ")
-        .replace("\r", " ")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("`", "'")
-        .replace("@", "@\u200b")
-        .replace("*", "\\*")
-        .replace("_", "\\_")
-        .replace("[", "\\[")
-        .replace("]", "\\]")
-        .replace("|", "\\|")
-    )
-
-
 def verdict(result: CheckResult) -> str:
     if not result.touches_requests:
         return "no request changed"
@@ -371,17 +354,23 @@ def render_report(result: CheckResult, *, marker: str = COMMENT_MARKER) -> str:
     out = [marker, f"## {icon} jitflow check: {verdict(result)}", ""]
     if result.problems:
         out += ["**Problems**", ""]
-        out += [f"- `{_md(p.path)}`{_line(p)}: {_md(p.message)}" for p in result.problems]
+        out += [
+            f"- `{markdown.text(p.path)}`{_line(p)}: {markdown.text(p.message)}"
+            for p in result.problems
+        ]
         out.append("")
     if result.notes:
-        out += ["**Notes**", ""] + [f"- {_md(n)}" for n in result.notes] + [""]
+        out += ["**Notes**", ""] + [f"- {markdown.text(n)}" for n in result.notes] + [""]
     for plan in result.plans:
         status = result.approvals.get(plan.request.id)
         if status is not None:
             mark = ":white_check_mark:" if status.ok else ":hourglass:"
             lines = status.summary().splitlines()
-            out += [f"{mark} **{_md(lines[0])}** for `{_md(plan.request.id)}`", ""]
-            out += [f"- {_md(line)}" for line in lines[1:]]
+            out += [
+                f"{mark} **{markdown.text(lines[0])}** for `{markdown.text(plan.request.id)}`",
+                "",
+            ]
+            out += [f"- {markdown.text(line)}" for line in lines[1:]]
             out.append("")
         out.append(render_markdown(plan))
     return "\n".join(out).rstrip() + "\n"

@@ -47,7 +47,7 @@ def test_size_bound_is_never_below_the_real_size() -> None:
     from foundation_helpers import example_policies  # noqa: PLC0415
 
     from jitflow.plan import build_plan, document_size  # noqa: PLC0415
-    from jitflow.rules import SIZE_BOUND_BASE, SIZE_BOUND_ENTRY  # noqa: PLC0415
+    from jitflow.rules import size_upper_bound  # noqa: PLC0415
 
     data = valid_request_data()
     data["access"] = [
@@ -65,11 +65,5 @@ def test_size_bound_is_never_below_the_real_size() -> None:
             request, example_policies().policies["analytics-raw"], datetime(2026, 1, 1, tzinfo=UTC)
         ).document
     )
-    bound = SIZE_BOUND_BASE + sum(
-        SIZE_BOUND_ENTRY
-        + 4 * len(e.bucket)
-        + 2 * len(e.prefix)
-        + 2 * sum(len(a) + 3 for a in e.actions)
-        for e in request.access
-    )
+    bound = size_upper_bound(request)
     assert size <= bound
