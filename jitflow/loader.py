@@ -18,6 +18,7 @@ from jitflow.problems import Problem
 from jitflow.tree import Tree
 
 POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")  # always fullmatch: "$" admits a "\n"
+POLICY_NAME_RULE = "a policy name is lower-case letters, digits and '-', at most 32 characters"
 REQUEST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 IDENTITIES = "identities"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -60,15 +61,7 @@ def request_location(path: str) -> tuple[str | None, str | None, list[Problem]]:
         problems.append(Problem(path, None, None, "a request file must end in .yaml or .yml"))
         stem = stem or filename
     if not POLICY_NAME.fullmatch(policy):
-        problems.append(
-            Problem(
-                path,
-                None,
-                None,
-                f"policy folder {policy!r} is not a valid policy "
-                "name (lower-case letters, digits and '-', at most 32 characters)",
-            )
-        )
+        problems.append(Problem(path, None, None, f"policy folder {policy!r}: {POLICY_NAME_RULE}"))
     if not REQUEST_NAME.fullmatch(stem):
         problems.append(
             Problem(
@@ -197,15 +190,7 @@ def load_policy_set(tree: Tree, directory: str = "policies") -> tuple[PolicySet,
             problems += found
             identities = loaded_ids or identities
         elif not POLICY_NAME.fullmatch(stem):
-            problems.append(
-                Problem(
-                    path,
-                    None,
-                    None,
-                    f"policy name {stem!r} must be lower-case "
-                    "letters, digits and '-', at most 32 characters",
-                )
-            )
+            problems.append(Problem(path, None, None, f"policy {stem!r}: {POLICY_NAME_RULE}"))
         elif stem in policies:
             problems.append(Problem(path, None, None, f"policy {stem!r} is defined twice"))
         else:
