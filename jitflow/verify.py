@@ -126,3 +126,23 @@ def _known(git: Git, ref: str) -> bool:
     except GitError:  # the PR's own commits were not fetched
         return False
     return True
+
+
+class MergeHistorySource:
+    """`ApprovalSource` for reconcile: a grant found in AWS without its audit record (a run
+    died between AWS and the log) is kept only when the merge that added its request file on
+    the default branch verifies again, exactly as `jitflow apply` verified it."""
+
+    def __init__(self, git: Git, ref: str, pulls: PullSource, *, now: datetime,
+                 request_ttl: timedelta) -> None:
+        self.git, self.ref, self.pulls = git, ref, pulls
+        self.now, self.request_ttl = now, request_ttl
+
+    def approval_for(self, request: Request, policy: Policy) -> Approval:
+        added = self.git.run("log", "--first-parent", "--diff-filter=A", "--format=%H",
+                             self.ref, "--", request.path).split()
+        if not added:
+            raise Rejected(f"{request.path} was not added on {self.ref} by any merge")
+        merge = verify_merge(self.git, added[0], self.pulls, before=None, now=self.now,
+                             request_ttl=self.request_ttl)
+        return merge.approval_for(request, policy)

@@ -163,3 +163,44 @@ def test_direct_push_is_rejected_and_recorded(
     [record] = world.audit()
     assert record["event"] == "rejected" and record["commit"] == sha
     assert "not introduced by a pull request" in capsys.readouterr().err
+
+
+def lose_the_audit_commit(world: Merge) -> None:
+    """As if the apply run died between AWS and its audit record."""
+    world.repo.git("reset", "--quiet", "--hard", "HEAD~1")
+    assert world.audit() == []
+
+
+def approved_and_granted(world: Merge, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.repo.add_request()
+    number = world.pull()
+    world.fake.add_review(number, "erin", "APPROVED")
+    assert world.apply(world.merge(number), monkeypatch) == 0
+    assert attached(aws) == ["jitflow.analytics-raw.alice-new-backfill"]
+
+
+def test_revoke_keeps_an_unrecorded_grant_whose_merge_verifies(
+    world: Merge, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approved_and_granted(world, aws, monkeypatch)
+    lose_the_audit_commit(world)
+    assert main(["revoke", "--repo", str(world.repo.path)]) == 0
+    assert attached(aws) == ["jitflow.analytics-raw.alice-new-backfill"]
+    [record] = world.audit()
+    assert (record["event"], record["reconciled"], record["approvers"]) == (
+        "granted",
+        True,
+        ["erin"],
+    )
+
+
+def test_revoke_without_github_cannot_prove_it_and_revokes(
+    world: Merge, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approved_and_granted(world, aws, monkeypatch)
+    lose_the_audit_commit(world)
+    monkeypatch.delenv("GITHUB_TOKEN")
+    assert main(["revoke", "--repo", str(world.repo.path)]) == 0
+    assert attached(aws) == []
+    [record] = world.audit()
+    assert record["event"] == "orphan_revoked" and "not approved" in record["reason"]

@@ -33,7 +33,7 @@ PINS: dict[str, tuple[str, str]] = {
 PERMISSIONS: dict[str, dict[str, str]] = {
     "jitflow-check.yml": {"contents": "read", "pull-requests": "write"},
     "jitflow-apply.yml": {"id-token": "write", "contents": "write", "pull-requests": "write"},
-    "jitflow-revoke.yml": {"id-token": "write", "contents": "write"},
+    "jitflow-revoke.yml": {"id-token": "write", "contents": "write", "pull-requests": "read"},
     "ci.yml": {"contents": "read"},
 }
 LEVELS = {"none": 0, "read": 1, "write": 2}

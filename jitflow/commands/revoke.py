@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,8 +23,9 @@ from jitflow.errors import UsageError
 
 if TYPE_CHECKING:
     from jitflow.engine import Approval, ApprovalSource
+    from jitflow.gitcmd import Git
     from jitflow.model import Policy, Request, Settings
-    from jitflow.tree import Tree
+    from jitflow.tree import GitTree
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,18 +39,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass
 class _LazySource:
-    """Asks for the approval source only when an unrecorded grant needs proof; when none is
-    configured, that grant cannot be proven and is revoked (fail closed)."""
+    """Builds the approval source only when an unrecorded grant needs proof: its merge, re-
+    verified against GitHub. Without GitHub access (GITHUB_TOKEN / GITHUB_REPOSITORY unset),
+    that grant cannot be proven and is revoked (fail closed)."""
 
+    git: Git
+    ref: str
+    settings: Settings
+    now: datetime
     source: ApprovalSource | None = None
 
     def approval_for(self, request: Request, policy: Policy) -> Approval:
         if self.source is None:
-            self.source = approval_source_from_env()
+            self.source = self._build()
         return self.source.approval_for(request, policy)
 
+    def _build(self) -> ApprovalSource:
+        if not (os.environ.get("GITHUB_REPOSITORY") and os.environ.get("GITHUB_TOKEN")):
+            return approval_source_from_env()  # refuses: nothing to verify against
+        from jitflow.gh import GitHubClient  # noqa: PLC0415
+        from jitflow.verify import MergeHistorySource  # noqa: PLC0415
 
-def default_branch_tree(root: Path, settings: Settings) -> Tree:
+        return MergeHistorySource(self.git, self.ref, GitHubClient.from_env(), now=self.now,
+                                  request_ttl=self.settings.request_ttl)
+
+
+def default_branch_tree(root: Path, settings: Settings) -> GitTree:
     from jitflow.errors import GitError  # noqa: PLC0415
     from jitflow.gitcmd import Git  # noqa: PLC0415
     from jitflow.tree import GitTree  # noqa: PLC0415
@@ -83,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
             tree = default_branch_tree(root, settings)
             policies, _problems = load_policy_set(tree)  # judged per request by reconcile
-            check = Check(tree, policies, _LazySource())
+            check = Check(tree, policies, _LazySource(tree.git, tree.ref, settings, now))
         outcomes = engine.revoke(now, check)
         title = "jitflow revoke: expired and orphaned grants"
     print_outcomes(outcomes)
