@@ -46,8 +46,20 @@ _CODE_ERRORS: dict[str, type[AwsError]] = {
 }
 
 
-def client_config(max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Config:
+def client_config(max_attempts: int | None = DEFAULT_MAX_ATTEMPTS) -> Config:
+    """botocore's `standard` retry mode. `max_attempts` counts retries after the first attempt
+    (botocore's Config semantics); None leaves the count to botocore, which then reads
+    AWS_MAX_ATTEMPTS or the profile's `max_attempts` (total attempts) or uses its default."""
+    if max_attempts is None:
+        return Config(retries={"mode": "standard"})
     return Config(retries={"mode": "standard", "max_attempts": max_attempts})
+
+
+def configured_max_attempts(session: boto3.Session) -> int | None:
+    """`max_attempts` as the standard AWS environment sets it (AWS_MAX_ATTEMPTS, then the
+    profile), or None. boto3 exposes the resolved value only on its botocore session."""
+    value = session._session.get_config_variable("max_attempts")
+    return None if value is None else int(value)
 
 
 @contextmanager
@@ -207,31 +219,49 @@ class Iam:
 
 class Accounts:
     """IAM ports per configured account: assume the account's role from settings, or use the
-    caller's own credentials when the account is the caller's (one GetCallerIdentity per run)."""
+    caller's own credentials when the account is the caller's (one GetCallerIdentity per run).
+
+    Clients are cached, because making one costs 0.1-0.5 s. In the caller's own account the
+    session name means nothing (no AssumeRole), so there is one IAM client per run whatever
+    the label. In an assumed-role account the client is cached per (account, label): the
+    label becomes the role session name `jitflow-<label>`, which CloudTrail records on every
+    call, so an apply or early revoke made under `jitflow-<request id>` can be traced to its
+    request without the audit log (and the issue asks for that name). Runs over many grants
+    (the expiry sweep, reconcile, status) use one run-level label per account, so they assume
+    once per account, not once per grant.
+
+    Retries: an explicit `max_attempts` wins (tests, the benchmark); otherwise
+    AWS_MAX_ATTEMPTS or the profile's `max_attempts` when set, else DEFAULT_MAX_ATTEMPTS."""
 
     def __init__(
         self,
         settings: Settings,
         session: boto3.Session | None = None,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        max_attempts: int | None = None,
     ) -> None:
         self.settings = settings
         self.session = session or boto3.Session()
+        if max_attempts is None and configured_max_attempts(self.session) is None:
+            max_attempts = DEFAULT_MAX_ATTEMPTS
         self.config = client_config(max_attempts)
         self._caller: str | None = None
+        self._sts_client: STSClient | None = None
         self._ports: dict[tuple[str, str], Iam] = {}
 
     @property
     def region(self) -> str:
         return self.session.region_name or self.settings.region
 
-    def _sts(self, session: boto3.Session) -> STSClient:
-        with aws_errors("sts client"):
-            return session.client("sts", region_name=self.region, config=self.config)
+    def _sts(self) -> STSClient:
+        if self._sts_client is None:
+            with aws_errors("sts client"):
+                self._sts_client = self.session.client(
+                    "sts", region_name=self.region, config=self.config)
+        return self._sts_client
 
     def caller_account(self) -> str:
         if self._caller is None:
-            identity = _call("sts:GetCallerIdentity", self._sts(self.session).get_caller_identity)
+            identity = _call("sts:GetCallerIdentity", self._sts().get_caller_identity)
             self._caller = identity["Account"]
         return self._caller
 
@@ -242,7 +272,8 @@ class Accounts:
                 f"account {account} is not configured in jitflow.yaml (accounts: "
                 f"{', '.join(sorted(self.settings.accounts)) or 'none'})"
             )
-        key = (account, label)
+        # Own account: the label names no session, so one client serves every label.
+        key = (account, "" if self.caller_account() == account else label)
         if key not in self._ports:
             self._ports[key] = Iam(self._iam_client(account, label), account)
         return self._ports[key]
@@ -261,7 +292,7 @@ class Accounts:
             )
         else:
             creds = _call(
-                "sts:AssumeRole", self._sts(self.session).assume_role,
+                "sts:AssumeRole", self._sts().assume_role,
                 RoleArn=role, RoleSessionName=role_session_name(label),
             )["Credentials"]
             session = boto3.Session(

@@ -128,7 +128,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE",
-                 "AWS_SHARED_CREDENTIALS_FILE"):
+                 "AWS_SHARED_CREDENTIALS_FILE", "AWS_MAX_ATTEMPTS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -366,6 +366,9 @@ def _fail_nth_iam_call(world: World, n: int) -> None:
                 raise EndpointConnectionError(endpoint_url="https://iam.amazonaws.com")
 
     world.accounts.session.events.register("before-call.iam.*", boom, unique_id="jitflow-boom")
+    # A client copies the session's handlers when it is made, and Accounts caches its clients:
+    # the failing run gets fresh ones, as a new process would.
+    world.accounts = Accounts(world.settings, session=world.accounts.session, max_attempts=1)
 
 
 def _stop_failing(world: World) -> None:
@@ -535,6 +538,44 @@ def test_other_accounts_are_reached_by_assuming_their_role(world: World) -> None
     assert "sts.AssumeRole" in world.calls
     with pytest.raises(AwsError, match="not configured"):
         accounts.iam("999999999999")
+
+
+def test_clients_are_cached_one_per_run_in_the_own_account(world: World) -> None:
+    accounts = Accounts(world.settings, session=world.accounts.session)
+    first = accounts.iam(ACCOUNT, "analytics-raw/one")
+    assert accounts.iam(ACCOUNT, "analytics-raw/two") is first  # no session name to keep
+    assert accounts.iam(ACCOUNT, "revoke") is first
+    assert world.calls.count("sts.GetCallerIdentity") == 1
+
+
+def test_assumed_role_clients_are_cached_per_session_name(world: World) -> None:
+    role = world.iam().create_role(
+        RoleName="jitflow-grant",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}]}),
+    )["Role"]["Arn"]
+    settings = Settings(admins=(), accounts={"210987654321": role})
+    accounts = Accounts(settings, session=world.accounts.session)
+    fix = accounts.iam("210987654321", "analytics-raw/fix")
+    assert accounts.iam("210987654321", "analytics-raw/fix") is fix
+    # Another request gets its own session name (jitflow-<request id> in CloudTrail).
+    assert accounts.iam("210987654321", "analytics-raw/other") is not fix
+    assert world.calls.count("sts.AssumeRole") == 2
+
+
+def _total_attempts(accounts: Accounts) -> Any:
+    config: Any = accounts.iam(ACCOUNT).client.meta.config  # the stubs omit `retries`
+    return config.retries.get("total_max_attempts")
+
+
+def test_max_attempts_comes_from_the_environment_unless_given(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore's Config counts retries (total = n + 1); AWS_MAX_ATTEMPTS counts attempts.
+    assert _total_attempts(Accounts(world.settings, session=boto3.Session())) == 6
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    assert _total_attempts(Accounts(world.settings, session=boto3.Session())) == 3
+    explicit = Accounts(world.settings, session=boto3.Session(), max_attempts=1)
+    assert _total_attempts(explicit) == 2
 
 
 # --- one pass: expired + reconcile share one listing -----------------------------------------
