@@ -74,10 +74,23 @@ def test_verify_reports_every_problem_as_file_and_line(log_dir: Path) -> None:
     assert result.stdout == ""
 
 
-def test_verify_a_missing_directory_is_an_empty_log(tmp_path: Path) -> None:
+def test_verify_an_empty_directory_is_an_empty_log(tmp_path: Path) -> None:
+    (tmp_path / "audit").mkdir()
     result = jitflow("audit", "verify", str(tmp_path / "audit"))
     assert result.returncode == 0
     assert result.stdout.startswith("audit chain intact: 0 records in 0 files (no audit records")
+
+
+def test_verify_a_named_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
+    # A mistyped path must not read as "an intact, empty log".
+    result = jitflow("audit", "verify", str(tmp_path / "no-such-dir"))
+    assert result.returncode == 2
+    assert "no such directory" in result.stderr
+
+
+def test_verify_without_an_audit_directory_yet_is_an_empty_log(tmp_path: Path) -> None:
+    result = jitflow("audit", "verify", cwd=tmp_path)
+    assert result.returncode == 0
 
 
 def test_verify_defaults_to_the_audit_directory(log_dir: Path) -> None:
@@ -145,6 +158,7 @@ def test_show_json_filtered_by_request_and_time(
 
 
 def test_show_with_nothing_to_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "audit").mkdir()
     assert main(["audit", "show", "--dir", str(tmp_path / "audit")]) == 0
     assert capsys.readouterr().out.startswith("no audit records")
 
@@ -161,3 +175,4 @@ def test_show_refuses_a_broken_log(log_dir: Path) -> None:
     assert result.returncode == 1
     assert f"{october}:1: record was edited" in result.stderr
     assert result.stdout == ""
+

@@ -48,15 +48,18 @@ def _directory(given: str | None) -> str:
     return load_settings(FsTree(Path.cwd())).audit_dir
 
 
-def _log(directory: str) -> AuditLog:
+def _log(directory: str, named: bool) -> AuditLog:
     path = Path(directory)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{directory} is not a directory")
+    if named and not path.exists():
+        # A mistyped directory must not read as "an intact, empty log".
+        raise UsageError(f"{directory}: no such directory")
     return AuditLog(path)
 
 
 def _verify(args: argparse.Namespace) -> int:
-    log = _log(args.dir)
+    log = _log(args.dir, args.named)
     problems = log.verify()
     if problems:
         count = len(problems)
@@ -107,7 +110,7 @@ def _text(record: dict[str, Any]) -> str:
 
 def _show(args: argparse.Namespace) -> int:
     since = iso(parse_time(args.since)) if args.since else None
-    log = _log(args.dir)
+    log = _log(args.dir, args.named)
     records = log.for_request(args.request) if args.request else log.records()
     if since is not None:
         records = [r for r in records if r["time"] >= since]
@@ -123,6 +126,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.named = args.dir is not None
     args.dir = _directory(args.dir)
     if args.audit_action == "verify":
         return _verify(args)
