@@ -168,23 +168,39 @@ class Engine:
     actor: str
     dry_run: bool = False
     outcomes: list[Outcome] = field(default_factory=list)
-    # The log read once per run (reading verifies the whole chain) and kept current on append.
+    # The log read once per run (reading verifies the whole chain) and kept current on append,
+    # indexed by request and by granted ARN: a sweep of N grants must not scan the log N times.
     _log: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
+    _by_request: dict[str, list[dict[str, Any]]] = field(
+        default_factory=dict, init=False, repr=False)
+    _granted_arns: set[str] = field(default_factory=set, init=False, repr=False)
 
     # ---- audit ----
 
     def _records(self) -> list[dict[str, Any]]:
         if self._log is None:
             self._log = list(self.audit.records())
+            for record in self._log:
+                self._index(record)
         return self._log
 
+    def _index(self, record: dict[str, Any]) -> None:
+        request_id = _field(record, "request")
+        if request_id:
+            self._by_request.setdefault(str(request_id), []).append(record)
+        if _field(record, "event") == "granted":
+            self._granted_arns.add(str(_field(record, "policy_arn") or ""))
+
     def _history(self, request_id: str) -> list[dict[str, Any]]:
-        return [r for r in self._records() if _field(r, "request") == request_id]
+        self._records()
+        return list(self._by_request.get(request_id, ()))
 
     def _record(self, event: str, at: datetime, **details: Any) -> None:
         base = {"actor": self.actor, "reconciled": False}
         records = self._records()
-        records.append(self.audit.append(event, {**base, **details}, at))
+        record = self.audit.append(event, {**base, **details}, at)
+        records.append(record)
+        self._index(record)
 
     def _done(self, outcome: Outcome) -> Outcome:
         self.outcomes.append(outcome)
@@ -341,18 +357,32 @@ class Engine:
 
     # ---- removal ----
 
-    def _remove(self, iam: IamPort, listed: ListedPolicy) -> None:
-        """Detach everywhere, then delete. Each step tolerates "already done", so a rerun after
-        a failure at any call completes. Usual cost: 1 list + 1 detach + 1 delete."""
+    def _remove(self, iam: IamPort, listed: ListedPolicy,
+                holder: Principal | None = None) -> None:
+        """Detach, then delete. Each step tolerates "already done", so a rerun after a failure
+        at any call completes, and every state in between grants no more than before.
+
+        `holder` is the principal the grant's open `granted` record names: it is detached
+        directly, without asking IAM who holds the policy. If anything else still holds it
+        (attached by hand, or since the listing) or it has extra versions, DeletePolicy answers
+        DeleteConflict and nothing is deleted; only then are the entities listed, all
+        detached, the non-default versions deleted, and the delete made again. Without a
+        holder (orphans, leftovers) the entities are listed first.
+        Usual cost: detach + delete with a holder; list + detach + delete without."""
         arn = listed.arn
         if listed.attachment_count:
-            self._detach_all(iam, arn)
+            if holder is None:
+                self._detach_all(iam, arn)
+            else:
+                with contextlib.suppress(NoSuchEntityError):  # detached by an earlier run
+                    iam.detach(holder.kind, holder.name, arn)
         try:
             iam.delete_policy(arn)
         except NoSuchEntityError:
             return
         except DeleteConflictError:
-            # Attached since the listing, or extra versions (jitflow never makes any).
+            # Held by someone else, attached since the listing, or extra versions (jitflow
+            # never makes any).
             self._detach_all(iam, arn)
             for version_id, is_default in iam.list_versions(arn):
                 if not is_default:
@@ -371,6 +401,16 @@ class Engine:
                 with contextlib.suppress(NoSuchEntityError):
                     iam.detach(kind, name, arn)
 
+    def _holder(self, request_id: str, arn: str) -> Principal | None:
+        """The principal of this policy's open `granted` record, if there is one."""
+        opened = _open_grant(self._history(request_id)) if request_id else None
+        if opened is None or _field(opened, "policy_arn") != arn:
+            return None
+        try:
+            return grants.parse_principal(str(_field(opened, "principal") or ""))
+        except ValueError:
+            return None
+
     def _end(self, iam: IamPort, event: str, listed: ListedPolicy, *, account: str,
              request_id: str, expiry: datetime | None, now: datetime, **extra: Any) -> Outcome:
         if event != "orphan_revoked" and self._leftover(listed):
@@ -382,16 +422,18 @@ class Engine:
                                       "never attached (a failed apply's leftover)",
                                       dry_run=self.dry_run))
         if not self.dry_run:
-            self._remove(iam, listed)
+            # An orphan is suspect by definition: ask IAM who holds it rather than trust a
+            # record. A recorded grant names its principal: no look-up on the hot path.
+            holder = None if event == "orphan_revoked" else self._holder(request_id, listed.arn)
+            self._remove(iam, listed, holder)
             details = self._ended_details(request_id, account, listed.arn, expiry)
             self._record(event, now, **{**details, **extra})
         return self._done(Outcome(event, request_id, account, listed.arn,
                                   str(extra.get("reason", "")), dry_run=self.dry_run))
 
     def _leftover(self, listed: ListedPolicy) -> bool:
-        return listed.attachment_count == 0 and not any(
-            _field(r, "event") == "granted" and _field(r, "policy_arn") == listed.arn
-            for r in self._records())
+        self._records()
+        return listed.attachment_count == 0 and listed.arn not in self._granted_arns
 
     # ---- revoke ----
 

@@ -32,6 +32,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.loaders import create_loader
 from botocore.retries import standard
+from moto.iam.exceptions import DeleteConflictException
+from moto.iam.models import IAMBackend
 from moto.server import ThreadedMotoServer
 
 from jitflow.auditlog import AuditLog
@@ -398,6 +400,42 @@ def instrument_clients(hook: CallLog | FaultInjector) -> Iterator[None]:
         yield
     finally:
         botocore.session.Session.create_client = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def delete_conflicts() -> Iterator[None]:
+    """Make moto's DeletePolicy answer like IAM: DeleteConflict while the policy is attached
+    to anything or has a version besides the default, and nothing deleted.
+
+    moto 5 deletes such a policy (leaving dangling attachments), which would let an engine
+    that deletes before detaching everything pass every test. The engine relies on this
+    answer, so the tests and the benchmark run with it (in-process: `mock_aws` and the
+    threaded server share the backend class)."""
+    original = IAMBackend.delete_policy
+
+    def delete_policy(self: IAMBackend, policy_arn: str) -> None:
+        policy = self.get_policy(policy_arn)
+        if policy.attachment_count > 0:
+            raise DeleteConflictException("Cannot delete a policy attached to entities.")
+        if len(policy.versions) > 1:
+            raise DeleteConflictException(
+                "This policy has more than one version. Before you delete a policy, you must "
+                "delete the policy's versions. The default version is deleted with the policy."
+            )
+        original(self, policy_arn)
+
+    IAMBackend.delete_policy = delete_policy  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        IAMBackend.delete_policy = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def iam_delete_conflicts() -> Iterator[None]:
+    """Autouse in every module that imports it: DeletePolicy as IAM answers it."""
+    with delete_conflicts():
+        yield
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from moto_server import (  # noqa: F401 (moto_server is a fixture)
+from moto_server import (  # noqa: F401 (moto_server, iam_delete_conflicts are fixtures)
     T0,
     Approvals,
     Creds,
@@ -24,6 +24,7 @@ from moto_server import (  # noqa: F401 (moto_server is a fixture)
     build_world,
     can_get,
     can_put,
+    iam_delete_conflicts,
     make_engine,
     make_policy,
     make_request,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto_server import (  # noqa: F401 (moto_server is a fixture)
+from moto_server import (  # noqa: F401 (moto_server, iam_delete_conflicts are fixtures)
     ACCOUNT,
     FAULT_KINDS,
     T0,
@@ -27,6 +27,7 @@ from moto_server import (  # noqa: F401 (moto_server is a fixture)
     World,
     audit_events,
     build_world,
+    iam_delete_conflicts,
     instrument_clients,
     make_engine,
     make_policy,
@@ -55,10 +56,12 @@ def world(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def _jitflow_state(world: World) -> tuple[list[str], list[str]]:
-    """(names of /jitflow/ policies, names of the jitflow policies attached to the role)."""
+    """(names of /jitflow/ policies, names of the jitflow policies attached to the role or to
+    the user)."""
     iam = world.admin_client("iam")
     listed = iam.list_policies(Scope="Local", PathPrefix="/jitflow/")["Policies"]
     attached = iam.list_attached_role_policies(RoleName=world.role_name)["AttachedPolicies"]
+    attached += iam.list_attached_user_policies(UserName=world.user_name)["AttachedPolicies"]
     return (
         sorted(p["PolicyName"] for p in listed),
         sorted(p["PolicyName"] for p in attached if p["PolicyName"].startswith("jitflow.")),
@@ -69,8 +72,11 @@ def _remove_grants(world: World) -> None:
     """Back to a clean account between iterations (cheaper than rebuilding the world)."""
     iam = world.admin_client("iam")
     for policy in iam.list_policies(Scope="Local", PathPrefix="/jitflow/")["Policies"]:
-        for role in iam.list_entities_for_policy(PolicyArn=policy["Arn"])["PolicyRoles"]:
+        entities = iam.list_entities_for_policy(PolicyArn=policy["Arn"])
+        for role in entities["PolicyRoles"]:
             iam.detach_role_policy(RoleName=role["RoleName"], PolicyArn=policy["Arn"])
+        for user in entities["PolicyUsers"]:
+            iam.detach_user_policy(UserName=user["UserName"], PolicyArn=policy["Arn"])
         iam.delete_policy(PolicyArn=policy["Arn"])
     assert _jitflow_state(world) == ([], [])
 
@@ -128,9 +134,14 @@ def test_apply_fails_cleanly_at_every_call_and_a_rerun_converges(
         assert len(audit_events(audit)) == 1, where
 
 
-def _granted(world: World, audit: Path) -> str:
+def _granted(world: World, audit: Path, shared: bool = False) -> str:
+    """Grant to the role; `shared`: someone also attached the grant to the user by hand, so
+    revoke's DeletePolicy answers DeleteConflict and the fallback path runs."""
     request = make_request("backfill", world.role_arn)
-    make_engine(audit).apply(request, make_policy(), Approvals(), T0)
+    outcome = make_engine(audit).apply(request, make_policy(), Approvals(), T0)
+    if shared:
+        world.admin_client("iam").attach_user_policy(
+            UserName=world.user_name, PolicyArn=outcome.policy_arn)
     return request.id
 
 
@@ -148,16 +159,17 @@ REVOKES: dict[str, tuple[str, Callable[[Engine, str], Any]]] = {
 }
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["principal", "shared"])
 @pytest.mark.parametrize("kind", FAULT_KINDS)
 @pytest.mark.parametrize("mode", sorted(REVOKES))
 def test_revoke_fails_cleanly_at_every_call_and_a_rerun_converges(
-    world: World, kind: str, mode: str, tmp_path: Path
+    world: World, kind: str, mode: str, shared: bool, tmp_path: Path
 ) -> None:
     event, revoke = REVOKES[mode]
     for fail_at in range(1, MAX_CALLS + 2):
         _remove_grants(world)
         audit = tmp_path / f"audit-{fail_at}"
-        request_id = _granted(world, audit)
+        request_id = _granted(world, audit, shared)
 
         def run(engine: Engine, rid: str = request_id) -> Any:
             return revoke(engine, rid)
@@ -165,7 +177,7 @@ def test_revoke_fails_cleanly_at_every_call_and_a_rerun_converges(
         injector = _fail_run(run, audit, fail_at, kind)
         if _sequence_ends(injector, fail_at):
             break
-        where = f"{mode} revoke, {kind} at call {fail_at} ({injector.failed_op})"
+        where = f"{mode} revoke, {kind} at call {fail_at} ({injector.failed_op}), {shared=}"
         assert audit_events(audit) == [("granted", request_id, False)], where
         listed, _attached = _jitflow_state(world)
         already_gone = listed == []

@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
+from moto_server import iam_delete_conflicts  # noqa: F401 (autouse: DeletePolicy as IAM answers)
 
 from jitflow import grants
 from jitflow.auditlog import AuditLog
@@ -294,10 +295,9 @@ def test_revoke_expired_only_touches_expired_grants(world: World) -> None:
 
     outcomes = world.engine().revoke_expired(T0 + timedelta(hours=1))  # expiry <= now: expired
     assert [(o.action, o.request_id) for o in outcomes] == [("expired", short.request_id)]
-    # One list for the account; per expired grant: list entities, detach, delete.
+    # One list for the account; per expired grant: detach the recorded principal, delete.
     assert world.iam_calls() == [
-        "iam.ListPolicies", "iam.ListEntitiesForPolicy", "iam.DetachRolePolicy",
-        "iam.DeletePolicy"]
+        "iam.ListPolicies", "iam.DetachRolePolicy", "iam.DeletePolicy"]
     assert [p["Arn"] for p in world.jitflow_policies()] == [long.policy_arn]
     assert world.attached() == ["jitflow.analytics-raw.long"]
     expired = world.audit.records()[-1]
@@ -306,6 +306,53 @@ def test_revoke_expired_only_touches_expired_grants(world: World) -> None:
     # Nothing left to do: a second run makes no change and writes nothing.
     assert world.engine().revoke_expired(T0 + timedelta(hours=1)) == []
     assert len(world.audit.records()) == 3
+
+
+def test_revoke_of_a_grant_held_by_someone_else_too_falls_back_to_listing(
+        world: World) -> None:
+    granted = _grant(world, "fix", "clickstream/a/", duration="1h")
+    world.iam().attach_user_policy(UserName="alice", PolicyArn=granted.policy_arn)  # by hand
+    world.calls.clear()
+    outcomes = world.engine().revoke_expired(T0 + timedelta(hours=1))
+    assert [o.action for o in outcomes] == ["expired"]
+    assert world.iam_calls() == [
+        "iam.ListPolicies", "iam.DetachRolePolicy",
+        "iam.DeletePolicy",  # DeleteConflict: the user still holds it
+        "iam.ListEntitiesForPolicy", "iam.DetachUserPolicy", "iam.ListPolicyVersions",
+        "iam.DeletePolicy"]
+    assert world.jitflow_policies() == [] and world.attached() == []
+    assert world.iam().list_attached_user_policies(UserName="alice")["AttachedPolicies"] == []
+    assert world.events() == [("granted", granted.request_id, False),
+                              ("expired", granted.request_id, False)]
+
+
+def test_revoke_of_a_grant_with_an_extra_version_deletes_the_version_first(
+        world: World) -> None:
+    granted = _grant(world, "fix", "clickstream/a/", duration="1h")
+    world.iam().create_policy_version(
+        PolicyArn=granted.policy_arn, SetAsDefault=False,
+        PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+                       '"Action":"s3:GetObject","Resource":"*"}]}')
+    world.calls.clear()
+    world.engine().revoke_expired(T0 + timedelta(hours=1))
+    assert world.iam_calls() == [
+        "iam.ListPolicies", "iam.DetachRolePolicy", "iam.DeletePolicy",  # DeleteConflict
+        "iam.ListEntitiesForPolicy", "iam.ListPolicyVersions", "iam.DeletePolicyVersion",
+        "iam.DeletePolicy"]
+    assert world.jitflow_policies() == [] and world.attached() == []
+
+
+def test_revoke_without_an_open_record_lists_the_holders_first(world: World) -> None:
+    granted = _grant(world, "fix", "clickstream/a/", duration="1h")
+    (world.root / "audit").rename(world.root / "audit-lost")  # the record is gone
+    world.audit = AuditLog(world.root / "audit")
+    world.calls.clear()
+    world.engine().revoke_expired(T0 + timedelta(hours=1))
+    assert world.iam_calls() == [
+        "iam.ListPolicies", "iam.ListEntitiesForPolicy", "iam.DetachRolePolicy",
+        "iam.DeletePolicy"]
+    assert world.jitflow_policies() == [] and world.attached() == []
+    assert world.events() == [("expired", granted.request_id, False)]
 
 
 def test_revoke_dry_run_changes_nothing(world: World) -> None:
@@ -398,7 +445,8 @@ def test_apply_failing_at_any_call_converges_on_rerun(world: World, n: int) -> N
     assert world.events() == [("granted", request.id, False), ("expired", request.id, False)]
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7])
+# Two expired grants: ListPolicies, then DetachRolePolicy + DeletePolicy each (5 calls).
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
 def test_revoke_failing_at_any_call_converges_on_rerun(world: World, n: int) -> None:
     _grant(world, "one", "clickstream/a/", duration="1h")
     _grant(world, "two", "clickstream/b/", duration="1h")
