@@ -2,7 +2,8 @@
 
 Retries are botocore's (`standard` mode: throttling, 5xx and connection errors with backoff);
 there is no hand-written retry loop. The standard AWS environment is honoured as boto3 reads
-it: AWS_ENDPOINT_URL, AWS_REGION / AWS_DEFAULT_REGION, AWS_PROFILE and the credential chain.
+it: AWS_ENDPOINT_URL, AWS_REGION / AWS_DEFAULT_REGION, AWS_PROFILE, the credential chain and
+AWS_MAX_ATTEMPTS (or the profile's max_attempts).
 Every botocore failure leaves this module as a jitflow.errors.AwsError with a readable message.
 """
 
