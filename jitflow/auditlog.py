@@ -14,7 +14,7 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,9 @@ class AuditLog:
         # Lets a run of many appends skip re-verifying the whole log each time, while
         # still noticing when anyone else touched the file in between.
         self._tail: tuple[dict[str, Any], Path, tuple[int, int, int]] | None = None
+        # The seq of the last record this instance read or wrote: records after it were
+        # appended by someone else (another run on this machine) since.
+        self._seen_seq: int | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -107,7 +110,9 @@ class AuditLog:
         problems = self._verify(lines)
         if problems:
             raise AuditError(f"audit log {self.directory} does not verify: {_describe(problems)}")
-        return [json.loads(text) for _file, _line, text in lines]
+        records = [json.loads(text) for _file, _line, text in lines]
+        self._seen_seq = int(records[-1]["seq"]) if records else 0
+        return records
 
     def for_request(self, request_id: str) -> list[dict[str, Any]]:
         """The records about one request (`policy/name`), in order."""
@@ -134,15 +139,15 @@ class AuditLog:
         st = path.stat()
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
-    def _last(self) -> tuple[dict[str, Any] | None, Path | None]:
+    def _last(self) -> tuple[dict[str, Any] | None, Path | None, list[tuple[str, int, str]]]:
         """The last record and its file, verifying the log unless nothing changed since
-        this instance's own last write."""
+        this instance's own last write; with the lines read (none on that fast path)."""
         files = self.month_files()
         if self._tail is not None:
             record, path, key = self._tail
             with contextlib.suppress(OSError):
                 if files and files[-1] == path and self._stat_key(path) == key:
-                    return record, path
+                    return record, path, []
         lines = self.lines()
         problems = self._verify(lines)
         if problems:
@@ -151,9 +156,9 @@ class AuditLog:
                 f"{_describe(problems)}"
             )
         if not lines:
-            return None, (files[-1] if files else None)
+            return None, (files[-1] if files else None), lines
         last: dict[str, Any] = json.loads(lines[-1][2])
-        return last, files[-1]
+        return last, files[-1], lines
 
     def append(self, event: str, details: Mapping[str, Any], at: datetime) -> dict[str, Any]:
         """Append one record (AuditError if the log does not verify); returns it.
@@ -161,8 +166,30 @@ class AuditLog:
         The record goes into the file of its own month, or into the newest file when that
         is later (a clock behind the last writer's must not put a record before it).
         """
+        record = self.append_unless(event, details, at, lambda _others: False)
+        assert record is not None  # noqa: S101 (the predicate never declines)
+        return record
+
+    def append_unless(
+        self,
+        event: str,
+        details: Mapping[str, Any],
+        at: datetime,
+        done_elsewhere: Callable[[list[dict[str, Any]]], bool],
+    ) -> dict[str, Any] | None:
+        """`append`, unless `done_elsewhere` says another writer already recorded it: it is
+        called under the lock with the records others appended since this instance last
+        read or wrote (often none), and a true answer writes nothing and returns None.
+        Check-and-append is one step, so two runs cannot both record the same change."""
         with self._locked():
-            last, last_path = self._last()
+            last, last_path, lines = self._last()
+            # A verified chain numbers its records 1, 2, 3...: record n is line n.
+            unseen = lines[self._seen_seq or 0:]
+            others = [json.loads(text) for _file, _line, text in unseen]
+            if others:
+                self._seen_seq = int(others[-1]["seq"])
+            if done_elsewhere(others):
+                return None
             record = audit.next_record(last, at=at, event=event, details=details)
             month = audit.month_of(record["time"])
             if last_path is not None and last_path.name[:7] > month:
@@ -170,6 +197,7 @@ class AuditLog:
             path = self.directory / f"{month}.jsonl"
             self._write(path, audit.dumps(record))
             self._tail = (record, path, self._stat_key(path))
+            self._seen_seq = int(record["seq"])
             if path not in self._changed:
                 self._changed.append(path)
             return record

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -80,6 +80,10 @@ class AccountsPort(Protocol):
 
 class AuditPort(Protocol):
     def append(self, event: str, details: dict[str, Any], at: datetime) -> dict[str, Any]: ...
+    def append_unless(
+        self, event: str, details: dict[str, Any], at: datetime,
+        done_elsewhere: Callable[[list[dict[str, Any]]], bool],
+    ) -> dict[str, Any] | None: ...
     def records(self) -> Sequence[dict[str, Any]]: ...
     def for_request(self, request_id: str) -> Sequence[dict[str, Any]]: ...
 
@@ -174,6 +178,9 @@ class Engine:
     _by_request: dict[str, list[dict[str, Any]]] = field(
         default_factory=dict, init=False, repr=False)
     _granted_arns: set[str] = field(default_factory=set, init=False, repr=False)
+    # (policy ARN, "granted" | "ended") of the records other runs appended to the same log
+    # while this one ran: a change one of them already recorded is not recorded again.
+    _elsewhere: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
 
     # ---- audit ----
 
@@ -198,9 +205,26 @@ class Engine:
     def _record(self, event: str, at: datetime, **details: Any) -> None:
         base = {"actor": self.actor, "reconciled": False}
         records = self._records()
-        record = self.audit.append(event, {**base, **details}, at)
-        records.append(record)
-        self._index(record)
+        def change(record: dict[str, Any]) -> tuple[str, str]:
+            kind = _field(record, "event")
+            return (str(_field(record, "policy_arn") or ""),
+                    "granted" if kind == "granted" else "ended" if kind in ENDED else "")
+
+        def done_elsewhere(others: list[dict[str, Any]]) -> bool:
+            # Under the log's lock: learn what other runs wrote since, and skip a grant or an
+            # end another run already recorded (two revokes, a revoke and an apply, an apply
+            # delivered twice), so each change has exactly one record.
+            for other in others:
+                records.append(other)
+                self._index(other)
+                self._elsewhere.add(change(other))
+            mine = change({"event": event, **details})
+            return bool(mine[0] and mine[1]) and mine in self._elsewhere
+
+        record = self.audit.append_unless(event, {**base, **details}, at, done_elsewhere)
+        if record is not None:
+            records.append(record)
+            self._index(record)
 
     def _done(self, outcome: Outcome) -> Outcome:
         self.outcomes.append(outcome)
@@ -284,6 +308,9 @@ class Engine:
             if not stale:
                 raise Rejected(f"{request.id}: an IAM policy named {name} exists outside "
                                "/jitflow/; remove it by hand") from None
+            if stale[0].attachment_count:  # attached since our look: a concurrent apply's
+                return self._done(self._adopt(iam, request, policy, approval=approval,
+                                              arn=stale[0].arn, now=now))
             self._remove(iam, stale[0])
             arn = iam.create_policy(name, path, plan.document_json(), tags)
         iam.attach(principal, arn)
@@ -446,6 +473,9 @@ class Engine:
         """One pass per account over one listing: expired grants removed, grants missing from
         AWS settled, and with `check` the live ones reconciled against the default branch."""
         results: list[Outcome] = []
+        # The log is read before AWS is listed: a grant recorded after the listing (an apply
+        # running meanwhile) must not look like one AWS no longer has.
+        self._records()
         for account in sorted(self.settings.accounts):
             iam = self.accounts.iam(account, "revoke")
             listed = iam.list_jitflow_policies()

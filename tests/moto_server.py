@@ -32,7 +32,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.loaders import create_loader
 from botocore.retries import standard
-from moto.iam.exceptions import DeleteConflictException
+from moto.iam.exceptions import DeleteConflictException, EntityAlreadyExists
 from moto.iam.models import IAMBackend
 from moto.server import ThreadedMotoServer
 
@@ -386,7 +386,7 @@ class _Raw:
 
 
 @contextmanager
-def instrument_clients(hook: CallLog | FaultInjector) -> Iterator[None]:
+def instrument_clients(hook: CallLog | FaultInjector | OnCall) -> Iterator[None]:
     """Attach `hook` to every botocore client created inside the block (however it is made)."""
     original = botocore.session.Session.create_client
 
@@ -536,3 +536,59 @@ def audit_events(audit_dir: Path) -> list[tuple[str, str, bool]]:
     log = AuditLog(audit_dir)
     assert log.verify() == []
     return [(str(r["event"]), str(r["request"]), bool(r.get("reconciled"))) for r in log.records()]
+
+
+# ------------------------------------------------------- races (owned by tests/test_races.py)
+
+
+@dataclass
+class OnCall:
+    """Run `action` once, around the `nth` call of `op` ("iam.ListPolicies"), made by any
+    client created while installed: a deterministic interleaving of two runs.
+
+    `before=True` runs it before the call is sent, else after its answer came back. The
+    action's own calls do not count (it has fired by then), so it may run a whole engine."""
+
+    op: str
+    action: Callable[[], object]
+    nth: int = 1
+    before: bool = False
+    seen: int = 0
+    fired: bool = False
+
+    def attach(self, client: BaseClient) -> None:
+        event = "before-call.*.*" if self.before else "after-call.*.*"
+        client.meta.events.register(event, self._hook)
+
+    def _hook(self, event_name: str, **_: Any) -> None:
+        if self.fired or _op_name(event_name) != self.op:
+            return
+        self.seen += 1
+        if self.seen == self.nth:
+            self.fired = True
+            self.action()
+
+
+@contextmanager
+def unique_policy_names() -> Iterator[None]:
+    """Make moto's CreatePolicy answer like IAM: a customer-managed policy name is unique in
+    the account whatever its path (moto 5 only refuses the same ARN, so two concurrent
+    applies of one request at different times would both succeed there and nowhere else)."""
+    original = IAMBackend.create_policy
+
+    def create_policy(  # noqa: PLR0917 (moto's own signature)
+        self: IAMBackend, description: str, path: str, policy_document: str,
+        policy_name: str, tags: list[dict[str, str]],
+    ) -> Any:
+        for existing in self.managed_policies.values():
+            if existing.name == policy_name and existing.arn.split(":")[4] == self.account_id:
+                raise EntityAlreadyExists(
+                    f"A policy called {policy_name} already exists. Duplicate names are not "
+                    "allowed.")
+        return original(self, description, path, policy_document, policy_name, tags)
+
+    IAMBackend.create_policy = create_policy  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        IAMBackend.create_policy = original  # type: ignore[method-assign]
