@@ -14,8 +14,10 @@ Calls are counted through botocore's event system (`before-call`), per operation
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import sys
 import tempfile
 import time
 import urllib.request
@@ -35,6 +37,10 @@ from jitflow.auditlog import AuditLog
 from jitflow.aws import Accounts
 from jitflow.engine import Approval, Engine
 from jitflow.model import AccessEntry, Policy, Request, Settings
+
+# The tests' helper that makes moto's DeletePolicy answer DeleteConflict like IAM.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from moto_server import delete_conflicts  # type: ignore[import-not-found]
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -125,6 +131,19 @@ def _fmt(calls: Counter[str]) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(calls.items()))
 
 
+def _start_server() -> tuple[str, contextlib.ExitStack]:
+    """A moto server on 127.0.0.1 whose DeletePolicy answers DeleteConflict while the policy
+    is attached, as IAM does (moto deletes it); the stack stops both."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
+    stack = contextlib.ExitStack()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    stack.callback(server.stop)
+    stack.enter_context(delete_conflicts())
+    host, port = server.get_host_and_port()
+    return f"http://{host}:{port}", stack
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grants", type=int, default=1000)
@@ -132,12 +151,8 @@ def main() -> int:
     grants: int = args.grants
     roles = -(-grants // PER_ROLE)
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    endpoint, stack = _start_server()
     try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
         os.environ.update(
             {
                 "AWS_ENDPOINT_URL": endpoint,
@@ -205,7 +220,7 @@ def main() -> int:
             )
             print(f"  audit records written: {len(AuditLog(audit).records()) - grants}")
     finally:
-        server.stop()
+        stack.close()
     return 0
 
 
