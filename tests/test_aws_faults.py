@@ -195,16 +195,17 @@ class Crash(RuntimeError):
 
 
 def _crash_on_next_append(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = AuditLog.append
+    # append_unless: every write goes through it (the engine calls it, append delegates).
+    original = AuditLog.append_unless
     crashed: list[bool] = []
 
-    def append(self: AuditLog, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def append(self: AuditLog, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         if not crashed:
             crashed.append(True)
             raise Crash("killed")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(AuditLog, "append", append)
+    monkeypatch.setattr(AuditLog, "append_unless", append)
 
 
 def test_crash_after_apply_is_recorded_once_as_reconciled_by_the_next_apply(
