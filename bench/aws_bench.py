@@ -40,7 +40,7 @@ from jitflow.model import AccessEntry, Policy, Request, Settings
 
 # The tests' helper that makes moto's DeletePolicy answer DeleteConflict like IAM.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from moto_server import delete_conflicts  # type: ignore[import-not-found]
+from moto_server import delete_conflicts  # type: ignore[import-not-found,unused-ignore]
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
