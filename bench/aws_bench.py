@@ -33,7 +33,7 @@ import botocore.session
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from jitflow.auditlog import AuditLog
+from jitflow.audit.store import AuditLog
 from jitflow.aws import Accounts
 from jitflow.engine import Approval, Engine
 from jitflow.model import AccessEntry, Policy, Request, Settings

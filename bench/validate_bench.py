@@ -51,7 +51,7 @@ def one_file(runs: int) -> None:
 
 
 def many_files(count: int, root: Path) -> float:
-    from jitflow.commands.common import judge_files, request_files  # noqa: PLC0415
+    from jitflow.commands.support import judge_files, request_files  # noqa: PLC0415
 
     folder = root / f"n{count}" / "requests" / "analytics-raw"
     folder.mkdir(parents=True)

@@ -574,7 +574,7 @@ def push_audit(story: Story, workflow: str, cwd: Path, env: Mapping[str, str]) -
 
 
 def granted_expiry(checkout: Path) -> datetime | None:
-    from jitflow.auditlog import AuditLog  # noqa: PLC0415
+    from jitflow.audit.store import AuditLog  # noqa: PLC0415
 
     for record in AuditLog(checkout / "audit").records():
         details = record.get("details") if isinstance(record.get("details"), dict) else record

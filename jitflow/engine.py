@@ -28,8 +28,8 @@ from jitflow.grants import (
     NoSuchEntityError,
     Principal,
 )
-from jitflow.loader import YAML_SUFFIXES, PolicySet, load_and_check
-from jitflow.model import Policy, Request, Settings
+from jitflow.loader import YAML_SUFFIXES, load_and_check
+from jitflow.model import Policy, PolicySet, Request, Settings
 from jitflow.plan import Plan, build_plan, document_sha256
 from jitflow.tree import Tree
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
 from jitflow import safeyaml, schema
 from jitflow.durations import parse_duration
-from jitflow.model import AccessEntry, Identities, Policy, Request
+from jitflow.model import AccessEntry, Identities, Policy, PolicySet, Request
 from jitflow.problems import Problem
+from jitflow.rules import check_policy, check_request
 from jitflow.tree import Tree
 
 POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")  # always fullmatch: "$" admits a "\n"
@@ -22,12 +22,6 @@ POLICY_NAME_RULE = "a policy name is lower-case letters, digits and '-', at most
 REQUEST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 IDENTITIES = "identities"
 YAML_SUFFIXES = (".yaml", ".yml")
-
-
-@dataclass(frozen=True)
-class PolicySet:
-    policies: dict[str, Policy] = field(default_factory=dict)
-    identities: Identities = field(default_factory=Identities)
 
 
 def parse_yaml(
@@ -170,8 +164,6 @@ def load_identities(raw: bytes, path: str) -> tuple[Identities | None, list[Prob
 
 def load_policy_set(tree: Tree, directory: str = "policies") -> tuple[PolicySet, list[Problem]]:
     """Every policy and the identities under `directory`, each checked for sanity."""
-    from jitflow.rules import check_policy  # noqa: PLC0415  (rules imports this module)
-
     problems: list[Problem] = []
     policies: dict[str, Policy] = {}
     identities = Identities()
@@ -215,8 +207,6 @@ def load_and_check(
     tree: Tree, path: str, policies: PolicySet
 ) -> tuple[Request | None, list[Problem]]:
     """Load one request file from `tree` and judge it against `policies`."""
-    from jitflow.rules import check_request  # noqa: PLC0415
-
     raw = tree.read(path)
     if raw is None:
         return None, [Problem(path, None, None, "file not found")]

@@ -95,6 +95,14 @@ class Identities:
 
 
 @dataclass(frozen=True)
+class PolicySet:
+    """Every policy under `policies/` by name, and the identities beside them."""
+
+    policies: dict[str, Policy] = field(default_factory=dict)
+    identities: Identities = field(default_factory=Identities)
+
+
+@dataclass(frozen=True)
 class Settings:
     """`jitflow.yaml` at the repository root."""
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+from datetime import UTC, datetime
+from typing import Protocol
 
 from jitflow import actions as catalogue
 from jitflow.durations import format_duration
-from jitflow.model import AccessEntry, Policy, Request
+from jitflow.model import AccessEntry, Policy, PolicySet, Request
+from jitflow.plan import build_plan, document_size
 from jitflow.problems import Problem
-
-if TYPE_CHECKING:
-    from jitflow.loader import PolicySet
 
 IAM_MANAGED_POLICY_LIMIT = 6144
 # Generous per-document and per-entry overheads of the plan's JSON (Sids, Effect, Condition,
@@ -271,10 +270,6 @@ def size_upper_bound(request: Request) -> int:
 
 
 def _size_problems(request: Request, policy: Policy) -> list[Problem]:
-    from datetime import UTC, datetime  # noqa: PLC0415
-
-    from jitflow.plan import build_plan, document_size  # noqa: PLC0415  (plan imports rules)
-
     if size_upper_bound(request) <= IAM_MANAGED_POLICY_LIMIT:  # most requests: far below
         return []
     # The expiry's text has a fixed width, so any time gives the real size.

@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from jitflow.loader import PolicySet, judge_request, load_policy_set
-from jitflow.model import Request
+from jitflow.loader import judge_request, load_policy_set
+from jitflow.model import PolicySet, Request
 from jitflow.problems import Problem
 from jitflow.rules import check_request
 from jitflow.tree import FsTree

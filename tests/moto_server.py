@@ -36,7 +36,7 @@ from moto.iam.exceptions import DeleteConflictException, EntityAlreadyExists
 from moto.iam.models import IAMBackend
 from moto.server import ThreadedMotoServer
 
-from jitflow.auditlog import AuditLog
+from jitflow.audit.store import AuditLog
 from jitflow.aws import Accounts
 from jitflow.engine import Approval, Engine
 from jitflow.model import AccessEntry, Policy, Request, Settings

@@ -38,7 +38,7 @@ from moto_server import (  # noqa: F401 (moto_server, iam_delete_conflicts are f
 )
 
 from jitflow import cli
-from jitflow.auditlog import AuditLog
+from jitflow.audit.store import AuditLog
 from jitflow.engine import Engine
 from jitflow.errors import AwsError
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jitflow.auditlog import AuditLog
+from jitflow.audit.store import AuditLog
 from jitflow.cli import main
 
 START = datetime(2026, 10, 30, 9, tzinfo=UTC)

@@ -16,14 +16,14 @@ from moto import mock_aws
 from moto_server import iam_delete_conflicts  # noqa: F401 (autouse: DeletePolicy as IAM answers)
 
 from jitflow import grants
-from jitflow.auditlog import AuditLog
+from jitflow.audit.store import AuditLog
 from jitflow.aws import Accounts
 from jitflow.cli import main
-from jitflow.commands.apply import actor_from_env
+from jitflow.commands.support import actor_from_env
 from jitflow.engine import Approval, Check, Engine, Outcome
 from jitflow.errors import AwsError, Rejected
-from jitflow.loader import PolicySet, load_and_check, load_policy_set
-from jitflow.model import Policy, Request, Settings
+from jitflow.loader import load_and_check, load_policy_set
+from jitflow.model import Policy, PolicySet, Request, Settings
 from jitflow.plan import build_plan, document_sha256
 from jitflow.tree import FsTree
 

@@ -44,7 +44,7 @@ from moto_server import (  # noqa: F401 (moto_server, iam_delete_conflicts are f
 )
 
 from jitflow import grants
-from jitflow.auditlog import AuditLog
+from jitflow.audit.store import AuditLog
 from jitflow.clock import iso
 from jitflow.engine import Outcome
 

@@ -1,46 +1,44 @@
 """`jitflow apply`: grant approved requests in AWS and record them in the audit log.
 
-Also holds what the grant commands share (repository, settings, ports, actor, commit).
-Approval evidence comes from `approval_source_from_env()`: until GitHub verification is
-configured it refuses, so this command grants nothing without approvals (fail closed).
+In the apply workflow (no paths): verify the merge GITHUB_SHA against GitHub, then grant what
+it added and early-revoke what it deleted. Every check runs before any AWS call. A refusal
+still leaves evidence: a `rejected` audit record, a comment on the pull request, and a
+non-zero exit. Request paths given by hand carry no approval and are refused (fail closed).
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jitflow.clock import parse_time, system_clock
-from jitflow.errors import AuditError, InvalidInput, Rejected, UsageError
+from jitflow.audit.store import AuditLog
+from jitflow.commands.support import (
+    actor_from_env,
+    add_common_arguments,
+    approval_source_from_env,
+    commit_audit,
+    now_of,
+    open_engine,
+    print_outcomes,
+    push_before,
+    repo_root,
+    summary_message,
+)
+from jitflow.errors import InvalidInput, JitflowError, Rejected, UsageError
+from jitflow.gitcmd import Git
+from jitflow.loader import load_and_check, load_policy_set
 from jitflow.model import Policy, Request, Settings
+from jitflow.pr.comments import granted_comment, rejected_comment
+from jitflow.pr.merge import verify_merge
+from jitflow.settings import load_settings
+from jitflow.tree import FsTree
 
 if TYPE_CHECKING:
-    from jitflow.auditlog import AuditLog
-    from jitflow.engine import ApprovalSource, Engine, Outcome
-
-
-def approval_source_from_env() -> ApprovalSource:
-    """Request paths given by hand have no verifiable approval: refuse (fail closed).
-
-    Approved grants come only from a merge, verified against GitHub (`jitflow apply` with no
-    paths, in the apply workflow)."""
-    raise Rejected("request paths given by hand carry no approval: grants are applied only "
-                   "from a verified merge (run `jitflow apply` without paths in the workflow)")
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo", type=Path, default=None, metavar="DIR",
-                        help="repository root (default: the one holding the current directory)")
-    parser.add_argument("--at", metavar="TIME", help="the time to act at (ISO 8601; default: now)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="make no change in AWS or the audit log; print what would be done")
-    parser.add_argument("--commit", action="store_true",
-                        help="commit the audit log change to the local git repository")
+    from jitflow.gh import GitHubClient
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,75 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "requests added by the merge commit GITHUB_SHA, verified against GitHub")
 
 
-def repo_root(args: argparse.Namespace) -> Path:
-    from jitflow.tree import find_repo_root  # noqa: PLC0415
-
-    root: Path = args.repo if args.repo is not None else find_repo_root(Path.cwd())
-    if not root.is_dir():
-        raise UsageError(f"{root}: no such directory")
-    return root.resolve()
-
-
-def now_of(args: argparse.Namespace) -> datetime:
-    return parse_time(args.at) if args.at else system_clock()
-
-
-def actor_from_env() -> str:
-    """The workflow run URL in GitHub Actions, else local:<user>."""
-    server, repo, run_id = (os.environ.get(k) for k in (
-        "GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
-    if server and repo and run_id:
-        return f"{server}/{repo}/actions/runs/{run_id}"
-    try:
-        user = getpass.getuser()
-    except (OSError, KeyError):  # a container with no USER and no passwd entry
-        user = "unknown"
-    return f"local:{user}"
-
-
-def open_engine(root: Path, settings: Settings, dry_run: bool,
-                verify: bool = True) -> tuple[Engine, AuditLog]:
-    """The engine with the real ports. The log must verify before anything changes in AWS:
-    a change whose record could not be appended would be a grant without evidence."""
-    from jitflow.auditlog import AuditLog  # noqa: PLC0415
-    from jitflow.aws import Accounts  # noqa: PLC0415
-    from jitflow.engine import Engine  # noqa: PLC0415
-
-    log = AuditLog(root / settings.audit_dir)
-    problems = log.verify() if verify else []
-    if problems:
-        shown = "; ".join(p.text() for p in problems[:5])
-        raise AuditError(f"the audit log does not verify, nothing was changed: {shown}")
-    engine = Engine(Accounts(settings), log, settings, actor_from_env(), dry_run=dry_run)
-    return engine, log
-
-
-def print_outcomes(outcomes: list[Outcome]) -> None:
-    for outcome in outcomes:
-        print(outcome.text())
-    if not outcomes:
-        print("nothing to do")
-
-
-def commit_audit(root: Path, log: AuditLog, message: str) -> None:
-    from jitflow.gitcmd import Git  # noqa: PLC0415
-
-    changed = log.changed_files()
-    if changed:
-        commit = Git(root).commit_paths(changed, message)
-        if commit:
-            print(f"committed {commit[:12]}: {message.splitlines()[0]}", file=sys.stderr)
-
-
-def summary_message(title: str, outcomes: list[Outcome]) -> str:
-    lines = [o.text() for o in outcomes if not o.dry_run and o.action not in ("none", "kept")]
-    return f"{title}\n\n" + "\n".join(lines) + "\n"
-
-
 def load_requests(root: Path, paths: list[str]) -> list[tuple[Request, Policy]]:
-    from jitflow.loader import load_and_check, load_policy_set  # noqa: PLC0415
-    from jitflow.tree import FsTree  # noqa: PLC0415
-
     tree = FsTree(root)
     policies, problems = load_policy_set(tree)
     found: list[tuple[Request, Policy]] = []
@@ -136,15 +66,80 @@ def load_requests(root: Path, paths: list[str]) -> list[tuple[Request, Policy]]:
     return found
 
 
-def run(args: argparse.Namespace) -> int:
-    from jitflow.settings import load_settings  # noqa: PLC0415
-    from jitflow.tree import FsTree  # noqa: PLC0415
+def _comment(client: GitHubClient | None, number: int | None, body: str) -> None:
+    if client is None or number is None:
+        return
+    try:
+        client.comment(number, body)
+    except JitflowError as error:  # the grant stands; the comment is a courtesy
+        print(f"jitflow: warning: could not comment on #{number}: {error.message}", file=sys.stderr)
 
+
+def _record_rejection(
+    root: Path,
+    settings: Settings,
+    args: argparse.Namespace,
+    *,
+    sha: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    log = AuditLog(root / settings.audit_dir)
+    log.append("rejected", {"commit": sha, "reason": reason, "actor": actor_from_env()}, now)
+    if args.commit:
+        commit_audit(root, log, f"jitflow apply: rejected {sha[:12]}\n\n{reason}\n")
+
+
+def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: datetime) -> int:
+    from jitflow.gh import GitHubClient  # noqa: PLC0415
+
+    sha = os.environ.get("GITHUB_SHA")
+    if not sha:
+        raise UsageError("give request paths, or run in the apply workflow (GITHUB_SHA unset)")
+    git = Git(root)
+    client = GitHubClient.from_env()
+    try:
+        merge = verify_merge(
+            git,
+            git.rev_parse(sha),
+            client,
+            before=push_before(os.environ),
+            now=now,
+            request_ttl=settings.request_ttl,
+        )
+    except Rejected as error:
+        print(f"jitflow: rejected: {error.message}", file=sys.stderr)
+        if not args.dry_run:
+            _record_rejection(root, settings, args, sha=sha, reason=error.message, now=now)
+            numbers = [p.number for p in client.pulls_for_commit(sha)]
+            _comment(client, numbers[0] if numbers else None, rejected_comment(error.message))
+        return 1
+    engine, log = open_engine(root, settings, args.dry_run)
+    pairs = [(plan.request, plan.policy) for plan in merge.result.plans]
+    outcomes = engine.apply_requests(pairs, merge, now)
+    reason = f"request file deleted by pull request #{merge.pull.number}"
+    outcomes += [engine.revoke_request(rid, reason, now) for rid in merge.result.deleted]
+    print_outcomes(outcomes)
+    if not args.dry_run:
+        for outcome in outcomes:
+            if outcome.action == "granted":
+                _comment(client, merge.pull.number, granted_comment(outcome, merge, now))
+            elif outcome.action == "rejected":
+                _comment(client, merge.pull.number, rejected_comment(outcome.detail))
+        if args.commit:
+            commit_audit(
+                root,
+                log,
+                summary_message(f"jitflow apply: #{merge.pull.number} ({sha[:12]})", outcomes),
+            )
+    return 1 if any(o.action == "rejected" for o in outcomes) else 0
+
+
+def run(args: argparse.Namespace) -> int:
     root = repo_root(args)
     now = now_of(args)
     settings = load_settings(FsTree(root))
     if not args.paths:
-        from jitflow.commands.apply_merge import apply_merge  # noqa: PLC0415
 
         return apply_merge(args, root, settings, now)
     pairs = load_requests(root, args.paths)

@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jitflow.auditlog import AuditLog
+from jitflow.audit.store import AuditLog
 from jitflow.clock import iso, parse_time
 from jitflow.errors import InvalidInput, UsageError
+from jitflow.settings import SETTINGS_FILE, load_settings
+from jitflow.tree import FsTree
 
 DEFAULT_DIR = "audit"
 DIR_HELP = f"audit directory (default: audit_dir of ./jitflow.yaml, else {DEFAULT_DIR})"
@@ -40,8 +42,6 @@ def _directory(given: str | None) -> str:
     """The directory named on the command line, else the settings' audit_dir, else audit/."""
     if given is not None:
         return given
-    from jitflow.settings import SETTINGS_FILE, load_settings  # noqa: PLC0415
-    from jitflow.tree import FsTree  # noqa: PLC0415
 
     if not Path(SETTINGS_FILE).is_file():
         return DEFAULT_DIR

@@ -14,17 +14,21 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jitflow.clock import parse_time, system_clock
 from jitflow.errors import GitHubError, UsageError
+from jitflow.gitcmd import Git
+from jitflow.plan import render_text
+from jitflow.pr.check import COMMENT_MARKER, check_changes
+from jitflow.pr.report import render_report, verdict
 from jitflow.problems import Problem, render
 
 if TYPE_CHECKING:
     from jitflow.gitcmd import Git
-    from jitflow.prcheck import CheckResult
+    from jitflow.pr.check import CheckResult
 
 PULL_EVENTS = ("pull_request", "pull_request_target", "pull_request_review")
 
@@ -111,9 +115,6 @@ def _line(text: str) -> str:
 
 
 def _print_result(result: CheckResult, fmt: str, github: bool) -> None:
-    from jitflow.plan import render_text  # noqa: PLC0415
-    from jitflow.prcheck import verdict  # noqa: PLC0415
-
     if result.problems:
         print(render(result.problems, fmt))
     for note in result.notes:
@@ -139,9 +140,6 @@ def _append_summary(env: Mapping[str, str], markdown: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jitflow.gitcmd import Git  # noqa: PLC0415
-    from jitflow.prcheck import COMMENT_MARKER, check_changes, render_report  # noqa: PLC0415
-
     env = os.environ
     github = env.get("GITHUB_ACTIONS") == "true"
     fmt = args.format or ("github" if github else "text")
@@ -176,7 +174,6 @@ def run(args: argparse.Namespace) -> int:
             )
     result = check_changes(git, base, head, author, applied_at=applied_at, pull=pull, teams=client)
     if extra:
-        from dataclasses import replace  # noqa: PLC0415
 
         result = replace(result, problems=result.problems + tuple(extra))
     _print_result(result, fmt, github)

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from jitflow.clock import parse_time, system_clock
-from jitflow.commands.common import add_policies_argument, judge_files, request_files
+from jitflow.commands.support import add_policies_argument, judge_files, request_files
 from jitflow.errors import InvalidInput
+from jitflow.plan import build_plan, plan_summary, render_markdown, render_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,8 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jitflow.plan import build_plan, plan_summary, render_markdown, render_text  # noqa: PLC0415
-
     applied_at = parse_time(args.at) if args.at else system_clock()
     policy_set, requests, problems = judge_files(request_files(args.paths), args.policies)
     errors = [p for p in problems if p.severity == "error"]

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jitflow.commands.apply import (
+from jitflow.commands.support import (
     add_common_arguments,
     approval_source_from_env,
     commit_audit,
@@ -19,7 +19,13 @@ from jitflow.commands.apply import (
     repo_root,
     summary_message,
 )
-from jitflow.errors import UsageError
+from jitflow.engine import Check
+from jitflow.errors import GitError, UsageError
+from jitflow.gitcmd import Git
+from jitflow.loader import load_policy_set
+from jitflow.pr.merge import MergeHistorySource
+from jitflow.settings import load_settings
+from jitflow.tree import FsTree, GitTree
 
 if TYPE_CHECKING:
     from jitflow.engine import Approval, ApprovalSource
@@ -58,17 +64,12 @@ class _LazySource:
         if not (os.environ.get("GITHUB_REPOSITORY") and os.environ.get("GITHUB_TOKEN")):
             return approval_source_from_env()  # refuses: nothing to verify against
         from jitflow.gh import GitHubClient  # noqa: PLC0415
-        from jitflow.verify import MergeHistorySource  # noqa: PLC0415
 
         return MergeHistorySource(self.git, self.ref, GitHubClient.from_env(), now=self.now,
                                   request_ttl=self.settings.request_ttl)
 
 
 def default_branch_tree(root: Path, settings: Settings) -> GitTree:
-    from jitflow.errors import GitError  # noqa: PLC0415
-    from jitflow.gitcmd import Git  # noqa: PLC0415
-    from jitflow.tree import GitTree  # noqa: PLC0415
-
     git = Git(root)
     for ref in (settings.default_branch, f"origin/{settings.default_branch}"):
         try:
@@ -80,10 +81,6 @@ def default_branch_tree(root: Path, settings: Settings) -> GitTree:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jitflow.loader import load_policy_set  # noqa: PLC0415
-    from jitflow.settings import load_settings  # noqa: PLC0415
-    from jitflow.tree import FsTree  # noqa: PLC0415
-
     if (args.request is None) != (args.reason is None):
         raise UsageError("--request and --reason go together")
     root = repo_root(args)
@@ -96,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         check = None
         if not args.no_reconcile:
-            from jitflow.engine import Check  # noqa: PLC0415
 
             tree = default_branch_tree(root, settings)
             policies, _problems = load_policy_set(tree)  # judged per request by reconcile

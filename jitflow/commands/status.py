@@ -9,6 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jitflow.clock import iso
+from jitflow.commands.support import default_branch_tree, now_of, open_engine, repo_root
+from jitflow.errors import GitError
+from jitflow.grants import expires_in
+from jitflow.loader import load_policy_set
+from jitflow.settings import load_settings
+from jitflow.tree import FsTree
 
 if TYPE_CHECKING:
     from jitflow.engine import GrantStatus
@@ -22,8 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def as_json(row: GrantStatus, now: datetime) -> dict[str, Any]:
-    from jitflow.grants import expires_in  # noqa: PLC0415
-
     return {
         "account": row.account, "policy_arn": row.policy_arn, "request": row.request_id,
         "principal": row.principal, "expiry": iso(row.expiry) if row.expiry else None,
@@ -34,8 +38,6 @@ def as_json(row: GrantStatus, now: datetime) -> dict[str, Any]:
 
 
 def as_text(rows: list[GrantStatus], now: datetime) -> str:
-    from jitflow.grants import expires_in  # noqa: PLC0415
-
     if not rows:
         return "no grants"
     out: list[str] = []
@@ -49,13 +51,6 @@ def as_text(rows: list[GrantStatus], now: datetime) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jitflow.commands.apply import now_of, open_engine, repo_root  # noqa: PLC0415
-    from jitflow.commands.revoke import default_branch_tree  # noqa: PLC0415
-    from jitflow.errors import GitError  # noqa: PLC0415
-    from jitflow.loader import load_policy_set  # noqa: PLC0415
-    from jitflow.settings import load_settings  # noqa: PLC0415
-    from jitflow.tree import FsTree  # noqa: PLC0415
-
     root = repo_root(args)
     now = now_of(args)
     settings = load_settings(FsTree(root))

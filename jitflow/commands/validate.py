@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from jitflow.commands.common import add_policies_argument, judge_files, request_files
+from jitflow.commands.support import add_policies_argument, judge_files, request_files
 from jitflow.problems import render
 
 

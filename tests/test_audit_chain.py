@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jitflow import audit
+from jitflow.audit import chain as audit
 from jitflow.model import AccessEntry
 
 T0 = datetime(2026, 11, 28, 9, 0, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""`jitflow.prcheck`: the pull-request check over real git repositories (no GitHub)."""
+"""`jitflow.pr.check`: the pull-request check over real git repositories (no GitHub)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from check_repo import EXISTING, NEW, Repo, dump, request_data
 from jitflow.approvals import APPROVED, PullFacts, Review
 from jitflow.gh import STICKY_MARKER
 from jitflow.gitcmd import Git
-from jitflow.prcheck import COMMENT_MARKER, CheckResult, check_changes, render_report
+from jitflow.pr.check import COMMENT_MARKER, CheckResult, check_changes
+from jitflow.pr.report import render_report
 
 AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 

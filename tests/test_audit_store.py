@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from jitflow import audit
-from jitflow.auditlog import AuditLog
+from jitflow.audit import chain
+from jitflow.audit.store import AuditLog
 from jitflow.errors import AuditError
 
 SEP, OCT, NOV = "2026-09.jsonl", "2026-10.jsonl", "2026-11.jsonl"
@@ -79,7 +79,7 @@ def test_month_rollover_keeps_the_chain_across_files(log_dir: Path) -> None:
     assert [len(read(log_dir / name)) for name in (SEP, OCT, NOV)] == [3, 3, 3]
     records = AuditLog(log_dir).records()
     assert [r["seq"] for r in records] == list(range(1, 10))
-    assert records[0]["prev_hash"] == audit.GENESIS
+    assert records[0]["prev_hash"] == chain.GENESIS
     # The first record of October links to the last of September.
     first_october = json.loads(read(log_dir / OCT)[0])
     last_september = json.loads(read(log_dir / SEP)[-1])
@@ -92,7 +92,7 @@ def test_append_returns_the_record_as_written(tmp_path: Path) -> None:
     record = log.append("granted", details(1), TIMES[0])
     assert json.loads(read(tmp_path / "audit" / SEP)[0]) == record
     assert record["seq"] == 1
-    assert record["hash"] == audit.record_hash(record)
+    assert record["hash"] == chain.record_hash(record)
 
 
 def test_changed_files_lists_what_this_instance_appended_to(log_dir: Path) -> None:
@@ -152,7 +152,7 @@ def test_a_failed_write_leaves_no_half_record(
     def half_write(fd: int, data: bytes) -> int:
         return real_write(fd, data[: len(data) // 2])
 
-    monkeypatch.setattr("jitflow.auditlog.os.write", half_write)
+    monkeypatch.setattr("jitflow.audit.store.os.write", half_write)
     with pytest.raises(AuditError, match="cannot write"):
         AuditLog(log_dir).append("revoked", details(1), datetime(2026, 11, 29, tzinfo=UTC))
     monkeypatch.undo()
@@ -195,8 +195,8 @@ def test_tamper_edit_and_rehash_one_record_without_fixing_the_next(log_dir: Path
     lines = read(log_dir / OCT)
     record = json.loads(lines[1])
     record["expiry"] = "2027-12-01T00:00:00Z"
-    record["hash"] = audit.record_hash(record)
-    lines[1] = audit.dumps(record)
+    record["hash"] = chain.record_hash(record)
+    lines[1] = chain.dumps(record)
     write(log_dir / OCT, lines)
     assert where(log_dir) == [(str(log_dir / OCT), 2)]
     assert "changed and re-hashed" in messages(log_dir)
@@ -214,10 +214,10 @@ def test_tamper_insert_a_record(log_dir: Path) -> None:
     """A well-forged insertion: right seq, linked to its predecessor, correctly hashed."""
     lines = read(log_dir / OCT)
     before = json.loads(lines[0])
-    forged = audit.next_record(
+    forged = chain.next_record(
         before, at=datetime(2026, 10, 2, tzinfo=UTC), event="granted", details=details(99)
     )
-    lines.insert(1, audit.dumps(forged))
+    lines.insert(1, chain.dumps(forged))
     write(log_dir / OCT, lines)
     assert where(log_dir) == [(str(log_dir / OCT), 2)]
     assert "inserted record" in messages(log_dir)
@@ -265,11 +265,11 @@ def test_tamper_delete_the_first_month_file(log_dir: Path) -> None:
 def test_tamper_forged_chain_restart(log_dir: Path) -> None:
     """A second chain started after the real one: a new genesis record and its successor."""
     lines = read(log_dir / NOV)
-    fresh = audit.next_record(None, at=datetime(2026, 11, 28, 10, tzinfo=UTC),
+    fresh = chain.next_record(None, at=datetime(2026, 11, 28, 10, tzinfo=UTC),
                               event="chain_started", details={})
-    follow = audit.next_record(fresh, at=datetime(2026, 11, 28, 11, tzinfo=UTC),
+    follow = chain.next_record(fresh, at=datetime(2026, 11, 28, 11, tzinfo=UTC),
                                event="granted", details=details(7))
-    write(log_dir / NOV, [*lines, audit.dumps(fresh), audit.dumps(follow)])
+    write(log_dir / NOV, [*lines, chain.dumps(fresh), chain.dumps(follow)])
     problems = AuditLog(log_dir).verify()
     assert (problems[0].path, problems[0].line) == (str(log_dir / NOV), 4)
     assert "forged chain restart" in problems[0].message

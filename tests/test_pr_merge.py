@@ -12,7 +12,7 @@ from jitflow.devtools.fake_github import FakeGitHub
 from jitflow.errors import Rejected
 from jitflow.gh import GitHubClient
 from jitflow.gitcmd import Git
-from jitflow.verify import VerifiedMerge, verify_merge
+from jitflow.pr.merge import VerifiedMerge, verify_merge
 
 REPOSITORY = "acme/access"
 TTL = timedelta(days=7)

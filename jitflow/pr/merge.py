@@ -16,7 +16,7 @@ from jitflow.approvals import PullFacts, PullSummary, TeamResolver
 from jitflow.engine import Approval
 from jitflow.errors import GitError, Rejected
 from jitflow.model import Policy, Request
-from jitflow.prcheck import CheckResult, check_changes
+from jitflow.pr.check import CheckResult, check_changes
 
 if TYPE_CHECKING:
     from jitflow.gitcmd import Git

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jitflow import audit
+from jitflow.audit import chain
 from jitflow.errors import AuditError
 from jitflow.problems import Problem
 
@@ -102,7 +102,7 @@ class AuditLog:
             )
             for path in self._stray_files()
         ]
-        return problems + audit.verify_chain(lines)
+        return problems + chain.verify_chain(lines)
 
     def records(self) -> list[dict[str, Any]]:
         """All records in order; AuditError (naming file:line) when the chain is broken."""
@@ -190,12 +190,12 @@ class AuditLog:
                 self._seen_seq = int(others[-1]["seq"])
             if done_elsewhere(others):
                 return None
-            record = audit.next_record(last, at=at, event=event, details=details)
-            month = audit.month_of(record["time"])
+            record = chain.next_record(last, at=at, event=event, details=details)
+            month = chain.month_of(record["time"])
             if last_path is not None and last_path.name[:7] > month:
                 month = last_path.name[:7]
             path = self.directory / f"{month}.jsonl"
-            self._write(path, audit.dumps(record))
+            self._write(path, chain.dumps(record))
             self._tail = (record, path, self._stat_key(path))
             self._seen_seq = int(record["seq"])
             if path not in self._changed:

@@ -1,0 +1,215 @@
+"""What the commands share: argument helpers, the repository, the clock, the engine's ports.
+
+Imports no command module (an import-linter contract keeps it so). Adapters that pull in
+boto3 or PyGithub are imported inside the functions that need them, so `jitflow validate` and
+`jitflow plan` never load them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jitflow.audit.store import AuditLog
+from jitflow.clock import parse_time, system_clock
+from jitflow.engine import Engine
+from jitflow.errors import AuditError, GitError, Rejected, UsageError
+from jitflow.gitcmd import Git
+from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
+from jitflow.model import PolicySet, Request, Settings
+from jitflow.problems import Problem
+from jitflow.rules import check_request
+from jitflow.tree import FsTree, GitTree, find_repo_root
+
+if TYPE_CHECKING:
+    from jitflow.engine import ApprovalSource, Outcome
+
+def add_policies_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policies",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="policies folder (default: policies/ at the repository root)",
+    )
+
+
+def request_files(paths: list[Path]) -> list[Path]:
+    """Files as given; folders walked for *.yaml/*.yml under a requests/ folder."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            inside = "requests" in path.absolute().parts
+            found += sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in YAML_SUFFIXES
+                and (inside or "requests" in p.relative_to(path).parts)
+                and p.is_file()
+            )
+        else:
+            raise UsageError(f"{path}: no such file or directory")
+    return found
+
+
+def load_policies(policies_dir: Path | None, anchor: Path) -> tuple[PolicySet, list[Problem]]:
+    """The policy set from --policies, or from policies/ at the repository holding `anchor`."""
+    directory = policies_dir if policies_dir is not None else find_repo_root(anchor) / "policies"
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: policies folder not found (use --policies DIR)")
+    root = directory.resolve().parent
+    policy_set, problems = load_policy_set(FsTree(root), directory.resolve().name)
+    # Name policy files as the user would (relative to where they pointed us).
+    shown = [
+        Problem(str(directory / Path(p.path).name), p.line, p.col, p.message, p.severity)
+        for p in problems
+    ]
+    return policy_set, shown
+
+
+def display_path(path: Path) -> str:
+    """The request's path as jitflow reasons about it: `requests/<policy>/<name>.yaml`."""
+    parts = path.absolute().parts
+    if "requests" in parts:
+        start = len(parts) - 1 - parts[::-1].index("requests")
+        return "/".join(parts[start:])
+    return path.as_posix()
+
+
+def judge_files(
+    files: list[Path], policies_dir: Path | None
+) -> tuple[PolicySet, list[Request], list[Problem]]:
+    """Load every file and judge it: (policy set, valid requests, every problem found)."""
+
+    policy_set, problems = load_policies(policies_dir, files[0] if files else Path.cwd())
+    valid: list[Request] = []
+    for path in files:
+        try:
+            raw = path.read_bytes()
+        except OSError as error:
+            problems.append(Problem(str(path), None, None, f"cannot read: {error.strerror}"))
+            continue
+        # Judge by the canonical requests/<policy>/<name> location; report by the given path.
+        request, found = judge_request(raw, display_path(path), policy_set, check_request)
+        if request is not None:
+            valid.append(request)
+        problems += [Problem(str(path), p.line, p.col, p.message, p.severity) for p in found]
+    return policy_set, valid, problems
+
+
+# --- the grant commands (apply, revoke, status) ---------------------------------------
+
+
+def approval_source_from_env() -> ApprovalSource:
+    """Request paths given by hand have no verifiable approval: refuse (fail closed).
+
+    Approved grants come only from a merge, verified against GitHub (`jitflow apply` with no
+    paths, in the apply workflow)."""
+    raise Rejected("request paths given by hand carry no approval: grants are applied only "
+                   "from a verified merge (run `jitflow apply` without paths in the workflow)")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repo", type=Path, default=None, metavar="DIR",
+                        help="repository root (default: the one holding the current directory)")
+    parser.add_argument("--at", metavar="TIME", help="the time to act at (ISO 8601; default: now)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="make no change in AWS or the audit log; print what would be done")
+    parser.add_argument("--commit", action="store_true",
+                        help="commit the audit log change to the local git repository")
+
+
+def repo_root(args: argparse.Namespace) -> Path:
+
+    root: Path = args.repo if args.repo is not None else find_repo_root(Path.cwd())
+    if not root.is_dir():
+        raise UsageError(f"{root}: no such directory")
+    return root.resolve()
+
+
+def now_of(args: argparse.Namespace) -> datetime:
+    return parse_time(args.at) if args.at else system_clock()
+
+
+def actor_from_env() -> str:
+    """The workflow run URL in GitHub Actions, else local:<user>."""
+    server, repo, run_id = (os.environ.get(k) for k in (
+        "GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    if server and repo and run_id:
+        return f"{server}/{repo}/actions/runs/{run_id}"
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # a container with no USER and no passwd entry
+        user = "unknown"
+    return f"local:{user}"
+
+
+def open_engine(root: Path, settings: Settings, dry_run: bool,
+                verify: bool = True) -> tuple[Engine, AuditLog]:
+    """The engine with the real ports. The log must verify before anything changes in AWS:
+    a change whose record could not be appended would be a grant without evidence."""
+    from jitflow.aws import Accounts  # noqa: PLC0415
+
+    log = AuditLog(root / settings.audit_dir)
+    problems = log.verify() if verify else []
+    if problems:
+        shown = "; ".join(p.text() for p in problems[:5])
+        raise AuditError(f"the audit log does not verify, nothing was changed: {shown}")
+    engine = Engine(Accounts(settings), log, settings, actor_from_env(), dry_run=dry_run)
+    return engine, log
+
+
+def print_outcomes(outcomes: list[Outcome]) -> None:
+    for outcome in outcomes:
+        print(outcome.text())
+    if not outcomes:
+        print("nothing to do")
+
+
+def commit_audit(root: Path, log: AuditLog, message: str) -> None:
+
+    changed = log.changed_files()
+    if changed:
+        commit = Git(root).commit_paths(changed, message)
+        if commit:
+            print(f"committed {commit[:12]}: {message.splitlines()[0]}", file=sys.stderr)
+
+
+def summary_message(title: str, outcomes: list[Outcome]) -> str:
+    lines = [o.text() for o in outcomes if not o.dry_run and o.action not in ("none", "kept")]
+    return f"{title}\n\n" + "\n".join(lines) + "\n"
+
+
+def push_before(env: dict[str, str] | os._Environ[str]) -> str | None:
+    """The push event's `before` commit, when the event payload is available."""
+    path = env.get("GITHUB_EVENT_PATH")
+    if not path:
+        return None
+    try:
+        payload: Any = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    before = payload.get("before") if isinstance(payload, dict) else None
+    return before if isinstance(before, str) else None
+
+
+def default_branch_tree(root: Path, settings: Settings) -> GitTree:
+
+    git = Git(root)
+    for ref in (settings.default_branch, f"origin/{settings.default_branch}"):
+        try:
+            git.rev_parse(ref)
+        except GitError:
+            continue
+        return GitTree(git, ref)
+    raise GitError(f"cannot find the default branch {settings.default_branch} in {root}")
+
+

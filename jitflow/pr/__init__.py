@@ -1,0 +1,2 @@
+"""The pull request: judging its changes (`check`), re-verifying a merge (`merge`), and the
+Markdown reviewers and requesters read (`report`, `comments`)."""

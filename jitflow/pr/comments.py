@@ -1,0 +1,48 @@
+"""The comments jitflow apply leaves on a merged pull request: granted, or not. Pure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from jitflow import markdown as md
+from jitflow.clock import iso
+from jitflow.durations import humanize
+
+if TYPE_CHECKING:
+    from jitflow.engine import Outcome
+    from jitflow.pr.merge import VerifiedMerge
+
+
+def granted_comment(outcome: Outcome, merge: VerifiedMerge, now: datetime) -> str:
+    request = next(p.request for p in merge.result.plans if p.request.id == outcome.request_id)
+    lines = [
+        f"### :unlock: Granted {md.code(request.id)}",
+        "",
+        f"- **Principal:** {md.code(request.principal)}",
+        f"- **Until:** {iso(now + request.duration)} ({humanize(request.duration)}); AWS ends "
+        "the access at that second by itself.",
+        f"- **Policy:** {md.code(outcome.policy_arn)}",
+        "",
+        "| Bucket | Prefix | Actions |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {md.code(e.bucket)} | {md.code(e.prefix)} | {', '.join(e.actions)} |"
+        for e in request.access
+    ]
+    first = request.access[0]
+    lines += [
+        "",
+        f"Use it with the principal's usual credentials, e.g. `aws s3 cp FILE "
+        f"s3://{first.bucket}/{first.prefix}FILE`. Give it back early by deleting "
+        f"{md.code(request.path)} in a new pull request.",
+    ]
+    return "\n".join(lines)
+
+
+def rejected_comment(reason: str) -> str:
+    return (
+        f"### :no_entry: jitflow did not grant this request\n\n{md.text(reason)}\n\nNothing was "
+        "changed in AWS. Fix the cause and open a new pull request with a new request file."
+    )

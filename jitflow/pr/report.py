@@ -1,0 +1,52 @@
+"""The check's Markdown: the job summary and the sticky PR comment reviewers read. Pure."""
+
+from __future__ import annotations
+
+from jitflow import markdown
+from jitflow.plan import render_markdown
+from jitflow.pr.check import COMMENT_MARKER, CheckResult
+from jitflow.problems import Problem
+
+
+def verdict(result: CheckResult) -> str:
+    if not result.touches_requests:
+        return "no request changed"
+    if result.errors:
+        return f"failed: {len(result.errors)} problem(s)"
+    if not result.approved:
+        return "waiting for approvals"
+    if not result.approvals_checked and result.requests:
+        return "valid (approvals not checked: no pull request)"
+    return "passed"
+
+
+def render_report(result: CheckResult, *, marker: str = COMMENT_MARKER) -> str:
+    """The Markdown for the job summary and the sticky PR comment (marker first)."""
+    icon = ":white_check_mark:" if result.ok else ":x:"
+    out = [marker, f"## {icon} jitflow check: {verdict(result)}", ""]
+    if result.problems:
+        out += ["**Problems**", ""]
+        out += [
+            f"- `{markdown.text(p.path)}`{_line(p)}: {markdown.text(p.message)}"
+            for p in result.problems
+        ]
+        out.append("")
+    if result.notes:
+        out += ["**Notes**", ""] + [f"- {markdown.text(n)}" for n in result.notes] + [""]
+    for plan in result.plans:
+        status = result.approvals.get(plan.request.id)
+        if status is not None:
+            mark = ":white_check_mark:" if status.ok else ":hourglass:"
+            lines = status.summary().splitlines()
+            out += [
+                f"{mark} **{markdown.text(lines[0])}** for `{markdown.text(plan.request.id)}`",
+                "",
+            ]
+            out += [f"- {markdown.text(line)}" for line in lines[1:]]
+            out.append("")
+        out.append(render_markdown(plan))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _line(problem: Problem) -> str:
+    return f" line {problem.line}" if problem.line is not None else ""
