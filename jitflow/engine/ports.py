@@ -1,0 +1,73 @@
+"""What the engine talks to: narrow ports, each with a real adapter and a test double.
+
+- `IamPort`: the IAM calls of one account (jitflow.aws.Iam; testing.memory_iam.MemoryIam);
+- `AccountsPort`: an IamPort per configured account (jitflow.aws.Accounts);
+- `ApprovalSource`: evidence that a request was approved (jitflow.pr.merge, from GitHub);
+- the audit log behind `jitflow.audit.ledger.Ledger`.
+Errors from a port are jitflow.errors.AwsError, with the jitflow.grants.*Error subclasses for
+the outcomes the engine tells apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from jitflow import grants
+from jitflow.grants import Entities, ListedPolicy, Principal
+from jitflow.loader import YAML_SUFFIXES
+from jitflow.model import Policy, PolicySet, Request
+from jitflow.tree import Tree
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Evidence that a request was approved: who, in which PR, merged as which commit."""
+
+    request_id: str
+    approvers: tuple[str, ...]
+    pr: int
+    commit: str
+
+
+class ApprovalSource(Protocol):
+    def approval_for(self, request: Request, policy: Policy) -> Approval:
+        """The approval of `request`; raises jitflow.errors.Rejected when there is none."""
+        ...
+
+
+class IamPort(Protocol):
+    """The IAM calls of one account."""
+
+    def list_jitflow_policies(self) -> list[ListedPolicy]: ...
+    def list_attached(self, principal: Principal) -> list[tuple[str, str]]: ...
+    def list_entities(self, arn: str) -> Entities: ...
+    def get_policy(self, arn: str) -> tuple[dict[str, str], str]: ...
+    def get_document(self, arn: str, version_id: str) -> str: ...
+    def list_versions(self, arn: str) -> list[tuple[str, bool]]: ...
+    def create_policy(
+        self, name: str, path: str, document_json: str, tags: list[dict[str, str]]
+    ) -> str: ...
+    def attach(self, principal: Principal, arn: str) -> None: ...
+    def detach(self, kind: str, name: str, arn: str) -> None: ...
+    def delete_version(self, arn: str, version_id: str) -> None: ...
+    def delete_policy(self, arn: str) -> None: ...
+
+
+class AccountsPort(Protocol):
+    def iam(self, account: str, label: str = "run") -> IamPort: ...
+
+
+@dataclass(frozen=True)
+class Check:
+    """What reconcile compares AWS with: the default branch and the approvals."""
+
+    tree: Tree
+    policies: PolicySet
+    source: ApprovalSource
+
+
+def request_paths(request_id: str) -> list[str]:
+    """Where a request's file may be: `requests/<policy>/<name>.yaml` or `.yml`."""
+    policy, name = grants.check_request_id(request_id)
+    return [f"requests/{policy}/{name}{suffix}" for suffix in YAML_SUFFIXES]
