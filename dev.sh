@@ -22,7 +22,7 @@ ensure_venv() {
 
 run_tests() {
     local bin="$VENV/bin"
-    echo "== ruff"; "$bin/ruff" check jitflow tests tools bench
+    echo "== ruff"; "$bin/ruff" check jitflow testing tests tools bench
     echo "== mypy"; "$bin/mypy"
     if [ -d .github/workflows ] && ls .github/workflows/*.yml >/dev/null 2>&1; then
         echo "== zizmor"; "$bin/zizmor" --offline --no-progress --strict-collection .github/workflows

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from jitflow.approvals import ApprovalStatus, PullFacts, Review, evaluate
 from jitflow.model import Policy
+from testing import builders
+from testing.builders import Teams, make_policy, pull_facts
 
 HEAD = "h" * 40
 OLD = "0" * 40
@@ -17,27 +19,7 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 def policy(
     approvers: tuple[str, ...] = ("erin", "@acme/security"), min_approvals: int = 1
 ) -> Policy:
-    return Policy(
-        name="data-fix",
-        description="",
-        account="123456789012",
-        buckets=("b",),
-        prefixes=("p/",),
-        actions=("s3:PutObject",),
-        max_duration=timedelta(hours=4),
-        approvers=approvers,
-        min_approvals=min_approvals,
-    )
-
-
-class Teams:
-    def __init__(self, members: dict[str, set[str]]) -> None:
-        self.members = members  # "org/slug" -> active lower-cased logins
-        self.calls: list[tuple[str, str, str]] = []
-
-    def is_active_member(self, org: str, team_slug: str, login: str) -> bool:
-        self.calls.append((org, team_slug, login))
-        return login.lower() in self.members.get(f"{org}/{team_slug}", set())
+    return make_policy(approvers=approvers, min_approvals=min_approvals)
 
 
 NO_TEAMS = Teams({})
@@ -46,22 +28,11 @@ NO_TEAMS = Teams({})
 def review(
     login: str, state: str = "APPROVED", commit: str | None = HEAD, minute: int = 0
 ) -> Review:
-    return Review(login, state, commit, T0 + timedelta(minutes=minute))
+    return builders.review(login, state, commit, at=T0, minute=minute)
 
 
 def pull(*reviews: Review, author: str = "alice", contributors: tuple[str, ...] = ()) -> PullFacts:
-    return PullFacts(
-        number=7,
-        author=author,
-        head_sha=HEAD,
-        base_sha="b" * 40,
-        created_at=T0,
-        merged=False,
-        merged_at=None,
-        merge_commit_sha=None,
-        contributors=frozenset({author.lower(), *contributors}),
-        reviews=tuple(reviews),
-    )
+    return pull_facts(*reviews, author=author, contributors=contributors, created_at=T0)
 
 
 def run(facts: PullFacts, pol: Policy | None = None, teams: Teams = NO_TEAMS) -> ApprovalStatus:

@@ -19,6 +19,7 @@ from jitflow.approvals import (
     Review,
     evaluate,
 )
+from testing.builders import pull_facts
 
 POLICY = example_policies().policies["analytics-raw"]  # approvers: @acme/data-platform, erin
 HEAD, OLD = "h" * 40, "o" * 40
@@ -57,20 +58,14 @@ def legit_approvers(pull: PullFacts) -> set[str]:
 def test_only_legitimate_latest_head_approvals_count(
     raw: list[tuple[str, str, str | None]], author: str, contributors: frozenset[str]
 ) -> None:
-    pull = PullFacts(
-        number=7,
-        author=author,
-        head_sha=HEAD,
-        base_sha="b" * 40,
-        created_at=T0,
-        merged=False,
-        merged_at=None,
-        merge_commit_sha=None,
-        contributors=contributors | {author},
-        reviews=tuple(
+    pull = pull_facts(
+        *(
             Review(login, state, commit, T0 + timedelta(minutes=i))
             for i, (login, state, commit) in enumerate(raw)
         ),
+        author=author,
+        contributors=tuple(contributors),
+        created_at=T0,
     )
     status = evaluate(pull, POLICY, Teams())
     counted = {login.lower() for login in status.approved_by}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,21 +12,13 @@ from jitflow.cli import main
 from jitflow.codeowners import CODEOWNERS_PATH, control_paths, difference, generate
 from jitflow.errors import ConfigError
 from jitflow.model import Policy, Settings
+from testing.builders import make_policy
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def policy(name: str, approvers: tuple[str, ...]) -> Policy:
-    return Policy(
-        name=name,
-        description="",
-        account="123456789012",
-        buckets=("b",),
-        prefixes=("p/",),
-        actions=("s3:PutObject",),
-        max_duration=timedelta(hours=1),
-        approvers=approvers,
-    )
+    return make_policy(name=name, approvers=approvers)
 
 
 POLICIES = {

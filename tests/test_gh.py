@@ -22,6 +22,7 @@ from jitflow.gh import (
     truncate_comment,
 )
 from jitflow.model import Policy
+from testing.builders import make_policy
 
 REPO = "acme/access"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -40,17 +41,7 @@ def open_request_pull(fake: FakeGitHub) -> int:
 
 
 def policy(*approvers: str, min_approvals: int = 1) -> Policy:
-    return Policy(
-        name="data-fix",
-        description="",
-        account="123456789012",
-        buckets=("b",),
-        prefixes=("p/",),
-        actions=("s3:PutObject",),
-        max_duration=timedelta(hours=1),
-        approvers=approvers,
-        min_approvals=min_approvals,
-    )
+    return make_policy(approvers=approvers, min_approvals=min_approvals)
 
 
 # -- pull_facts --------------------------------------------------------------------------------

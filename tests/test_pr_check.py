@@ -13,6 +13,7 @@ from jitflow.gh import STICKY_MARKER
 from jitflow.gitcmd import Git
 from jitflow.pr.check import COMMENT_MARKER, CheckResult, check_changes
 from jitflow.pr.report import render_report
+from testing.builders import pull_facts
 
 AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -41,17 +42,8 @@ def messages(result: CheckResult) -> str:
 
 
 def pull(head: str, *reviews: tuple[str, str | None]) -> PullFacts:
-    return PullFacts(
-        number=7,
-        author="alice",
-        head_sha=head,
-        base_sha="0" * 40,
-        created_at=AT,
-        merged=False,
-        merged_at=None,
-        merge_commit_sha=None,
-        contributors=frozenset({"alice"}),
-        reviews=tuple(Review(login, APPROVED, sha, AT) for login, sha in reviews),
+    return pull_facts(
+        *(Review(login, APPROVED, sha, AT) for login, sha in reviews), head=head, created_at=AT
     )
 
 
