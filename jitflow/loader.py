@@ -12,7 +12,16 @@ from typing import Any
 
 from jitflow import safeyaml, schema
 from jitflow.durations import parse_duration
-from jitflow.model import AccessEntry, Identities, Policy, PolicySet, Request
+from jitflow.model import (
+    IDENTITY_POLICY,
+    PERMISSION_SET_PREFIX,
+    AccessEntry,
+    Identities,
+    Identity,
+    Policy,
+    PolicySet,
+    Request,
+)
 from jitflow.problems import Problem
 from jitflow.rules import check_policy, check_request
 from jitflow.tree import Tree
@@ -146,6 +155,9 @@ def load_policy(raw: bytes, path: str, name: str) -> tuple[Policy | None, list[P
         require_ticket=data.get("require_ticket", False),
         ticket_pattern=data.get("ticket_pattern"),
         permissions_management=data.get("permissions_management", False),
+        grant=data.get("grant", IDENTITY_POLICY),
+        enforce_read_only=data.get("enforce_read_only", False),
+        standing_writers=tuple(data.get("standing_writers", ())),
         path=path,
         positions=dict(doc.positions),
     )
@@ -156,10 +168,40 @@ def load_identities(raw: bytes, path: str) -> tuple[Identities | None, list[Prob
     doc, problems = parse_yaml(raw, path, "identities")
     if doc is None:
         return None, problems
-    principals = {login.lower(): tuple(arns) for login, arns in doc.data.items()}
+    principals = {login.lower(): tuple(map(_identity, entries))
+                  for login, entries in doc.data.items()}
     if len(principals) != len(doc.data):
         return None, [Problem(path, 1, 1, "a login is listed twice (logins are case-insensitive)")]
-    return Identities(principals=principals, path=path), []
+    problems = [
+        Problem(path, *doc.where((login,)), f"{login}: {entry.principal} is listed twice"
+                + (f" in account {entry.account}" if entry.account else ""))
+        for login, entries in doc.data.items()
+        for entry in _repeated(principals[login.lower()])
+    ]
+    return (None, problems) if problems else (Identities(principals=principals, path=path), [])
+
+
+def _identity(entry: str | dict[str, str]) -> Identity:
+    """One entry of identities.yaml (the schema checked its shape)."""
+    if isinstance(entry, str):
+        return Identity(entry)
+    if "permission_set" in entry:
+        return Identity(PERMISSION_SET_PREFIX + entry["permission_set"], entry["session"],
+                        entry["account"])
+    return Identity(entry["principal"], entry["session"])
+
+
+def _repeated(entries: tuple[Identity, ...]) -> list[Identity]:
+    """Entries naming a principal an earlier entry of the same login already names: which
+    one would a request for it mean?"""
+    seen: set[tuple[str, str | None]] = set()
+    repeated = []
+    for entry in entries:
+        key = (entry.principal, entry.account)
+        if key in seen:
+            repeated.append(entry)
+        seen.add(key)
+    return repeated
 
 
 def load_policy_set(tree: Tree, directory: str = "policies") -> tuple[PolicySet, list[Problem]]:

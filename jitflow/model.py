@@ -7,6 +7,11 @@ from datetime import timedelta
 
 Positions = dict[tuple[str | int, ...], tuple[int, int]]
 
+IDENTITY_POLICY = "identity-policy"
+BUCKET_POLICY = "bucket-policy"
+GRANT_MODES = (BUCKET_POLICY, IDENTITY_POLICY)
+PERMISSION_SET_PREFIX = "permission-set/"
+
 
 def nearest_position(
     positions: Positions, key: tuple[str | int, ...]
@@ -69,6 +74,11 @@ class Policy:
     require_ticket: bool = False
     ticket_pattern: str | None = None
     permissions_management: bool = False
+    # Where the grant is written: an IAM policy on the principal, or the bucket's own policy.
+    grant: str = IDENTITY_POLICY
+    # bucket-policy only: one Deny in each bucket for every write not granted or declared.
+    enforce_read_only: bool = False
+    standing_writers: tuple[str, ...] = ()  # role/user ARNs the baseline leaves writing
     path: str = ""
     positions: Positions = field(default_factory=dict, compare=False, repr=False)
 
@@ -79,16 +89,49 @@ class Policy:
     def allows_whole_bucket(self) -> bool:
         return "" in self.prefixes
 
+    @property
+    def in_bucket_policy(self) -> bool:
+        return self.grant == BUCKET_POLICY
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One principal a person may receive grants on, as `policies/identities.yaml` says.
+
+    `principal` is a role or user ARN, or `permission-set/<Name>` for an IAM Identity Center
+    permission set in `account`. `session` names the person on a shared role (the role
+    session name, e.g. their Identity Center user name): a grant then reaches that session
+    only, never the others on the role.
+    """
+
+    principal: str
+    session: str | None = None
+    account: str | None = None  # permission sets only
+
+    @property
+    def permission_set(self) -> str | None:
+        prefix = PERMISSION_SET_PREFIX
+        return self.principal[len(prefix):] if self.principal.startswith(prefix) else None
+
 
 @dataclass(frozen=True)
 class Identities:
-    """`policies/identities.yaml`: GitHub login -> IAM principals it may receive grants on."""
+    """`policies/identities.yaml`: GitHub login -> the principals it may receive grants on."""
 
-    principals: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    principals: dict[str, tuple[Identity, ...]] = field(default_factory=dict)
     path: str = ""
 
-    def allows(self, login: str, principal: str) -> bool:
-        return principal in self.principals.get(login.lower(), ())
+    def identity(self, login: str, principal: str, account: str | None = None) -> Identity | None:
+        """The login's entry for `principal` (a permission set must also be in `account`)."""
+        for entry in self.principals.get(login.lower(), ()):
+            if entry.principal == principal and (
+                entry.account is None or account is None or entry.account == account
+            ):
+                return entry
+        return None
+
+    def allows(self, login: str, principal: str, account: str | None = None) -> bool:
+        return self.identity(login, principal, account) is not None
 
     def knows(self, login: str) -> bool:
         return login.lower() in self.principals
@@ -114,4 +157,7 @@ class Settings:
     revoke_interval: timedelta = timedelta(minutes=15)
     attached_policy_quota: int = 10
     audit_dir: str = "audit"
+    # account id -> role ARNs a read-only baseline never denies: jitflow's own roles there
+    # and the declared break-glass admin role.
+    baseline_exempt: dict[str, tuple[str, ...]] = field(default_factory=dict)
     path: str = ""

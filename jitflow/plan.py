@@ -5,15 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from jitflow import actions as catalogue
 from jitflow import markdown as md
+from jitflow.bucketpolicy import ROLE_ID_PLACEHOLDER, Budget, Subject, grant_statements
 from jitflow.clock import iso
 from jitflow.durations import format_duration, humanize
-from jitflow.model import AccessEntry, Policy, Request
+from jitflow.model import AccessEntry, Identities, Policy, Request
 
 DESTRUCTIVE = frozenset(
     {
@@ -29,12 +30,20 @@ DESTRUCTIVE = frozenset(
 
 @dataclass(frozen=True)
 class Plan:
+    """What a request is granted if applied at `applied_at`.
+
+    identity-policy: `document` is the IAM managed policy. bucket-policy: `bucket_statements`
+    holds each bucket's statements, `subject` the identity they admit, and `document` all
+    of them in one list (what reviewers read and what is hashed)."""
+
     request: Request
     policy: Policy
     applied_at: datetime
     expiry: datetime
     document: dict[str, Any]
     risks: tuple[str, ...]
+    bucket_statements: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    subject: Subject | None = None
 
     def document_json(self) -> str:
         """Compact canonical JSON: exactly what is uploaded to IAM and hashed in the tags."""
@@ -115,14 +124,39 @@ def risks_of(request: Request, policy: Policy) -> tuple[str, ...]:
     return tuple(found)
 
 
-def build_plan(request: Request, policy: Policy, applied_at: datetime) -> Plan:
-    """The grant for `request` applied at `applied_at` (the caller validated the request)."""
+def subject_for(request: Request, policy: Policy, identities: Identities,
+                unique_id: str | None = None, partition: str = "aws") -> Subject:
+    """Who a bucket-policy grant of `request` admits: its principal, narrowed to the
+    requester's session when identities.yaml names one."""
+    identity = identities.identity(request.requester, request.principal, policy.account)
+    session = identity.session if identity is not None else None
+    return Subject(request.principal, policy.account, session, unique_id, partition)
+
+
+def build_plan(request: Request, policy: Policy, applied_at: datetime,
+               subject: Subject | None = None) -> Plan:
+    """The grant for `request` applied at `applied_at` (the caller validated the request).
+
+    A bucket-policy plan admits `subject` (default: the whole principal, no session)."""
     expiry = applied_at + request.duration
+    if policy.in_bucket_policy:
+        return _bucket_plan(request, policy, applied_at, subject)
     statements = _statements(request, iso(expiry))
     if not policy.permissions_management:
         statements.append(_deny_permissions_management([e.bucket for e in request.access]))
     document = {"Version": "2012-10-17", "Statement": statements}
     return Plan(request, policy, applied_at, expiry, document, risks_of(request, policy))
+
+
+def _bucket_plan(request: Request, policy: Policy, applied_at: datetime,
+                 subject: Subject | None) -> Plan:
+    expiry = applied_at + request.duration
+    subject = subject or Subject(request.principal, policy.account)
+    per_bucket = grant_statements(request, subject, expiry)
+    statements = [s for bucket in per_bucket.values() for s in bucket]
+    document = {"Version": "2012-10-17", "Statement": statements}
+    return Plan(request, policy, applied_at, expiry, document, risks_of(request, policy),
+                {bucket: tuple(items) for bucket, items in per_bucket.items()}, subject)
 
 
 def plan_summary(plan: Plan) -> dict[str, Any]:
@@ -145,34 +179,74 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
         "approvers": list(plan.policy.approvers),
         "min_approvals": plan.policy.min_approvals,
         "risks": list(plan.risks),
+        "grant": plan.policy.grant,
         "document": plan.document,
+        **_bucket_summary(plan),
     }
 
 
-def render_text(plan: Plan) -> str:
+def _bucket_summary(plan: Plan) -> dict[str, Any]:
+    subject = plan.subject
+    if subject is None:
+        return {}
+    return {
+        "bucket_policy_statements": {b: list(s) for b, s in plan.bucket_statements.items()},
+        "admits": {
+            "principal": subject.principal,
+            "session": subject.session,
+            "userid": subject.userid,
+            "role_id": subject.unique_id,
+        },
+        "notes": [note for note in (admits_note(plan),) if note],
+    }
+
+
+def admits_note(plan: Plan) -> str:
+    """One sentence on who the bucket statements admit, and what is still to be filled in."""
+    subject = plan.subject
+    if subject is None:
+        return ""
+    who = (f"only the session {subject.session} of {subject.principal}"
+           if subject.session else f"every session of {subject.principal}")
+    if subject.session and subject.unique_id is None:
+        who += (f" ({ROLE_ID_PLACEHOLDER} is the role's RoleId, read with iam:GetRole at "
+                "apply; this plan was made offline)")
+    return f"admits {who}"
+
+
+def render_text(plan: Plan, budgets: Sequence[Budget] = ()) -> str:
     request = plan.request
     lines = [
         f"request   {request.id}  ({request.path})",
         f"requester {request.requester}",
         f"principal {request.principal}",
+        f"grant     {plan.policy.grant}",
         f"duration  {format_duration(request.duration)}, until {iso(plan.expiry)} "
         f"({humanize(plan.expiry - plan.applied_at)} from apply)",
         f"approvals {plan.policy.min_approvals} of {', '.join(plan.policy.approvers)}",
     ]
+    if plan.subject is not None:
+        lines.append(f"admits    {admits_note(plan).removeprefix('admits ')}")
     lines += [
         f"access    s3://{e.bucket}/{e.prefix}  {', '.join(e.actions)}" for e in request.access
     ]
+    lines += [f"size      {budget.text()}" for budget in budgets]
     lines += [f"RISK      {risk}" for risk in plan.risks]
-    lines.append(json.dumps(plan.document, indent=2))
+    if plan.subject is None:
+        lines.append(json.dumps(plan.document, indent=2))
+    for bucket, statements in plan.bucket_statements.items():
+        lines.append(f"statements for the bucket policy of {bucket}:")
+        lines.append(json.dumps(list(statements), indent=2))
     return "\n".join(lines)
 
 
-def render_markdown(plan: Plan) -> str:
+def render_markdown(plan: Plan, budgets: Sequence[Budget] = ()) -> str:
     request = plan.request
     rows = [
         ("Request", md.code(request.id)),
         ("Requester", md.text(request.requester)),
         ("Principal", md.code(request.principal)),
+        ("Granted in", _granted_in(plan)),
         ("Reason", md.text(request.reason)),
         ("Ticket", md.text(request.ticket or "-")),
         (
@@ -185,6 +259,7 @@ def render_markdown(plan: Plan) -> str:
             f"{plan.policy.min_approvals} of {md.text(', '.join(plan.policy.approvers))}",
         ),
     ]
+    rows += [("Bucket policy size", md.text(b.text())) for b in budgets]
     out = [f"### Access request {md.code(request.id)}", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in rows]
     out += ["", "| Bucket | Prefix | Actions |", "|---|---|---|"]
@@ -195,15 +270,20 @@ def render_markdown(plan: Plan) -> str:
     ]
     if plan.risks:
         out += ["", "**Risk flags**", ""] + [f"- :warning: {md.text(r)}" for r in plan.risks]
-    out += [
-        "",
-        "<details><summary>Exact IAM policy document</summary>",
-        "",
-        "```json",
-        json.dumps(plan.document, indent=2),
-        "```",
-        "",
-        "</details>",
-        "",
-    ]
+    if plan.subject is None:
+        out += _details("Exact IAM policy document", plan.document)
+    for bucket, statements in plan.bucket_statements.items():
+        out += _details(f"Exact statements for the bucket policy of {bucket}", list(statements))
     return "\n".join(out)
+
+
+def _granted_in(plan: Plan) -> str:
+    if plan.subject is None:
+        return "an IAM policy attached to the principal"
+    buckets = ", ".join(md.code(b) for b in plan.bucket_statements)
+    return f"the bucket policy of {buckets}; {md.text(admits_note(plan))}"
+
+
+def _details(summary: str, value: Any) -> list[str]:
+    return ["", f"<details><summary>{md.text(summary)}</summary>", "", "```json",
+            json.dumps(value, indent=2), "```", "", "</details>", ""]

@@ -8,8 +8,15 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from jitflow import actions as catalogue
+from jitflow.bucketpolicy import (
+    BUCKET_POLICY_LIMIT,
+    Subject,
+    envelope_size,
+    grant_statements,
+    statements_size,
+)
 from jitflow.durations import format_duration
-from jitflow.model import AccessEntry, Policy, PolicySet, Request
+from jitflow.model import PERMISSION_SET_PREFIX, AccessEntry, Policy, PolicySet, Request
 from jitflow.plan import build_plan, document_size
 from jitflow.problems import Problem
 
@@ -17,6 +24,7 @@ IAM_MANAGED_POLICY_LIMIT = 6144
 # Generous per-document and per-entry overheads of the plan's JSON (Sids, Effect, Condition,
 # the Deny statement); tests/test_rules_request.py checks the bound is never below the size.
 SIZE_BOUND_BASE, SIZE_BOUND_ENTRY = 1000, 400
+BUCKET_STATEMENT_OVERHEAD = 600  # Sid, Effect, Condition keys, session, RoleId, SSO pattern
 ARN = re.compile(r"arn:aws:iam::(?P<account>[0-9]{12}):(?P<kind>role|user)/(?P<name>.+)")
 # Characters allowed in a prefix: S3's "safe" set plus '=' (partition keys like dt=2026-11-27/).
 # Everything else (wildcards, '$', braces, '%', '\', spaces, non-ASCII look-alikes) is refused.
@@ -120,6 +128,9 @@ def check_policy(policy: Policy) -> list[Problem]:
             add(("ticket_pattern",), f"ticket_pattern is not a valid regular expression: {error}")
     if policy.max_duration.total_seconds() <= 0:
         add(("max_duration",), "max_duration must be more than zero")
+    if not policy.in_bucket_policy and (policy.enforce_read_only or policy.standing_writers):
+        key = "enforce_read_only" if policy.enforce_read_only else "standing_writers"
+        add((key,), f"{key} needs grant: bucket-policy (the bucket's own policy enforces it)")
     return found
 
 
@@ -138,19 +149,30 @@ def requester_allowed(login: str, policy: Policy, teams: TeamResolver | None) ->
 
 
 def _principal_problems(request: Request, policy: Policy, policies: PolicySet) -> Iterator[str]:
+    permission_set = request.principal.startswith(PERMISSION_SET_PREFIX)
     match = ARN.fullmatch(request.principal)
-    if match is None or any(c in request.principal for c in "*?"):
+    if (match is None and not permission_set) or any(c in request.principal for c in "*?"):
         yield f"principal {request.principal!r} is not an IAM role or user ARN (no wildcards)"
         return
-    if match["account"] != policy.account:
+    if match is not None and match["account"] != policy.account:
         yield (
             f"principal is in account {match['account']}, but policy {policy.name!r} grants "
             f"only in account {policy.account}"
+            + (" (a principal in another account would also need an identity-side grant)"
+               if policy.in_bucket_policy else "")
         )
-    if not policies.identities.allows(request.requester, request.principal):
+    identity = policies.identities.identity(request.requester, request.principal, policy.account)
+    if identity is None:
+        where = f" in account {policy.account}" if permission_set else ""
         yield (
-            f"principal {request.principal} is not mapped to {request.requester!r} in "
+            f"principal {request.principal}{where} is not mapped to {request.requester!r} in "
             "policies/identities.yaml"
+        )
+    elif not policy.in_bucket_policy and (identity.session or permission_set):
+        yield (
+            f"{request.requester!r} may use {request.principal} only as one session "
+            f"({identity.session}) of a shared role: an IAM policy on the role would reach "
+            f"everyone on it; policy {policy.name!r} needs grant: bucket-policy"
         )
 
 
@@ -270,6 +292,8 @@ def size_upper_bound(request: Request) -> int:
 
 
 def _size_problems(request: Request, policy: Policy) -> list[Problem]:
+    if policy.in_bucket_policy:
+        return _bucket_size_problems(request, policy)
     if size_upper_bound(request) <= IAM_MANAGED_POLICY_LIMIT:  # most requests: far below
         return []
     # The expiry's text has a fixed width, so any time gives the real size.
@@ -285,3 +309,30 @@ def _size_problems(request: Request, policy: Policy) -> list[Problem]:
             )
         ]
     return []
+
+
+def bucket_size_upper_bound(request: Request) -> int:
+    """A cheap bound on the bucket statements' size (up to 3 statements per entry, each with
+    the principal, a 64-character session, an SSO role pattern and the conditions)."""
+    per_statement = BUCKET_STATEMENT_OVERHEAD + 2 * len(request.principal)
+    return envelope_size() + sum(
+        3 * (per_statement + 2 * len(e.bucket) + 2 * len(e.prefix))
+        + sum(len(a) + 3 for a in e.actions)
+        for e in request.access
+    )
+
+
+def _bucket_size_problems(request: Request, policy: Policy) -> list[Problem]:
+    """A request whose own statements cannot fit one bucket policy (other grants and the
+    statements jitflow does not own are counted by `jitflow check` and at apply)."""
+    if bucket_size_upper_bound(request) <= BUCKET_POLICY_LIMIT:  # most requests
+        return []
+    subject = Subject(request.principal, policy.account, session="x" * 64, unique_id="A" * 21)
+    per_bucket = grant_statements(request, subject, datetime(2000, 1, 1, tzinfo=UTC))
+    return [
+        Problem(request.path, *request.where("access"),
+                f"the statements for bucket {bucket} would be {size:,} bytes, over S3's "
+                f"bucket policy limit of {BUCKET_POLICY_LIMIT:,}; split the request")
+        for bucket, statements in per_bucket.items()
+        if (size := envelope_size() + statements_size(statements)) > BUCKET_POLICY_LIMIT
+    ]

@@ -22,6 +22,14 @@ def _duration(data: dict[str, Any], key: str, default: timedelta) -> timedelta:
     return value
 
 
+def _exempt(account: dict[str, Any]) -> tuple[str, ...]:
+    """The roles a read-only baseline in this account must never deny."""
+    roles = list(account.get("jitflow_roles", ()))
+    if account.get("break_glass_role"):
+        roles.append(account["break_glass_role"])
+    return tuple(roles)
+
+
 def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
     raw = tree.read(path)
     if raw is None:
@@ -39,5 +47,6 @@ def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
         revoke_interval=_duration(data, "revoke_interval", timedelta(minutes=15)),
         attached_policy_quota=data.get("attached_policy_quota", 10),
         audit_dir=data.get("audit_dir", "audit"),
+        baseline_exempt={acct: _exempt(cfg or {}) for acct, cfg in data["accounts"].items()},
         path=path,
     )

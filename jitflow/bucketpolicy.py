@@ -1,0 +1,378 @@
+"""Grants written into the governed bucket's own policy (grant mode `bucket-policy`). Pure.
+
+jitflow owns exactly the statements whose Sid it derives, and shares the policy with whoever
+else writes it:
+
+- a grant statement's Sid is `JitflowG<id>E<n><kind>`: `<id>` is the request id with `-`
+  written `H` and `/` written `S` (ids are lower-case, so the mapping is reversible and two
+  requests never share a Sid), `<n>` the access entry (1-20) and `<kind>` `O` (object
+  actions), `B` (bucket actions) or `L` (s3:ListBucket, with its own `s3:prefix` condition).
+  At most 8 + 96 + 4 = 108 characters, letters and digits only (the IAM Sid alphabet).
+- the read-only baseline's Sid is `JitflowBaseline<policy>` (the same encoding).
+Every other statement is left exactly as it is. Sids starting with `Jitflow` are reserved.
+
+Each grant statement admits one subject and ends by itself: `DateLessThan aws:CurrentTime`
+the expiry. A person on a shared role is admitted through `aws:userid` = `<RoleId>:<session>`;
+the RoleId is read with iam:GetRole at apply, so a plan made offline shows `${RoleId}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from jitflow import actions as catalogue
+from jitflow.model import PERMISSION_SET_PREFIX, AccessEntry, Policy, Request
+
+BUCKET_POLICY_LIMIT = 20 * 1024  # S3: a bucket policy is at most 20 KB
+VERSION = "2012-10-17"
+ROLE_ID_PLACEHOLDER = "${RoleId}"
+GRANT_SID_PREFIX = "JitflowG"
+BASELINE_SID_PREFIX = "JitflowBaseline"
+OBJECTS, BUCKET, LIST = "O", "B", "L"
+_GRANT_SID = re.compile(r"JitflowG([a-z0-9HS]{3,96})E([1-9][0-9]?)([OBL])")
+_BASELINE_SID = re.compile(r"JitflowBaseline([a-z0-9H]{1,32})")
+_TIME = "%Y-%m-%dT%H:%M:%SZ"
+# Identity Center's roles: /aws-reserved/sso.amazonaws.com/[<region>/]AWSReservedSSO_<set>_<hex>
+SSO_PATH = "/aws-reserved/sso.amazonaws.com/"
+_SSO_ROLE = r"AWSReservedSSO_{name}_[0-9a-f]{{16}}"
+# Object-level writes the baseline denies besides the policy's own actions: every way to
+# create, change, tag, lock or delete an object.
+_BASELINE_LEVELS = frozenset({"Write", "Permissions management", "Tagging"})
+
+
+# --- Sids -------------------------------------------------------------------------------------
+
+
+def encode_id(text: str) -> str:
+    return text.replace("-", "H").replace("/", "S")
+
+
+def decode_id(text: str) -> str:
+    return text.replace("H", "-").replace("S", "/")
+
+
+def grant_sid(request_id: str, index: int, kind: str) -> str:
+    return f"{GRANT_SID_PREFIX}{encode_id(request_id)}E{index}{kind}"
+
+
+def baseline_sid(policy_name: str) -> str:
+    return f"{BASELINE_SID_PREFIX}{encode_id(policy_name)}"
+
+
+@dataclass(frozen=True)
+class GrantSid:
+    request_id: str
+    index: int
+    kind: str
+
+
+def parse_grant_sid(sid: object) -> GrantSid | None:
+    """The request a grant Sid belongs to, or None when jitflow did not derive it."""
+    match = _GRANT_SID.fullmatch(sid) if isinstance(sid, str) else None
+    if match is None:
+        return None
+    request_id = decode_id(match.group(1))
+    if request_id.count("/") != 1:
+        return None
+    return GrantSid(request_id, int(match.group(2)), match.group(3))
+
+
+def baseline_policy_of(sid: object) -> str | None:
+    match = _BASELINE_SID.fullmatch(sid) if isinstance(sid, str) else None
+    return decode_id(match.group(1)) if match else None
+
+
+def is_owned(statement: Mapping[str, Any]) -> bool:
+    """A statement jitflow wrote (and may rewrite or remove)."""
+    sid = statement.get("Sid")
+    return parse_grant_sid(sid) is not None or baseline_policy_of(sid) is not None
+
+
+# --- who a grant admits -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The one identity a grant admits.
+
+    `principal` is a role or user ARN, or `permission-set/<Name>`; `session` narrows a shared
+    role to one person's sessions; `unique_id` is the role's RoleId (or the user's id), known
+    only once AWS has been asked."""
+
+    principal: str
+    account: str
+    session: str | None = None
+    unique_id: str | None = None
+    partition: str = "aws"
+
+    @property
+    def permission_set(self) -> str | None:
+        prefix = PERMISSION_SET_PREFIX
+        return self.principal[len(prefix):] if self.principal.startswith(prefix) else None
+
+    @property
+    def userid(self) -> str | None:
+        """`aws:userid` of the admitted session, or None when the whole principal is meant."""
+        if self.session is None:
+            return None
+        return f"{self.unique_id or ROLE_ID_PLACEHOLDER}:{self.session}"
+
+    def sso_role_pattern(self) -> str:
+        """The pinned `aws:PrincipalArn` pattern of the permission set's role in the account."""
+        name = self.permission_set or ""
+        return (f"arn:{self.partition}:iam::{self.account}:role{SSO_PATH}*"
+                f"AWSReservedSSO_{name}_*")
+
+    def principal_element(self) -> dict[str, str]:
+        # A permission set's role name carries a hash jitflow learns only at apply; the
+        # Principal element takes no wildcard, so it is "*" narrowed by the conditions.
+        return {"AWS": "*" if self.permission_set else self.principal}
+
+    def conditions(self) -> dict[str, dict[str, str]]:
+        found: dict[str, dict[str, str]] = {}
+        if self.permission_set:
+            found["ArnLike"] = {"aws:PrincipalArn": self.sso_role_pattern()}
+        if self.userid is not None:
+            found["StringEquals"] = {"aws:userid": self.userid}
+        return found
+
+
+def sso_role_name_pattern(permission_set: str) -> re.Pattern[str]:
+    """The exact name of a permission set's role (what resolution at apply accepts)."""
+    return re.compile(_SSO_ROLE.format(name=re.escape(permission_set)))
+
+
+# --- statements -------------------------------------------------------------------------------
+
+
+def _kinds(entry: AccessEntry) -> dict[str, list[str]]:
+    by_kind: dict[str, list[str]] = {OBJECTS: [], BUCKET: [], LIST: []}
+    for name in entry.actions:
+        info = catalogue.lookup(name)
+        if info is None or info.resource == "account":
+            continue  # refused by the rules before a plan is made
+        if name == "s3:ListBucket":
+            by_kind[LIST].append(name)
+        else:
+            by_kind[OBJECTS if info.resource == "object" else BUCKET].append(name)
+    return by_kind
+
+
+def _statement(sid: str, subject: Subject, actions: Sequence[str], resource: str, *,
+               expiry: str, extra: Mapping[str, Mapping[str, Any]] | None = None
+               ) -> dict[str, Any]:
+    conditions: dict[str, dict[str, Any]] = {"DateLessThan": {"aws:CurrentTime": expiry}}
+    for operator, keys in {**subject.conditions(), **(extra or {})}.items():
+        conditions.setdefault(operator, {}).update(keys)
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": subject.principal_element(),
+        "Action": sorted(actions),
+        "Resource": resource,
+        "Condition": conditions,
+    }
+
+
+def grant_statements(request: Request, subject: Subject, expiry: datetime
+                     ) -> dict[str, list[dict[str, Any]]]:
+    """Bucket name -> the statements granting `request` to `subject` until `expiry`."""
+    until = expiry.astimezone(UTC).strftime(_TIME)
+    arn = f"arn:{subject.partition}:s3:::"
+    out: dict[str, list[dict[str, Any]]] = {}
+    for index, entry in enumerate(request.access, start=1):
+        kinds = _kinds(entry)
+        statements = out.setdefault(entry.bucket, [])
+        if kinds[OBJECTS]:
+            statements.append(_statement(grant_sid(request.id, index, OBJECTS), subject,
+                                         kinds[OBJECTS], f"{arn}{entry.bucket}/{entry.prefix}*",
+                                         expiry=until))
+        if kinds[BUCKET]:
+            statements.append(_statement(grant_sid(request.id, index, BUCKET), subject,
+                                         kinds[BUCKET], f"{arn}{entry.bucket}", expiry=until))
+        if kinds[LIST]:
+            # Listing is narrowed to the prefix too: without s3:prefix, ListBucket shows every
+            # key in the bucket.
+            narrow = {"StringLike": {"s3:prefix": f"{entry.prefix}*"}} if entry.prefix else None
+            statements.append(_statement(grant_sid(request.id, index, LIST), subject,
+                                         kinds[LIST], f"{arn}{entry.bucket}", expiry=until,
+                                         extra=narrow))
+    return out
+
+
+def baseline_actions(policy: Policy) -> list[str]:
+    """The writes the read-only baseline denies: the policy's own actions and every object
+    write, tag, lock and delete in the S3 catalogue."""
+    writes = {a.name for a in catalogue.catalogue().values()
+              if a.resource == "object" and a.access_level in _BASELINE_LEVELS}
+    return sorted(writes | set(policy.actions))
+
+
+def baseline_statement(policy: Policy, bucket: str, exempt_arns: Iterable[str],
+                       live_userids: Iterable[str], partition: str = "aws") -> dict[str, Any]:
+    """One Deny of every write to `bucket`, except for the exempt principals (standing
+    writers, jitflow's roles, the break-glass role, live whole-principal grants) and the
+    sessions with a live grant. Conditions are ANDed: the Deny applies only to a caller that
+    is neither exempt by ARN nor a granted session."""
+    condition: dict[str, dict[str, list[str]]] = {
+        "ArnNotEquals": {"aws:PrincipalArn": sorted(set(exempt_arns))}
+    }
+    sessions = sorted(set(live_userids))
+    if sessions:
+        condition["StringNotEquals"] = {"aws:userid": sessions}
+    arn = f"arn:{partition}:s3:::{bucket}"
+    return {
+        "Sid": baseline_sid(policy.name),
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": baseline_actions(policy),
+        "Resource": [arn, f"{arn}/*"],
+        "Condition": condition,
+    }
+
+
+def statement_expiry(statement: Mapping[str, Any]) -> datetime | None:
+    """The `DateLessThan aws:CurrentTime` of a grant statement, or None."""
+    condition = statement.get("Condition")
+    less = condition.get("DateLessThan") if isinstance(condition, Mapping) else None
+    value = less.get("aws:CurrentTime") if isinstance(less, Mapping) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value, _TIME).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def canonical(value: Any) -> str:
+    """Compact JSON with sorted keys: what is hashed and compared."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def same(a: Any, b: Any) -> bool:
+    """Semantically the same statement: key order and a one-item list vs a scalar ignored."""
+    return canonical(_normal(a)) == canonical(_normal(b))
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _normal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_normal(v) for v in value]
+        return items[0] if len(items) == 1 else sorted(items, key=canonical)
+    return value
+
+
+# --- the shared policy ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What one run changes in one bucket's policy: statements to put (replacing any with the
+    same Sid) and Sids to remove."""
+
+    put: tuple[dict[str, Any], ...] = ()
+    remove: frozenset[str] = field(default_factory=frozenset)
+
+
+def parse_policy(text: str | None) -> dict[str, Any] | None:
+    """A bucket policy as GetBucketPolicy returns it (None: the bucket has none)."""
+    if text is None:
+        return None
+    value = json.loads(text)
+    if not isinstance(value, dict) or not isinstance(value.get("Statement", []), list):
+        raise ValueError("not a policy document with a Statement list")
+    return value
+
+
+def statements_of(policy: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    if policy is None:
+        return []
+    statements = policy.get("Statement", [])
+    return [s for s in statements if isinstance(s, dict)]
+
+
+def foreign(policy: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The statements jitflow does not own, in their order."""
+    return [s for s in statements_of(policy) if not is_owned(s)]
+
+
+def apply_edit(current: Mapping[str, Any] | None, edit: Edit) -> dict[str, Any] | None:
+    """The policy after `edit`; None when nothing is left (the bucket had no policy before
+    jitflow, so it returns to none). Statements jitflow does not own keep their content and
+    order; the document's other keys (Version, Id) are kept."""
+    replaced = {s["Sid"] for s in edit.put} | set(edit.remove)
+    kept = [s for s in statements_of(current) if s.get("Sid") not in replaced]
+    statements = kept + [dict(s) for s in edit.put]
+    if not statements:
+        return None
+    document: dict[str, Any] = dict(current) if current is not None else {"Version": VERSION}
+    document["Statement"] = statements
+    return document
+
+
+def to_json(policy: Mapping[str, Any]) -> str:
+    """The text PutBucketPolicy receives: compact, key order as built."""
+    return json.dumps(policy, separators=(",", ":"))
+
+
+def size_of(policy: Mapping[str, Any] | None) -> int:
+    return 0 if policy is None else len(to_json(policy).encode("utf-8"))
+
+
+def statements_size(statements: Sequence[Mapping[str, Any]]) -> int:
+    """What `statements` add to a policy: their compact JSON plus the separating commas."""
+    return sum(len(to_json(s).encode("utf-8")) + 1 for s in statements)
+
+
+def envelope_size() -> int:
+    return size_of({"Version": VERSION, "Statement": []})
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much of a bucket policy's 20 KB a grant would use, as far as jitflow knows:
+    `current` is the policy's size the audit log last recorded (None: never recorded, so
+    statements jitflow does not own are unknown until apply reads the policy)."""
+
+    bucket: str
+    adds: int
+    current: int | None = None
+    seen_at: str | None = None
+
+    @property
+    def total(self) -> int:
+        return (self.current if self.current is not None else envelope_size()) + self.adds
+
+    @property
+    def over(self) -> bool:
+        return self.total > BUCKET_POLICY_LIMIT
+
+    def text(self) -> str:
+        base = (f"last recorded {self.current:,} bytes at {self.seen_at}"
+                if self.current is not None else
+                "no size on record: other statements are counted at apply")
+        return (f"{self.bucket}: this grant adds {self.adds:,} bytes; about {self.total:,} "
+                f"of {BUCKET_POLICY_LIMIT:,} ({base})")
+
+
+def differences(expected: Mapping[str, Any] | None, actual: Mapping[str, Any] | None
+                ) -> list[str]:
+    """Why a policy read back is not the one written: statements missing, extra or changed
+    (by Sid; unnamed foreign statements are compared in order)."""
+    want = {_key(s, i): s for i, s in enumerate(statements_of(expected))}
+    got = {_key(s, i): s for i, s in enumerate(statements_of(actual))}
+    found = [f"missing statement {k}" for k in want if k not in got]
+    found += [f"unexpected statement {k}" for k in got if k not in want]
+    found += [f"statement {k} differs" for k in want if k in got and not same(want[k], got[k])]
+    return found
+
+
+def _key(statement: Mapping[str, Any], index: int) -> str:
+    sid = statement.get("Sid")
+    return sid if isinstance(sid, str) and sid else f"#{index + 1}"
