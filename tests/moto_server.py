@@ -146,6 +146,16 @@ def running_server() -> Iterator[MotoServer]:
         server.stop()
 
 
+@contextmanager
+def enforcing(server: MotoServer) -> Iterator[None]:
+    """IAM enforcement on for the block; always off again afterwards."""
+    server.enforce_iam(True)
+    try:
+        yield
+    finally:
+        server.enforce_iam(False)
+
+
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[MotoServer]:
     """One moto server per test module (the enforcement switch is server-global)."""
@@ -279,6 +289,12 @@ def _allowed(call: Callable[[], object]) -> bool:
 
 def can_put(s3: Any, bucket: str, key: str) -> bool:
     return _allowed(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"x"))
+
+
+def can_list(s3: Any, bucket: str, prefix: str | None = None) -> bool:
+    """ListObjectsV2, with `Prefix` only when one is given (no prefix: no `s3:prefix` key)."""
+    extra = {} if prefix is None else {"Prefix": prefix}
+    return _allowed(lambda: s3.list_objects_v2(Bucket=bucket, **extra))
 
 
 def can_get(s3: Any, bucket: str, key: str) -> bool:
