@@ -53,7 +53,13 @@ DETAIL_FIELDS: tuple[str, ...] = (
     "policy_arn",
     "reason",
     "reconciled",
+    # Added with bucket-policy grants; records written before them do not have these keys.
+    "grant_mode",
+    "session",
+    "role_id",
+    "buckets",
 )
+LATER_FIELDS: frozenset[str] = frozenset({"grant_mode", "session", "role_id", "buckets"})
 # Fields the chain fills in.
 CHAIN_FIELDS: tuple[str, ...] = ("seq", "time", "event", "prev_hash", "hash")
 FIELDS: frozenset[str] = frozenset(DETAIL_FIELDS + CHAIN_FIELDS)
@@ -62,7 +68,8 @@ _TIME = re.compile(r"\d{4}-(0[1-9]|1[0-2])-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _MONTH_FILE = re.compile(r"(?:.*[/\\])?(\d{4}-(?:0[1-9]|1[0-2]))\.jsonl\Z")
 _STRING_FIELDS = ("request", "requester", "principal", "account", "commit", "actor",
-                  "policy_arn", "reason")
+                  "policy_arn", "reason", "grant_mode", "session", "role_id")
+_BUCKET_KEYS = frozenset({"bucket", "sids", "sha256", "policy_bytes"})
 
 
 def canonical(obj: Mapping[str, Any]) -> bytes:
@@ -103,6 +110,21 @@ def _access_item(item: Any) -> dict[str, Any]:
     return {"bucket": bucket, "prefix": prefix, "actions": list(actions)}
 
 
+def _bucket_item(item: Any) -> dict[str, Any]:
+    """One bucket a bucket-policy grant wrote: its Sids, their sha256, the policy's size."""
+    if not isinstance(item, Mapping) or set(item) != _BUCKET_KEYS:
+        raise ValueError(f"a buckets item needs exactly {sorted(_BUCKET_KEYS)}: {item!r}")
+    sids, size = item["sids"], item["policy_bytes"]
+    if not isinstance(item["bucket"], str) or not isinstance(item["sha256"], str):
+        raise ValueError(f"bucket and sha256 must be strings: {item!r}")
+    if isinstance(sids, str) or not all(isinstance(sid, str) for sid in sids):
+        raise ValueError(f"sids must be a list of strings: {item!r}")
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise ValueError(f"policy_bytes must be an int: {item!r}")
+    return {"bucket": item["bucket"], "sids": list(sids), "sha256": item["sha256"],
+            "policy_bytes": size}
+
+
 def _normalise(field: str, value: Any) -> Any:
     """Check one caller-given field and turn it into its JSON form (ValueError if wrong)."""
     if field == "reconciled":
@@ -137,6 +159,10 @@ def _normalise(field: str, value: Any) -> Any:
         if isinstance(value, str | Mapping):
             raise ValueError(f"access must be a list of bucket/prefix/actions: {value!r}")
         return [_access_item(item) for item in value]
+    if field == "buckets":
+        if isinstance(value, str | Mapping):
+            raise ValueError(f"buckets must be a list of bucket items: {value!r}")
+        return [_bucket_item(item) for item in value]
     raise ValueError(f"unknown audit field {field!r}")  # pragma: no cover - guarded by caller
 
 
@@ -182,7 +208,7 @@ def dumps(record: Mapping[str, Any]) -> str:
 def _shape_problems(record: Mapping[str, Any]) -> list[str]:
     """What is wrong with a record's fields, as messages (empty when well formed)."""
     found: list[str] = []
-    missing = sorted(FIELDS - set(record))
+    missing = sorted(FIELDS - LATER_FIELDS - set(record))
     extra = sorted(set(record) - FIELDS)
     if missing:
         found.append(f"missing field(s) {', '.join(missing)}")

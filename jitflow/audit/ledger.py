@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from jitflow.audit.record import ENDED, GRANTED, AuditRecord
+from jitflow.audit.record import GRANTED, AuditRecord
 
 
 class AuditStore(Protocol):
@@ -40,10 +40,10 @@ def open_grant(history: Iterable[AuditRecord]) -> AuditRecord | None:
     return current
 
 
-def _change(event: str, policy_arn: str | None) -> tuple[str, str]:
-    """What a record changed in AWS: (policy ARN, granted | ended), or empty parts."""
-    kind = "granted" if event == GRANTED else "ended" if event in ENDED else ""
-    return (policy_arn or "", kind)
+def _change(record: AuditRecord) -> tuple[str, str]:
+    """What a record changed in AWS: (the grant's key, granted | ended), or empty parts."""
+    kind = "granted" if record.event == GRANTED else "ended" if record.ends_grant else ""
+    return (record.change_key, kind)
 
 
 class Ledger:
@@ -102,7 +102,7 @@ class Ledger:
     def record(self, event: str, at: datetime, **details: Any) -> None:
         """Append a record unless another run already recorded the same change."""
         self.load()
-        mine = _change(event, details.get("policy_arn"))
+        mine = _change(AuditRecord.from_json({"seq": 0, "time": "", "event": event, **details}))
 
         def done_elsewhere(others: list[dict[str, Any]]) -> bool:
             # Called under the store's lock with what other runs appended since this run
@@ -110,7 +110,7 @@ class Ledger:
             for raw in others:
                 other = AuditRecord.from_json(raw)
                 self._add(other)
-                self._elsewhere.add(_change(other.event, other.policy_arn))
+                self._elsewhere.add(_change(other))
             return bool(mine[0] and mine[1]) and mine in self._elsewhere
 
         body = {"actor": self.actor, "reconciled": False, **details}

@@ -30,6 +30,20 @@ class AccessItem:
 
 
 @dataclass(frozen=True)
+class BucketItem:
+    """One bucket a bucket-policy grant wrote statements into."""
+
+    bucket: str
+    sids: tuple[str, ...]
+    sha256: str  # of the grant's statements in this bucket (jitflow.bucketpolicy.digest)
+    policy_bytes: int  # the bucket policy's size after the write
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "sids": list(self.sids), "sha256": self.sha256,
+                "policy_bytes": self.policy_bytes}
+
+
+@dataclass(frozen=True)
 class AuditRecord:
     """A record of the chain. Fields the event does not use are None."""
 
@@ -49,8 +63,24 @@ class AuditRecord:
     policy_arn: str | None = None
     reason: str | None = None
     reconciled: bool = False
+    grant_mode: str | None = None  # None: identity-policy (records before bucket mode)
+    session: str | None = None
+    role_id: str | None = None  # the RoleId (or user id) a session-scoped grant admits
+    buckets: tuple[BucketItem, ...] | None = None
     prev_hash: str = ""
     hash: str = ""
+
+    @property
+    def in_bucket_policy(self) -> bool:
+        return self.grant_mode == "bucket-policy"
+
+    @property
+    def change_key(self) -> str:
+        """What identifies the grant a record is about in AWS: its IAM policy ARN, or for a
+        bucket-policy grant the request in its account."""
+        if self.in_bucket_policy:
+            return f"bucket-policy:{self.account}:{self.request}"
+        return self.policy_arn or ""
 
     @property
     def opens_grant(self) -> bool:
@@ -73,6 +103,10 @@ class AuditRecord:
             "pr": self.pr,
             "commit": self.commit,
             "policy_arn": self.policy_arn,
+            "grant_mode": self.grant_mode,
+            "session": self.session,
+            "role_id": self.role_id,
+            "buckets": None if self.buckets is None else [b.to_json() for b in self.buckets],
         }
 
     @classmethod
@@ -101,6 +135,12 @@ class AuditRecord:
             policy_arn=data.get("policy_arn"),
             reason=data.get("reason"),
             reconciled=bool(data.get("reconciled", False)),
+            grant_mode=data.get("grant_mode"),
+            session=data.get("session"),
+            role_id=data.get("role_id"),
+            buckets=None if data.get("buckets") is None else tuple(
+                BucketItem(str(b["bucket"]), tuple(b["sids"]), str(b["sha256"]),
+                           int(b["policy_bytes"])) for b in data["buckets"]),
             prev_hash=str(data.get("prev_hash", "")),
             hash=str(data.get("hash", "")),
         )
