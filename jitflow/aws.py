@@ -35,11 +35,17 @@ from jitflow.model import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_iam.client import IAMClient
+    from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sts.client import STSClient
 
 DEFAULT_MAX_ATTEMPTS = 5
 _T = TypeVar("_T")
+class NoSuchBucketPolicyError(AwsError):
+    """The bucket has no policy (GetBucketPolicy's answer for a bucket without one)."""
+
+
 _CODE_ERRORS: dict[str, type[AwsError]] = {
+    "NoSuchBucketPolicy": NoSuchBucketPolicyError,
     "NoSuchEntity": NoSuchEntityError,
     "EntityAlreadyExists": EntityExistsError,
     "DeleteConflict": DeleteConflictError,
@@ -217,6 +223,57 @@ class Iam:
     def delete_policy(self, arn: str) -> None:
         _call("iam:DeletePolicy", self.client.delete_policy, PolicyArn=arn)
 
+    # who a bucket-policy grant admits (reads only)
+    def role_id(self, name: str) -> tuple[str, str]:
+        """(ARN, RoleId) of a role: the RoleId is what `aws:userid` starts with."""
+        role = _call("iam:GetRole", self.client.get_role, RoleName=name)["Role"]
+        return role["Arn"], role["RoleId"]
+
+    def user_id(self, name: str) -> tuple[str, str]:
+        user = _call("iam:GetUser", self.client.get_user, UserName=name)["User"]
+        return user["Arn"], user["UserId"]
+
+    def roles_under(self, path_prefix: str) -> list[tuple[str, str, str]]:
+        """(name, ARN, RoleId) of every role under `path_prefix` (Identity Center's roles)."""
+        out: list[tuple[str, str, str]] = []
+        marker: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"PathPrefix": path_prefix, "MaxItems": 1000}
+            if marker:
+                kwargs["Marker"] = marker
+            page = _call("iam:ListRoles", self.client.list_roles, **kwargs)
+            out += [(r["RoleName"], r["Arn"], r["RoleId"]) for r in page.get("Roles", [])]
+            if not page.get("IsTruncated"):
+                return out
+            marker = page.get("Marker")
+
+
+class Buckets:
+    """The bucket-policy calls of one account. `ExpectedBucketOwner` makes S3 refuse a
+    bucket that is not in the policy's account, so a grant can never land in someone else's
+    bucket of the same name."""
+
+    def __init__(self, client: S3Client, account: str) -> None:
+        self.client = client
+        self.account = account
+
+    def get_policy(self, bucket: str) -> str | None:
+        """The bucket's policy text, or None when it has none."""
+        try:
+            with aws_errors("s3:GetBucketPolicy"):
+                return self.client.get_bucket_policy(
+                    Bucket=bucket, ExpectedBucketOwner=self.account)["Policy"]
+        except NoSuchBucketPolicyError:
+            return None
+
+    def put_policy(self, bucket: str, text: str) -> None:
+        _call("s3:PutBucketPolicy", self.client.put_bucket_policy, Bucket=bucket, Policy=text,
+              ExpectedBucketOwner=self.account)
+
+    def delete_policy(self, bucket: str) -> None:
+        _call("s3:DeleteBucketPolicy", self.client.delete_bucket_policy, Bucket=bucket,
+              ExpectedBucketOwner=self.account)
+
 
 class Accounts:
     """IAM ports per configured account: assume the account's role from settings, or use the
@@ -248,6 +305,8 @@ class Accounts:
         self._caller: str | None = None
         self._sts_client: STSClient | None = None
         self._ports: dict[tuple[str, str], Iam] = {}
+        self._buckets: dict[tuple[str, str], Buckets] = {}
+        self._sessions: dict[tuple[str, str], boto3.Session] = {}
 
     @property
     def region(self) -> str:
@@ -268,18 +327,39 @@ class Accounts:
 
     def iam(self, account: str, label: str = "run") -> Iam:
         """The IAM port for `account`; `label` names the assumed-role session (jitflow-<label>)."""
+        key = self._key(account, label)
+        if key not in self._ports:
+            with aws_errors("iam client"):
+                client = self._session_for(account, label).client(
+                    "iam", region_name=self.region, config=self.config)
+            self._ports[key] = Iam(client, account)
+        return self._ports[key]
+
+    def buckets(self, account: str, label: str = "run") -> Buckets:
+        """The bucket-policy port for `account` (sessions as for `iam`)."""
+        key = self._key(account, label)
+        if key not in self._buckets:
+            with aws_errors("s3 client"):
+                client = self._session_for(account, label).client(
+                    "s3", region_name=self.region, config=self.config)
+            self._buckets[key] = Buckets(client, account)
+        return self._buckets[key]
+
+    def _key(self, account: str, label: str) -> tuple[str, str]:
         if account not in self.settings.accounts:
             raise AwsError(
                 f"account {account} is not configured in jitflow.yaml (accounts: "
                 f"{', '.join(sorted(self.settings.accounts)) or 'none'})"
             )
         # Own account: the label names no session, so one client serves every label.
-        key = (account, "" if self.caller_account() == account else label)
-        if key not in self._ports:
-            self._ports[key] = Iam(self._iam_client(account, label), account)
-        return self._ports[key]
+        return (account, "" if self.caller_account() == account else label)
 
-    def _iam_client(self, account: str, label: str) -> IAMClient:
+    def _session_for(self, account: str, label: str) -> boto3.Session:
+        """The caller's own session in its own account; else the account's role, assumed once
+        per (account, label)."""
+        key = self._key(account, label)
+        if key in self._sessions:
+            return self._sessions[key]
         role = self.settings.accounts[account]
         caller = self.caller_account()
         if caller == account:
@@ -302,5 +382,5 @@ class Accounts:
                 aws_session_token=creds["SessionToken"],
                 region_name=self.region,
             )
-        with aws_errors("iam client"):
-            return session.client("iam", region_name=self.region, config=self.config)
+        self._sessions[key] = session
+        return session

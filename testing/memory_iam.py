@@ -10,8 +10,11 @@ counted in `calls`; `fail` makes the named call raise once (an AWS fault).
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from jitflow.errors import AwsError
 from jitflow.grants import (
@@ -46,15 +49,19 @@ class MemoryIam:
     fail: dict[str, AwsError] = field(default_factory=dict)
     policies: dict[str, _Policy] = field(default_factory=dict)
     principals: set[tuple[str, str]] = field(default_factory=set)
+    # (kind, name) -> (ARN, unique id) as GetRole / GetUser answer
+    ids: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
-    def add_role(self, name: str) -> Principal:
+    def add_role(self, name: str, path: str = "/") -> Principal:
         self.principals.add(("role", name))
-        arn = f"arn:{self.partition}:iam::{self.account}:role/{name}"
+        arn = f"arn:{self.partition}:iam::{self.account}:role{path}{name}"
+        self.ids[("role", name)] = (arn, _unique_id("AROA", arn))
         return Principal(arn=arn, account=self.account, kind="role", name=name)
 
     def add_user(self, name: str) -> Principal:
         self.principals.add(("user", name))
         arn = f"arn:{self.partition}:iam::{self.account}:user/{name}"
+        self.ids[("user", name)] = (arn, _unique_id("AIDA", arn))
         return Principal(arn=arn, account=self.account, kind="user", name=name)
 
     def attached_to(self, kind: str, name: str) -> list[str]:
@@ -150,18 +157,85 @@ class MemoryIam:
             raise DeleteConflictError("AWS iam: DeleteConflict: attached or has versions")
         del self.policies[arn]
 
+    def role_id(self, name: str) -> tuple[str, str]:
+        self._call("GetRole")
+        self._need("role", name)
+        return self.ids[("role", name)]
+
+    def user_id(self, name: str) -> tuple[str, str]:
+        self._call("GetUser")
+        self._need("user", name)
+        return self.ids[("user", name)]
+
+    def roles_under(self, path_prefix: str) -> list[tuple[str, str, str]]:
+        self._call("ListRoles")
+        prefix = f"arn:{self.partition}:iam::{self.account}:role{path_prefix}"
+        return sorted((name, *self.ids[(kind, name)]) for kind, name in self.principals
+                      if kind == "role" and self.ids[(kind, name)][0].startswith(prefix))
+
     def _need(self, kind: str, name: str) -> None:
         if (kind, name) not in self.principals:
             raise NoSuchEntityError(f"AWS iam: NoSuchEntity: {kind} {name} does not exist")
 
 
+def _unique_id(prefix: str, arn: str) -> str:
+    return prefix + hashlib.sha256(arn.encode()).hexdigest()[:17].upper()
+
+
+@dataclass
+class MemoryBuckets:
+    """One account's S3 bucket policies, stored as the text put (S3 keeps what it is given).
+    `after_put` runs after each put: a test's concurrent writer."""
+
+    account: str
+    policies: dict[str, str] = field(default_factory=dict)
+    buckets: set[str] = field(default_factory=set)
+    calls: list[str] = field(default_factory=list)
+    fail: dict[str, AwsError] = field(default_factory=dict)
+    after_put: Callable[[str], None] | None = None
+
+    def _call(self, name: str, bucket: str) -> None:
+        self.calls.append(f"{name} {bucket}")
+        error = self.fail.pop(name, None)
+        if error is not None:
+            raise error
+        if bucket not in self.buckets:
+            raise AwsError(f"AWS s3:{name} failed: NoSuchBucket: {bucket}")
+
+    def get_policy(self, bucket: str) -> str | None:
+        self._call("GetBucketPolicy", bucket)
+        return self.policies.get(bucket)
+
+    def put_policy(self, bucket: str, text: str) -> None:
+        self._call("PutBucketPolicy", bucket)
+        json.loads(text)  # S3 refuses a malformed policy
+        self.policies[bucket] = text
+        if self.after_put is not None:
+            self.after_put(bucket)
+
+    def delete_policy(self, bucket: str) -> None:
+        self._call("DeleteBucketPolicy", bucket)
+        self.policies.pop(bucket, None)
+
+    def document(self, bucket: str) -> dict[str, Any] | None:
+        """The policy as a value (for assertions)."""
+        text = self.policies.get(bucket)
+        return None if text is None else dict(json.loads(text))
+
+
 @dataclass
 class MemoryAccounts:
-    """`AccountsPort` over one MemoryIam per account."""
+    """`AccountsPort` over one MemoryIam (and MemoryBuckets) per account."""
 
     iams: dict[str, MemoryIam]
+    s3: dict[str, MemoryBuckets] = field(default_factory=dict)
 
     def iam(self, account: str, label: str = "run") -> MemoryIam:
         if account not in self.iams:
             raise AwsError(f"account {account} is not configured")
         return self.iams[account]
+
+    def buckets(self, account: str, label: str = "run") -> MemoryBuckets:
+        if account not in self.s3:
+            raise AwsError(f"account {account} is not configured")
+        return self.s3[account]

@@ -13,6 +13,9 @@ from datetime import datetime
 from jitflow import grants
 from jitflow.audit.ledger import AuditStore, Ledger
 from jitflow.engine.apply import Applier
+from jitflow.engine.bucket_apply import BucketApplier
+from jitflow.engine.bucket_revoke import BucketRevoker
+from jitflow.engine.bucket_status import BucketStatus
 from jitflow.engine.outcome import GrantStatus, Outcome
 from jitflow.engine.ports import (
     AccountsPort,
@@ -44,14 +47,21 @@ __all__ = [
 
 
 class Engine:
-    """One run's units over shared ports; `outcomes` lists what the run did."""
+    """One run's units over shared ports; `outcomes` lists what the run did.
+
+    `policies` are the default branch's (the base branch's for an apply): bucket-policy
+    grants need its identities, and the read-only baselines its policies."""
 
     def __init__(self, accounts: AccountsPort, audit: AuditStore, settings: Settings,
-                 actor: str, dry_run: bool = False) -> None:
+                 actor: str, *, dry_run: bool = False, policies: PolicySet | None = None
+                 ) -> None:
         self.run = Run(accounts, Ledger(audit, actor), settings, dry_run)
+        self.policies = policies
         self.applier = Applier(self.run)
         self.revoker = Revoker(self.run)
         self.reconciler = Reconciler(self.run)
+        self.bucket_applier = BucketApplier(self.run, policies)
+        self.bucket_revoker = BucketRevoker(self.run, policies)
 
     @property
     def outcomes(self) -> list[Outcome]:
@@ -59,6 +69,8 @@ class Engine:
 
     def apply(self, request: Request, policy: Policy, source: ApprovalSource,
               now: datetime) -> Outcome:
+        if policy.in_bucket_policy:
+            return self.bucket_applier.apply(request, policy, source, now)
         return self.applier.apply(request, policy, source, now)
 
     def apply_requests(self, pairs: Iterable[tuple[Request, Policy]], source: ApprovalSource,
@@ -94,18 +106,43 @@ class Engine:
         # running meanwhile) must not look like one AWS no longer has.
         self.run.ledger.load()
         results: list[Outcome] = []
+        buckets = self._bucket_units(check)
         for account in sorted(self.run.settings.accounts):
-            iam = self.run.accounts.iam(account, "revoke")
-            listed = iam.list_jitflow_policies()
-            swept = grants.sweep(listed, now)
-            results += self.revoker.expired(iam, account, swept, now)
-            results += self.revoker.settle_missing(account, {p.arn for p in listed}, now)
-            if check is not None:
-                results += self.reconciler.account(iam, account, swept, check, now)
+            if self._grants_in_iam(account, check.policies if check else self.policies):
+                results += self._revoke_iam(account, now, check)
+            if buckets.governed(account):
+                results += buckets.sweep(account, now, check)
         return [r for r in results if r.action != "kept"]
 
+    def _revoke_iam(self, account: str, now: datetime, check: Check | None) -> list[Outcome]:
+        iam = self.run.accounts.iam(account, "revoke")
+        listed = iam.list_jitflow_policies()
+        swept = grants.sweep(listed, now)
+        results = self.revoker.expired(iam, account, swept, now)
+        results += self.revoker.settle_missing(account, {p.arn for p in listed}, now)
+        if check is not None:
+            results += self.reconciler.account(iam, account, swept, check, now)
+        return results
+
+    def _bucket_units(self, check: Check | None) -> BucketRevoker:
+        if check is not None and self.policies is None:
+            return BucketRevoker(self.run, check.policies)
+        return self.bucket_revoker
+
+    def _grants_in_iam(self, account: str, policies: PolicySet | None) -> bool:
+        """Whether identity-policy grants can exist in `account`: a policy of the default
+        branch grants there in IAM, or the log has an open one. Unknown policies: yes. A
+        bucket-policy-only account is never listed, so its roles need no IAM permission."""
+        if policies is None:
+            return True
+        if any(not p.in_bucket_policy and p.account == account
+               for p in policies.policies.values()):
+            return True
+        return any(not r.in_bucket_policy for r in self.run.ledger.open_grants(account).values())
+
     def revoke_request(self, request_id: str, reason: str, now: datetime) -> Outcome:
-        return self.revoker.early(request_id, reason, now)
+        ended = self.bucket_revoker.early(request_id, reason, now)
+        return ended if ended is not None else self.revoker.early(request_id, reason, now)
 
     def reconcile(self, tree: Tree, policies: PolicySet, source: ApprovalSource,
                   now: datetime) -> list[Outcome]:
@@ -119,4 +156,16 @@ class Engine:
 
     def status(self, now: datetime, tree: Tree | None = None,
                policies: PolicySet | None = None) -> list[GrantStatus]:
-        return status(self.run, now, tree, policies)
+        """Every grant in AWS with anything that looks wrong; with `tree` and `policies` (the
+        default branch), each grant is also checked for its request file."""
+        known = policies if policies is not None else self.policies
+        tree = tree if policies is not None else None
+        buckets = BucketStatus(self.run, known)
+        rows: list[GrantStatus] = []
+        for account in sorted(self.run.settings.accounts):
+            if self._grants_in_iam(account, known):
+                rows += status(self.run, now, account, tree)
+            if buckets.governed(account):
+                rows += buckets.rows(account, now, tree)
+        return rows
+

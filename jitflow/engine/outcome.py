@@ -18,17 +18,22 @@ class Outcome:
     policy_arn: str = ""
     detail: str = ""
     dry_run: bool = False
+    buckets: tuple[str, ...] = ()  # a bucket-policy grant: the bucket policies it is in
 
     def text(self) -> str:
         verb = f"would {self.action}" if self.dry_run else self.action
         where = f" {self.policy_arn}" if self.policy_arn else f" in {self.account}"
+        if self.buckets:
+            where = f" in the bucket policy of {', '.join(self.buckets)}"
         detail = f" ({self.detail})" if self.detail else ""
         return f"{verb}: {self.request_id or '-'}{where}{detail}"
 
 
 @dataclass(frozen=True)
 class GrantStatus:
-    """One /jitflow/ policy as `jitflow status` shows it."""
+    """One grant as `jitflow status` shows it: a /jitflow/ IAM policy, a grant's statements
+    in one bucket policy, or a bucket's read-only baseline (`exempts` lists who it lets
+    write)."""
 
     account: str
     policy_arn: str
@@ -37,3 +42,6 @@ class GrantStatus:
     expiry: datetime | None
     access: tuple[tuple[str, tuple[str, ...]], ...]  # (resource, actions) of each Allow
     problems: tuple[str, ...]
+    bucket: str | None = None
+    session: str | None = None
+    exempts: tuple[str, ...] = ()

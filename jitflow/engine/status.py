@@ -10,20 +10,16 @@ from jitflow.engine.outcome import GrantStatus
 from jitflow.engine.ports import IamPort, request_paths
 from jitflow.engine.run import Run
 from jitflow.grants import ListedPolicy
-from jitflow.model import PolicySet
 from jitflow.plan import document_sha256
 from jitflow.tree import Tree
 
 
-def status(run: Run, now: datetime, tree: Tree | None = None,
-           policies: PolicySet | None = None) -> list[GrantStatus]:
-    out: list[GrantStatus] = []
-    for account in sorted(run.settings.accounts):
-        iam = run.accounts.iam(account, "status")
-        for listed in iam.list_jitflow_policies():
-            out.append(_one(run, iam, account, listed, now=now,
-                            tree=tree if policies is not None else None))
-    return out
+def status(run: Run, now: datetime, account: str, tree: Tree | None = None
+           ) -> list[GrantStatus]:
+    """Every /jitflow/ policy in `account`; with `tree`, each checked for its request file."""
+    iam = run.accounts.iam(account, "status")
+    return [_one(run, iam, account, listed, now=now, tree=tree)
+            for listed in iam.list_jitflow_policies()]
 
 
 def _one(run: Run, iam: IamPort, account: str, listed: ListedPolicy, *, now: datetime,

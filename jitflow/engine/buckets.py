@@ -1,0 +1,197 @@
+"""What bucket-policy grants share: reading and writing one bucket's policy, who a grant
+admits, which grants are live on a bucket, and the read-only baselines they imply.
+
+Every write is a read-modify-write of the whole policy (S3 has no conditional
+PutBucketPolicy), followed by a read-back that must show exactly what was written: a
+concurrent writer makes the run fail (exit 3, nothing recorded) and a rerun converge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jitflow import bucketpolicy as bp
+from jitflow.audit.record import AuditRecord
+from jitflow.clock import iso
+from jitflow.engine.ports import BucketPort, IamPort
+from jitflow.engine.run import Run
+from jitflow.errors import AwsError, Rejected
+from jitflow.model import Identities, Policy, PolicySet, Request
+
+
+def digest(statements: Iterable[Mapping[str, Any]]) -> str:
+    """sha256 of a grant's statements in one bucket, in Sid order (what the log records)."""
+    ordered = sorted(statements, key=lambda s: str(s.get("Sid")))
+    return hashlib.sha256(bp.canonical(ordered).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Live:
+    """A live bucket-policy grant as the baseline must exempt it."""
+
+    principal: str
+    session: str | None
+    role_id: str | None
+
+    @property
+    def userid(self) -> str | None:
+        return f"{self.role_id}:{self.session}" if self.session and self.role_id else None
+
+
+class BucketBase:
+    """State and helpers shared by the bucket-policy units of one run."""
+
+    def __init__(self, run: Run, policies: PolicySet | None) -> None:
+        self.run = run
+        self.policies = policies
+
+    # --- reading and writing -------------------------------------------------------------
+
+    def read(self, port: BucketPort, bucket: str) -> dict[str, Any] | None:
+        text = port.get_policy(bucket)
+        try:
+            return bp.parse_policy(text)
+        except ValueError as error:
+            raise AwsError(f"the policy of bucket {bucket} is not a policy document: {error}"
+                           ) from None
+
+    def write(self, port: BucketPort, bucket: str, before: dict[str, Any] | None,
+              after: dict[str, Any] | None) -> int:
+        """Put (or delete) the policy when it changes, read it back, and return its size."""
+        if after == before:
+            return bp.size_of(before)
+        if after is None:
+            port.delete_policy(bucket)
+        else:
+            port.put_policy(bucket, bp.to_json(after))
+        back = self.read(port, bucket)
+        problems = bp.differences(after, back)
+        if problems:
+            raise AwsError(
+                f"the policy of bucket {bucket} read back is not what was written "
+                f"({'; '.join(problems[:3])}): did someone else change it at the same time? "
+                "Nothing was recorded; rerun")
+        return bp.size_of(back)
+
+    # --- who a grant admits ----------------------------------------------------------------
+
+    def identities(self) -> Identities:
+        if self.policies is None:
+            raise Rejected("bucket-policy grants need policies/identities.yaml of the default "
+                           "branch, and none was given")
+        return self.policies.identities
+
+    def resolve(self, request: Request, policy: Policy, identities: Identities) -> bp.Subject:
+        """The subject of a grant, with the RoleId AWS gives its role (one IAM read; none for
+        a whole role or a user)."""
+        identity = identities.identity(request.requester, request.principal, policy.account)
+        if identity is None:
+            raise Rejected(f"{request.id}: {request.principal} is not mapped to "
+                           f"{request.requester} in policies/identities.yaml")
+        subject = bp.Subject(request.principal, policy.account, identity.session)
+        if identity.session is None:
+            return subject
+        iam = self.run.accounts.iam(policy.account, request.id)
+        if subject.permission_set:
+            arn, role_id = _sso_role(iam, subject.permission_set, request.id)
+        else:
+            arn, role_id = iam.role_id(request.principal.rsplit("/", 1)[-1])
+            if arn != request.principal:
+                raise Rejected(f"{request.id}: the role named in the request is {arn} in AWS, "
+                               f"not {request.principal}")
+        return bp.Subject(request.principal, policy.account, identity.session, role_id)
+
+    # --- live grants and baselines ---------------------------------------------------------
+
+    def open_bucket_grants(self, account: str) -> dict[str, AuditRecord]:
+        return {rid: record for rid, record in self.run.ledger.open_grants(account).items()
+                if record.in_bucket_policy}
+
+    def live_on(self, account: str, bucket: str, now: datetime,
+                leaving: Iterable[str] = ()) -> list[Live]:
+        """The grants on `bucket` whose record is open and not yet expired, but `leaving`."""
+        gone = set(leaving)
+        return [
+            Live(record.principal or "", record.session, record.role_id)
+            for rid, record in self.open_bucket_grants(account).items()
+            if rid not in gone and (record.expiry or "") > iso(now)
+            and any(item.bucket == bucket for item in record.buckets or ())
+        ]
+
+    def baseline_policies(self, account: str, bucket: str) -> list[Policy]:
+        if self.policies is None:
+            return []
+        return [p for _, p in sorted(self.policies.policies.items())
+                if p.in_bucket_policy and p.enforce_read_only and p.account == account
+                and bucket in p.buckets]
+
+    def baselines(self, account: str, bucket: str, live: Sequence[Live]
+                  ) -> list[dict[str, Any]]:
+        """The read-only baselines `bucket` must hold, exempting `live` grants."""
+        wanted = self.baseline_policies(account, bucket)
+        exempt_roles = self.run.settings.baseline_exempt.get(account, ())
+        if wanted and not exempt_roles:
+            raise Rejected(
+                f"bucket {bucket} is under enforce_read_only but jitflow.yaml declares no "
+                f"jitflow_roles for account {account}: the baseline would lock jitflow out")
+        whole = [g.principal for g in live if g.session is None]
+        sessions = [g.userid for g in live if g.userid]
+        return [bp.baseline_statement(p, bucket, [*exempt_roles, *p.standing_writers, *whole],
+                                      sessions) for p in wanted]
+
+    def stale_baselines(self, account: str, bucket: str,
+                        before: Mapping[str, Any] | None) -> frozenset[str]:
+        """Baselines in the policy that no policy on the default branch wants any more."""
+        if self.policies is None:
+            return frozenset()
+        wanted = {bp.baseline_sid(p.name) for p in self.baseline_policies(account, bucket)}
+        return frozenset(
+            s["Sid"] for s in bp.statements_of(before)
+            if bp.baseline_policy_of(s.get("Sid")) is not None and s["Sid"] not in wanted)
+
+    def governed(self, account: str) -> set[str]:
+        """Buckets the default branch's bucket-policy policies govern in `account`, and every
+        bucket an open grant record names."""
+        found = {item.bucket for record in self.open_bucket_grants(account).values()
+                 for item in record.buckets or ()}
+        if self.policies is not None:
+            found |= {b for p in self.policies.policies.values()
+                      if p.in_bucket_policy and p.account == account for b in p.buckets}
+        return found
+
+
+def _sso_role(iam: IamPort, permission_set: str, request_id: str) -> tuple[str, str]:
+    """The one Identity Center role of a permission set in the account: (ARN, RoleId)."""
+    pattern = bp.sso_role_name_pattern(permission_set)
+    found = [(arn, role_id) for name, arn, role_id in iam.roles_under(bp.SSO_PATH)
+             if pattern.fullmatch(name)]
+    if len(found) != 1:
+        raise Rejected(
+            f"{request_id}: permission set {permission_set} has {len(found)} roles "
+            f"(AWSReservedSSO_{permission_set}_<hash>) in this account; expected exactly one "
+            "(is it assigned to the account?)")
+    return found[0]
+
+
+def held_statements(policies: Mapping[str, dict[str, Any] | None]
+                    ) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Request id -> bucket -> its grant statements, over the policies read."""
+    held: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for bucket, policy in policies.items():
+        for statement in bp.statements_of(policy):
+            sid = bp.parse_grant_sid(statement.get("Sid"))
+            if sid is not None:
+                held.setdefault(sid.request_id, {}).setdefault(bucket, []).append(statement)
+    return held
+
+
+def earliest_expiry(by_bucket: Mapping[str, Sequence[Mapping[str, Any]]]) -> datetime | None:
+    """The grant's expiry as its statements say (None if any lacks its condition)."""
+    expiries = [bp.statement_expiry(s) for items in by_bucket.values() for s in items]
+    if not expiries or any(e is None for e in expiries):
+        return None
+    return min(e for e in expiries if e is not None)
