@@ -1,0 +1,303 @@
+"""Bucket-policy grants in the engine, over the in-memory IAM and S3 doubles and a real audit
+log. What AWS then allows or denies is proven against the moto server in
+test_aws_bucket_access.py."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jitflow import bucketpolicy as bp
+from jitflow.audit.record import AuditRecord
+from jitflow.audit.store import AuditLog
+from jitflow.engine import Check, Engine
+from jitflow.errors import AwsError
+from jitflow.model import AccessEntry, Identities, Identity, PolicySet, Settings
+from jitflow.tree import FsTree
+from testing.builders import ACCOUNT, T0, Approvals, make_policy, make_request
+from testing.memory_iam import MemoryAccounts, MemoryBuckets, MemoryIam
+
+SHARED = f"arn:aws:iam::{ACCOUNT}:role/shared-data"
+APPLY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/jitflow/jitflow-apply"
+ALICE, BOB = "alice@acme.example", "bob@acme.example"
+POLICY = make_policy(grant="bucket-policy", buckets=("lake", "other"),
+                     actions=("s3:PutObject", "s3:DeleteObject"))
+IDENTITIES = Identities({
+    "alice": (Identity(SHARED, ALICE), Identity("permission-set/DataEngineer", ALICE, ACCOUNT)),
+    "bob": (Identity(SHARED, BOB),),
+})
+FOREIGN = {"Sid": "Replication", "Effect": "Allow",
+           "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/replicator"},
+           "Action": "s3:ReplicateObject", "Resource": "arn:aws:s3:::lake/*"}
+PRE_JITFLOW = json.dumps({"Version": "2012-10-17", "Id": "Theirs", "Statement": [FOREIGN]},
+                         indent=4)
+EXPIRY = T0 + timedelta(hours=2)
+
+
+class World:
+    def __init__(self, tmp_path: Path) -> None:
+        self.iam = MemoryIam(ACCOUNT)
+        self.iam.add_role("shared-data")
+        self.s3 = MemoryBuckets(ACCOUNT, buckets={"lake", "other"})
+        self.accounts = MemoryAccounts({ACCOUNT: self.iam}, {ACCOUNT: self.s3})
+        self.log_dir = tmp_path / "audit"
+        self.settings = Settings(admins=("@acme/security",), accounts={ACCOUNT: None},
+                                 baseline_exempt={ACCOUNT: (APPLY_ROLE,)})
+        self.policies = PolicySet({"data-fix": POLICY}, IDENTITIES)
+
+    def engine(self, policies: PolicySet | None = None, dry_run: bool = False) -> Engine:
+        return Engine(self.accounts, AuditLog(self.log_dir), self.settings, "local:test",
+                      dry_run=dry_run, policies=policies or self.policies)
+
+    def grant(self, name: str = "fix", requester: str = "alice",
+              prefix: str = "p/2026/", policy: Any = POLICY) -> str:
+        request = make_request(name=name, requester=requester, principal=SHARED,
+                               access=(AccessEntry("lake", prefix, ("s3:PutObject",)),))
+        outcome = self.engine().apply(request, policy, Approvals(), T0)
+        assert outcome.action == "granted", outcome
+        return request.id
+
+    def statements(self, bucket: str = "lake") -> list[dict[str, Any]]:
+        return bp.statements_of(self.s3.document(bucket))
+
+    def sids(self, bucket: str = "lake") -> list[str | None]:
+        return [s.get("Sid") for s in self.statements(bucket)]
+
+    def records(self) -> list[AuditRecord]:
+        return [AuditRecord.from_json(r) for r in AuditLog(self.log_dir).records()]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def test_apply_writes_one_session_statement_and_records_the_role_id(world: World) -> None:
+    world.grant()
+    statement = world.statements()[0]
+    role_id = world.iam.ids[("role", "shared-data")][1]
+    assert statement["Sid"] == "JitflowGdataHfixSfixE1O"
+    assert statement["Condition"] == {
+        "DateLessThan": {"aws:CurrentTime": "2026-11-28T11:00:00Z"},
+        "StringEquals": {"aws:userid": f"{role_id}:{ALICE}"}}
+    assert world.iam.calls == ["GetRole"]
+    assert world.s3.calls == ["GetBucketPolicy lake", "PutBucketPolicy lake",
+                              "GetBucketPolicy lake"]
+    (record,) = world.records()
+    assert (record.event, record.grant_mode, record.session, record.role_id) == (
+        "granted", "bucket-policy", ALICE, role_id)
+    assert record.buckets is not None and record.buckets[0].sids == (statement["Sid"],)
+
+
+def test_foreign_statements_stay_and_two_grants_keep_each_other(world: World) -> None:
+    world.s3.policies["lake"] = PRE_JITFLOW
+    alice, bob = world.grant("fix"), world.grant("bobs", requester="bob", prefix="p/bob/")
+    assert world.sids() == ["Replication", bp.grant_sid(alice, 1, "O"), bp.grant_sid(bob, 1, "O")]
+    assert world.statements()[0] == FOREIGN
+    assert world.s3.document("lake")["Id"] == "Theirs"  # type: ignore[index]
+
+
+def test_a_rerun_changes_nothing(world: World) -> None:
+    world.grant()
+    before = dict(world.s3.policies)
+    request = make_request(principal=SHARED,
+                           access=(AccessEntry("lake", "p/2026/", ("s3:PutObject",)),))
+    again = world.engine().apply(request, POLICY, Approvals(), T0 + timedelta(minutes=5))
+    assert again.action == "unchanged" and world.s3.policies == before
+    assert len(world.records()) == 1
+
+
+def test_expiry_removes_only_its_statements_and_restores_the_policy(world: World) -> None:
+    world.s3.policies["lake"] = PRE_JITFLOW
+    world.grant()
+    outcomes = world.engine().revoke(EXPIRY)
+    assert [(o.action, o.request_id) for o in outcomes] == [("expired", "data-fix/fix")]
+    assert world.s3.document("lake") == json.loads(PRE_JITFLOW)
+    assert [r.event for r in world.records()] == ["granted", "expired"]
+
+
+def test_a_bucket_without_a_policy_before_has_none_after(world: World) -> None:
+    world.grant()
+    world.engine().revoke(EXPIRY)
+    assert "lake" not in world.s3.policies
+    assert world.s3.calls[-2:] == ["DeleteBucketPolicy lake", "GetBucketPolicy lake"]
+
+
+def test_revoke_costs_three_calls_per_bucket_touched_not_per_grant(world: World) -> None:
+    for index in range(5):
+        world.grant(f"g{index}", prefix=f"p/{index}/")
+    world.s3.calls.clear()
+    outcomes = world.engine().revoke(EXPIRY)
+    assert len(outcomes) == 5
+    assert world.s3.calls == ["GetBucketPolicy lake", "GetBucketPolicy other",
+                              "DeleteBucketPolicy lake", "GetBucketPolicy lake"]
+
+
+def test_nothing_is_removed_one_second_before_the_expiry(world: World) -> None:
+    world.grant()
+    before = dict(world.s3.policies)
+    assert world.engine().revoke(EXPIRY - timedelta(seconds=1)) == []
+    assert world.s3.policies == before
+
+
+def test_early_revoke_removes_the_grant_at_once(world: World) -> None:
+    world.s3.policies["lake"] = PRE_JITFLOW
+    world.grant()
+    outcome = world.engine().revoke_request("data-fix/fix", "done", T0 + timedelta(minutes=30))
+    assert outcome.action == "early_revoked" and outcome.buckets == ("lake",)
+    assert world.s3.document("lake") == json.loads(PRE_JITFLOW)
+
+
+def test_a_statement_changed_in_aws_is_removed_as_drift(world: World) -> None:
+    world.grant()
+    document = world.s3.document("lake")
+    assert document is not None
+    document["Statement"][0]["Resource"] = "arn:aws:s3:::lake/*"  # widened by hand
+    world.s3.policies["lake"] = json.dumps(document)
+    outcomes = world.engine().revoke(T0 + timedelta(minutes=1))
+    assert [(o.action, o.detail) for o in outcomes] == [
+        ("orphan_revoked", "its statements in bucket lake changed since they were granted")]
+    assert "lake" not in world.s3.policies
+
+
+def test_an_unrecorded_jitflow_statement_is_swept_by_reconcile(
+    world: World, tmp_path: Path
+) -> None:
+    forged = bp.grant_statements(make_request(name="forged", principal=SHARED),
+                                 bp.Subject(SHARED, ACCOUNT), EXPIRY)["b"]
+    world.s3.policies["lake"] = json.dumps({"Statement": [FOREIGN, *forged]})
+    assert world.engine().revoke(T0) == []  # without the default branch: kept, not judged
+    check = Check(FsTree(tmp_path), world.policies, Approvals())
+    outcomes = world.engine().revoke(T0, check)
+    assert [(o.action, o.detail) for o in outcomes] == [
+        ("orphan_revoked", "no request file for it on main")]
+    assert world.sids() == ["Replication"]
+
+
+def test_a_grant_that_does_not_fit_changes_nothing(world: World) -> None:
+    filler = [dict(FOREIGN, Sid=f"S{i}") for i in range(200)]
+    while bp.size_of({"Statement": filler}) > bp.BUCKET_POLICY_LIMIT - 100:
+        filler.pop()  # a policy S3 accepts, with less room left than one grant needs
+    world.s3.policies["lake"] = bp.to_json({"Statement": filler})
+    before = dict(world.s3.policies)
+    request = make_request(principal=SHARED,
+                           access=(AccessEntry("lake", "p/", ("s3:PutObject",)),))
+    outcomes = world.engine().apply_requests([(request, POLICY)], Approvals(), T0)
+    assert outcomes[0].action == "rejected" and "20,480" in outcomes[0].detail
+    assert world.s3.policies == before
+    assert not [c for c in world.s3.calls if c.startswith("Put")]
+
+
+def test_a_concurrent_writer_fails_the_run_and_a_rerun_converges(world: World) -> None:
+    def someone_else(bucket: str) -> None:
+        world.s3.policies[bucket] = PRE_JITFLOW  # overwrote ours right after our put
+        world.s3.after_put = None
+
+    world.s3.after_put = someone_else
+    request = make_request(principal=SHARED,
+                           access=(AccessEntry("lake", "p/", ("s3:PutObject",)),))
+    with pytest.raises(AwsError, match="read back"):
+        world.engine().apply(request, POLICY, Approvals(), T0)
+    assert world.records() == []
+    assert world.engine().apply(request, POLICY, Approvals(), T0).action == "granted"
+    assert world.sids() == ["Replication", "JitflowGdataHfixSfixE1O"]
+
+
+def test_a_permission_set_resolves_to_its_one_identity_center_role(world: World) -> None:
+    world.iam.add_role("AWSReservedSSO_DataEngineer_0123456789abcdef",
+                       path="/aws-reserved/sso.amazonaws.com/eu-west-1/")
+    world.iam.add_role("AWSReservedSSO_DataEngineerX_0123456789abcdef",
+                       path="/aws-reserved/sso.amazonaws.com/")
+    request = make_request(principal="permission-set/DataEngineer",
+                           access=(AccessEntry("lake", "p/", ("s3:PutObject",)),))
+    assert world.engine().apply(request, POLICY, Approvals(), T0).action == "granted"
+    role_id = world.iam.ids[("role", "AWSReservedSSO_DataEngineer_0123456789abcdef")][1]
+    condition = world.statements()[0]["Condition"]
+    assert condition["StringEquals"] == {"aws:userid": f"{role_id}:{ALICE}"}
+    assert world.statements()[0]["Principal"] == {"AWS": "*"}
+
+
+def test_a_permission_set_not_in_the_account_is_refused(world: World) -> None:
+    request = make_request(principal="permission-set/DataEngineer",
+                           access=(AccessEntry("lake", "p/", ("s3:PutObject",)),))
+    outcome = world.engine().apply_requests([(request, POLICY)], Approvals(), T0)[0]
+    assert outcome.action == "rejected" and "has 0 roles" in outcome.detail
+    assert world.s3.policies == {}
+
+
+def test_a_principal_in_another_account_is_refused(world: World) -> None:
+    request = make_request(principal="arn:aws:iam::444455556666:role/elsewhere",
+                           access=(AccessEntry("lake", "p/", ("s3:PutObject",)),))
+    outcome = world.engine().apply_requests([(request, POLICY)], Approvals(), T0)[0]
+    assert outcome.action == "rejected" and "identity-side grant" in outcome.detail
+
+
+# --- the read-only baseline ---------------------------------------------------------------------
+
+GUARDED = replace(POLICY, enforce_read_only=True,
+                  standing_writers=(f"arn:aws:iam::{ACCOUNT}:role/etl",))
+
+
+def baseline(world: World) -> dict[str, Any]:
+    return next(s for s in world.statements() if s["Sid"] == "JitflowBaselinedataHfix")
+
+
+def test_the_baseline_exempts_the_granted_session_until_its_grant_ends(world: World) -> None:
+    world.policies = PolicySet({"data-fix": GUARDED}, IDENTITIES)
+    world.grant(policy=GUARDED)
+    role_id = world.iam.ids[("role", "shared-data")][1]
+    assert baseline(world)["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": sorted([APPLY_ROLE,
+                                                     f"arn:aws:iam::{ACCOUNT}:role/etl"])},
+        "StringNotEquals": {"aws:userid": [f"{role_id}:{ALICE}"]}}
+    world.engine().revoke(EXPIRY)
+    assert world.sids() == ["JitflowBaselinedataHfix"]
+    assert "StringNotEquals" not in baseline(world)["Condition"]
+    assert world.s3.document("other") is not None  # the baseline covers every bucket
+
+
+def test_a_baseline_without_jitflow_roles_refuses_the_grant_but_never_the_revoke(
+    world: World
+) -> None:
+    world.policies = PolicySet({"data-fix": POLICY}, IDENTITIES)
+    world.grant()  # granted before the policy turned the baseline on
+    world.settings = replace(world.settings, baseline_exempt={})
+    guarded = PolicySet({"data-fix": GUARDED}, IDENTITIES)
+    request = make_request(name="later", principal=SHARED,
+                           access=(AccessEntry("lake", "p/", ("s3:PutObject",)),))
+    refused = world.engine(guarded).apply_requests([(request, GUARDED)], Approvals(), T0)[0]
+    assert refused.action == "rejected" and "lock jitflow out" in refused.detail
+    outcomes = world.engine(guarded).revoke(EXPIRY)
+    assert {o.action for o in outcomes} == {"expired", "baseline_skipped"}
+    assert "lake" not in world.s3.policies
+
+
+def test_a_baseline_goes_when_its_policy_no_longer_asks_for_it(world: World) -> None:
+    world.policies = PolicySet({"data-fix": GUARDED}, IDENTITIES)
+    world.grant(policy=GUARDED)
+    world.engine(PolicySet({"data-fix": POLICY}, IDENTITIES)).revoke(EXPIRY)
+    assert "lake" not in world.s3.policies
+
+
+def test_status_shows_the_session_and_who_the_baseline_exempts(world: World) -> None:
+    world.policies = PolicySet({"data-fix": GUARDED}, IDENTITIES)
+    world.grant(policy=GUARDED)
+    rows = [r for r in world.engine().status(T0) if r.bucket == "lake"]
+    grant, guard = rows
+    assert (grant.request_id, grant.session, grant.expiry, grant.problems) == (
+        "data-fix/fix", ALICE, EXPIRY, ())
+    assert APPLY_ROLE in guard.exempts and any(ALICE in e for e in guard.exempts)
+
+
+def test_statements_gone_from_aws_get_their_record(world: World) -> None:
+    world.grant()
+    world.s3.policies.clear()
+    outcomes = world.engine().revoke(T0 + timedelta(minutes=1))
+    assert [(o.action, o.detail) for o in outcomes] == [
+        ("revoked", "no longer in AWS; record written")]
+    assert world.records()[-1].reconciled
