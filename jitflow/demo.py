@@ -1,7 +1,7 @@
 """`jitflow demo`: the whole lifecycle on this machine, narrated and checked.
 
 A moto server (IAM enforcement on) stands in for AWS, the fake GitHub
-(`jitflow.devtools.fake_github`) for GitHub, and a bare repository on disk for the access
+(`jitflow.sandbox.github`) for GitHub, and a bare repository on disk for the access
 repository. Every jitflow step runs the `run:` line of the real workflow file in a subprocess,
 with the environment GitHub Actions would give it: the demo exercises the workflows, not a
 parallel code path. Each expectation prints ✔ or ✘; the first ✘ ends the story with exit 1.
@@ -685,7 +685,7 @@ def sandbox(keep: Path | None) -> Iterator[Path]:
 
 def run_demo(keep: Path | None = None, out: TextIO | None = None) -> int:
     """Tell the whole story; 0 when every expectation held, 1 at the first that did not."""
-    from jitflow.devtools.fake_github import FakeGitHub  # noqa: PLC0415
+    from jitflow.sandbox.github import FakeGitHub  # noqa: PLC0415
 
     stream = out or sys.stdout
     started = time.monotonic()
