@@ -1,17 +1,27 @@
-"""A fake GitHub REST API server: a TEST DOUBLE, not GitHub (see `server` for what it serves).
+"""A fake GitHub REST API server: a TEST DOUBLE, not GitHub (`server` says what it serves).
 
-Used by the test suite and by `jitflow demo`. The public names are re-exported here; import them
-from `jitflow.sandbox.github`, not from the modules inside.
+Used by the test suite and by `jitflow demo`. Three modules, by role:
+
+- `state`: what the fake knows (users, orgs, teams, repositories, pull requests, commits,
+  reviews, comments), set from Python;
+- `payloads`: the GitHub REST JSON built from that state, one function per OpenAPI schema;
+- `server`: routing, the HTTP handler and `FakeGitHub`, which serves the state.
+
+Import the public names from here (`from jitflow.sandbox.github import FakeGitHub`).
 """
 
 from jitflow.sandbox.github.server import (
-    ACTIONS_BOT,
     COMMENT_MAX_CHARS,
     ROUTES,
+    FakeGitHub,
+    Route,
+    Served,
+)
+from jitflow.sandbox.github.state import (
+    ACTIONS_BOT,
     FakeComment,
     FakeCommit,
     FakeFile,
-    FakeGitHub,
     FakeGitHubError,
     FakeOrg,
     FakePull,
@@ -19,8 +29,6 @@ from jitflow.sandbox.github.server import (
     FakeReview,
     FakeTeam,
     FakeUser,
-    Route,
-    Served,
 )
 
 __all__ = [
