@@ -31,12 +31,12 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
 from jitflow.audit.store import AuditLog
 from jitflow.aws import Accounts
 from jitflow.engine import Approval, Engine
 from jitflow.model import AccessEntry, Policy, Request, Settings
+from jitflow.sandbox.moto import moto_server
 
 # The tests' helper that makes moto's DeletePolicy answer DeleteConflict like IAM.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -136,12 +136,9 @@ def _start_server() -> tuple[str, contextlib.ExitStack]:
     is attached, as IAM does (moto deletes it); the stack stops both."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
     stack = contextlib.ExitStack()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    stack.callback(server.stop)
+    endpoint = stack.enter_context(moto_server())
     stack.enter_context(delete_conflicts())
-    host, port = server.get_host_and_port()
-    return f"http://{host}:{port}", stack
+    return endpoint, stack
 
 
 def main() -> int:

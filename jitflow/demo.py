@@ -1,7 +1,7 @@
 """`jitflow demo`: the whole lifecycle on this machine, narrated and checked.
 
-A moto server (IAM enforcement on) stands in for AWS, the fake GitHub
-(`jitflow.devtools.fake_github`) for GitHub, and a bare repository on disk for the access
+A moto server (IAM enforcement on; `jitflow.sandbox.moto`) stands in for AWS, the fake GitHub
+(`jitflow.sandbox.github`) for GitHub, and a bare repository on disk for the access
 repository. Every jitflow step runs the `run:` line of the real workflow file in a subprocess,
 with the environment GitHub Actions would give it: the demo exercises the workflows, not a
 parallel code path. Each expectation prints ✔ or ✘; the first ✘ ends the story with exit 1.
@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import yaml
 
 from jitflow.clock import iso, parse_time
 from jitflow.errors import ConfigError, JitflowError, UsageError
+from jitflow.sandbox.moto import enforce_iam, moto_server
 
 REPOSITORY = "acme/access"  # the access repository's name in the fake GitHub
 POLICY = "analytics-raw"  # the example policy the story requests access under
@@ -291,44 +291,6 @@ def aws_env(story: Story) -> dict[str, str]:
 def write_json(path: Path, value: object) -> Path:
     path.write_text(json.dumps(value, indent=2), encoding="utf-8")
     return path
-
-
-# ------------------------------------------------------------------------------ servers
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """A moto server on 127.0.0.1 (port 0); yields its endpoint, always stops it."""
-    try:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415
-    except ImportError:
-        raise ConfigError(
-            "jitflow demo needs moto's server (the test extra): run ./dev.sh demo, or "
-            "pip install -e '.[test]'"
-        ) from None
-    # werkzeug logs every request of the server to stderr: not part of the story.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        try:
-            yield endpoint
-        finally:
-            enforce_iam(endpoint, False)  # the switch is process-global in moto
-    finally:
-        server.stop()
-
-
-def enforce_iam(endpoint: str, on: bool) -> None:
-    """moto's switch: check every call against IAM (on) or allow everything (off)."""
-    request = urllib.request.Request(  # noqa: S310 (always http://127.0.0.1)
-        endpoint + "/moto-api/reset-auth", data=b"0" if on else b"inf", method="POST",
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
-        pass
 
 
 # ------------------------------------------------------------------------------- story
@@ -685,7 +647,7 @@ def sandbox(keep: Path | None) -> Iterator[Path]:
 
 def run_demo(keep: Path | None = None, out: TextIO | None = None) -> int:
     """Tell the whole story; 0 when every expectation held, 1 at the first that did not."""
-    from jitflow.devtools.fake_github import FakeGitHub  # noqa: PLC0415
+    from jitflow.sandbox.github import FakeGitHub  # noqa: PLC0415
 
     stream = out or sys.stdout
     started = time.monotonic()
@@ -693,6 +655,8 @@ def run_demo(keep: Path | None = None, out: TextIO | None = None) -> int:
         root = stack.enter_context(sandbox(keep))
         story = Story(root=root, source=find_source(), out=stream)
         read_examples(story)
+        # werkzeug logs every request of moto's server to stderr: not part of the story.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         story.endpoint = stack.enter_context(moto_server())
         story.fake = stack.enter_context(FakeGitHub())
         try:

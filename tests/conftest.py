@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from openapi_check import served_problems
 
-from jitflow.devtools.fake_github import FakeGitHub
+from jitflow.sandbox.github import FakeGitHub
 
 # ============================================================================================
-# fake GitHub: `fake_github`            (owner: the fake GitHub; jitflow/devtools/fake_github.py)
+# fake GitHub: `fake_github`            (owner: the fake GitHub; jitflow/sandbox/github/)
 #
 # A started FakeGitHub per test (function scope; starting takes about a millisecond). At
 # teardown every response it served is validated against GitHub's OpenAPI description

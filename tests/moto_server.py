@@ -7,6 +7,7 @@ Import the fixtures into a test module with
 Why a server and not `mock_aws`: the effective-access proof must go through real HTTP, real
 SigV4 signatures and moto's IAM enforcement, with the principal's own keys.
 
+The server itself is started by `jitflow.sandbox.moto` (the launcher `jitflow demo` uses too).
 moto's enforcement switch (`INITIAL_NO_AUTH_ACTION_COUNT`) is process-global and the threaded
 server runs in this process, so every helper that turns it on restores "off" afterwards:
 other test modules using `mock_aws` must never see enforcement on.
@@ -34,16 +35,15 @@ from botocore.loaders import create_loader
 from botocore.retries import standard
 from moto.iam.exceptions import DeleteConflictException, EntityAlreadyExists
 from moto.iam.models import IAMBackend
-from moto.server import ThreadedMotoServer
 
 from jitflow.audit.store import AuditLog
 from jitflow.aws import Accounts
 from jitflow.engine import Approval, Engine
 from jitflow.model import AccessEntry, Policy, Request, Settings
+from jitflow.sandbox import moto as sandbox_moto
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
-_NO_AUTH = "inf"  # moto's "never enforce" value for reset-auth
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class MotoServer:
 
     def enforce_iam(self, on: bool) -> None:
         """Switch moto's IAM enforcement on (every call checked) or off (every call allowed)."""
-        self._post("/moto-api/reset-auth", b"0" if on else _NO_AUTH.encode())
+        sandbox_moto.enforce_iam(self.endpoint, on)
 
     def reset(self) -> None:
         """Forget every resource (and turn enforcement off, since no identity survives)."""
@@ -133,17 +133,12 @@ class MotoServer:
 @contextmanager
 def running_server() -> Iterator[MotoServer]:
     """Start a threaded moto server on a free port; always stop it and turn enforcement off."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        handle = MotoServer(endpoint=f"http://{host}:{port}")
+    with sandbox_moto.moto_server() as endpoint:
+        handle = MotoServer(endpoint=endpoint)
         try:
             yield handle
         finally:
             handle.reset()
-    finally:
-        server.stop()
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from check_repo import NEW, Repo
 from moto import mock_aws
 
 from jitflow.cli import main
-from jitflow.devtools.fake_github import FakeGitHub
+from jitflow.sandbox.github import FakeGitHub
 
 REPOSITORY = "acme/access"
 ACCOUNT = "111122223333"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from check_repo import EXISTING, NEW, Repo, dump, request_data
 
-from jitflow.devtools.fake_github import FakeGitHub
+from jitflow.sandbox.github import FakeGitHub
 
 REPOSITORY = "acme/data-access"
 TOKEN = "ghs_test"

@@ -72,6 +72,14 @@ def test_keep_refuses_a_directory_that_is_not_empty(
     assert [p.name for p in tmp_path.iterdir()] == ["something"]
 
 
+def test_without_moto_the_demo_says_which_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "moto.server", None)  # as if moto were not installed
+    assert main(["demo", "--keep", str(tmp_path / "sandbox")]) == 1
+    assert "pip install 'jitflow[demo]'" in capsys.readouterr().err
+
+
 def test_a_failed_expectation_shows_expected_and_seen(tmp_path: Path) -> None:
     out = io.StringIO()
     story = Story(root=tmp_path, source=ROOT, out=out)

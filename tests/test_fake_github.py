@@ -28,7 +28,7 @@ from openapi_check import (
 )
 
 from jitflow.clock import fixed_clock
-from jitflow.devtools.fake_github import (
+from jitflow.sandbox.github import (
     ACTIONS_BOT,
     COMMENT_MAX_CHARS,
     ROUTES,

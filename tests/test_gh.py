@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jitflow.approvals import evaluate
-from jitflow.devtools.fake_github import FakeGitHub
 from jitflow.errors import ConfigError, GitHubError
 from jitflow.gh import (
     COMMENT_LIMIT,
@@ -22,6 +21,7 @@ from jitflow.gh import (
     truncate_comment,
 )
 from jitflow.model import Policy
+from jitflow.sandbox.github import FakeGitHub
 from testing.builders import make_policy
 
 REPO = "acme/access"

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from check_repo import EXISTING, Repo
 
-from jitflow.devtools.fake_github import FakeGitHub
 from jitflow.errors import Rejected
 from jitflow.gh import GitHubClient
 from jitflow.gitcmd import Git
 from jitflow.pr.merge import VerifiedMerge, verify_merge
+from jitflow.sandbox.github import FakeGitHub
 
 REPOSITORY = "acme/access"
 TTL = timedelta(days=7)

@@ -1,4 +1,9 @@
 """The local sandbox: stand-ins for AWS and GitHub used by `jitflow demo` and the tests.
 
-Installed with the `demo` extra. Nothing in jitflow's core imports this package.
+- `jitflow.sandbox.github`: a fake GitHub REST API server (`FakeGitHub`);
+- `jitflow.sandbox.moto`: moto's server on 127.0.0.1 and its IAM enforcement switch.
+
+It ships in the package; what it needs beyond jitflow's own dependencies (moto's server) comes
+with the `demo` extra: `pip install 'jitflow[demo]'`. Nothing in jitflow's core imports this
+package, and nothing is imported at package import time.
 """
