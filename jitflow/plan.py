@@ -201,14 +201,14 @@ def _bucket_summary(plan: Plan) -> dict[str, Any]:
     }
 
 
-def admits_note(plan: Plan) -> str:
+def admits_note(plan: Plan, offline_hint: bool = True) -> str:
     """One sentence on who the bucket statements admit, and what is still to be filled in."""
     subject = plan.subject
     if subject is None:
         return ""
     who = (f"only the session {subject.session} of {subject.principal}"
            if subject.session else f"every session of {subject.principal}")
-    if subject.session and subject.unique_id is None:
+    if subject.session and subject.unique_id is None and offline_hint:
         who += (f" ({ROLE_ID_PLACEHOLDER} is the role's RoleId, read with iam:GetRole at "
                 "apply; this plan was made offline)")
     return f"admits {who}"

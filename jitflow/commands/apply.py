@@ -114,7 +114,7 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
             numbers = [p.number for p in client.pulls_for_commit(sha)]
             _comment(client, numbers[0] if numbers else None, rejected_comment(error.message))
         return 1
-    engine, log = open_engine(root, settings, args.dry_run)
+    engine, log = open_engine(root, settings, args.dry_run, policies=merge.result.policies)
     pairs = [(plan.request, plan.policy) for plan in merge.result.plans]
     outcomes = engine.apply_requests(pairs, merge, now)
     reason = f"request file deleted by pull request #{merge.pull.number}"
@@ -140,7 +140,6 @@ def run(args: argparse.Namespace) -> int:
     now = now_of(args)
     settings = load_settings(FsTree(root))
     if not args.paths:
-
         return apply_merge(args, root, settings, now)
     pairs = load_requests(root, args.paths)
     source = approval_source_from_env()  # before any AWS call: no approvals, no run

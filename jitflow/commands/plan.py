@@ -1,35 +1,126 @@
-"""`jitflow plan`: the exact IAM policy each valid request would be granted."""
+"""`jitflow plan`: the exact policy each valid request would be granted, and for a policy
+file the read-only baseline each of its buckets would hold."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from jitflow.audit.record import AuditRecord
+from jitflow.audit.store import AuditLog
+from jitflow.bucketpolicy import Budget, baseline_statement
+from jitflow.budget import budgets, last_sizes
 from jitflow.clock import parse_time, system_clock
-from jitflow.commands.support import add_policies_argument, judge_files, request_files
-from jitflow.errors import InvalidInput
-from jitflow.plan import build_plan, plan_summary, render_markdown, render_text
+from jitflow.commands.support import (
+    add_policies_argument,
+    judge_files,
+    load_policies,
+    request_files,
+)
+from jitflow.errors import ConfigError, InvalidInput
+from jitflow.model import PolicySet, Request, Settings
+from jitflow.plan import Plan, build_plan, plan_summary, render_markdown, render_text, subject_for
+from jitflow.settings import SETTINGS_FILE, load_settings
+from jitflow.tree import FsTree, find_repo_root
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_policies_argument(parser)
     parser.add_argument("--at", metavar="TIME", help="apply time (ISO 8601; default: now)")
     parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                        help="request files or folders; or policy files (policies/<name>.yaml) "
+                        "to see the read-only baseline they write")
 
 
 def run(args: argparse.Namespace) -> int:
     applied_at = parse_time(args.at) if args.at else system_clock()
-    policy_set, requests, problems = judge_files(request_files(args.paths), args.policies)
+    policy_files = [p for p in args.paths if p.is_file() and p.parent.name == "policies"]
+    request_paths = [p for p in args.paths if p not in policy_files]
+    if policy_files and not request_paths:
+        return _baselines(args, policy_files)
+    policy_set, requests, problems = judge_files(request_files(request_paths), args.policies)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise InvalidInput(problems, f"{len(errors)} error(s): no plan is shown for invalid input")
-    plans = [build_plan(r, policy_set.policies[r.policy], applied_at) for r in requests]
+    plans = [_plan(r.policy, r, policy_set, applied_at) for r in requests]
+    sizes = last_sizes(_records(request_paths[0] if request_paths else Path.cwd()))
+    shown = [(plan, budgets(plan, sizes)) for plan in plans]
     if args.format == "json":
-        print(json.dumps([plan_summary(p) for p in plans], indent=2))
+        print(json.dumps([{**plan_summary(p), **_budget_json(b)} for p, b in shown], indent=2))
     elif args.format == "markdown":
-        print("\n".join(render_markdown(p) for p in plans))
+        print("\n".join(render_markdown(p, b) for p, b in shown))
     else:
-        print("\n\n".join(render_text(p) for p in plans))
+        print("\n\n".join(render_text(p, b) for p, b in shown))
+    return 0
+
+
+def _plan(name: str, request: Request, policy_set: PolicySet, applied_at: datetime) -> Plan:
+    policy = policy_set.policies[name]
+    subject = subject_for(request, policy, policy_set.identities) \
+        if policy.in_bucket_policy else None
+    return build_plan(request, policy, applied_at, subject)
+
+
+def _budget_json(found: list[Budget]) -> dict[str, Any]:
+    if not found:
+        return {}
+    return {"bucket_policy_budget": {
+        b.bucket: {"adds": b.adds, "recorded": b.current, "recorded_at": b.seen_at,
+                   "estimate": b.total, "limit": 20480} for b in found}}
+
+
+def _records(anchor: Path) -> list[AuditRecord]:
+    """The local audit log's records (for the size estimate), or none when there is none."""
+    try:
+        root = find_repo_root(anchor)
+        settings = _settings(root)
+        directory = root / (settings.audit_dir if settings else "audit")
+        if not directory.is_dir():
+            return []
+        return [AuditRecord.from_json(r) for r in AuditLog(directory).records()]
+    except Exception:
+        return []
+
+
+def _settings(root: Path) -> Settings | None:
+    if not (root / SETTINGS_FILE).is_file():
+        return None
+    try:
+        return load_settings(FsTree(root))
+    except ConfigError:
+        return None
+
+
+def _baselines(args: argparse.Namespace, files: list[Path]) -> int:
+    """What `enforce_read_only` writes into each bucket of each policy file given."""
+    policy_set, problems = load_policies(args.policies, files[0])
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise InvalidInput(problems, f"{len(errors)} error(s) in the policies")
+    settings = _settings(find_repo_root(files[0]))
+    out: list[dict[str, Any]] = []
+    for path in files:
+        policy = policy_set.policies.get(path.stem)
+        if policy is None or not (policy.in_bucket_policy and policy.enforce_read_only):
+            out.append({"policy": path.stem, "baseline_statements": {},
+                        "note": "no read-only baseline (grant: bucket-policy and "
+                        "enforce_read_only: true write one)"})
+            continue
+        exempt = (settings.baseline_exempt.get(policy.account, ()) if settings else ())
+        out.append({"policy": policy.name, "baseline_statements": {
+            bucket: baseline_statement(policy, bucket, [*exempt, *policy.standing_writers], [])
+            for bucket in policy.buckets},
+            "note": "sessions holding a live grant are added to the exemptions when granted"})
+    if args.format == "json":
+        print(json.dumps(out, indent=2))
+    else:
+        for item in out:
+            print(f"policy {item['policy']}: {item['note']}")
+            for bucket, statement in item["baseline_statements"].items():
+                print(f"baseline in the bucket policy of {bucket}:")
+                print(json.dumps(statement, indent=2))
     return 0

@@ -6,13 +6,14 @@ import argparse
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jitflow.commands.support import (
     add_common_arguments,
     approval_source_from_env,
     commit_audit,
+    default_branch_policies,
+    default_branch_tree,
     now_of,
     open_engine,
     print_outcomes,
@@ -20,18 +21,15 @@ from jitflow.commands.support import (
     summary_message,
 )
 from jitflow.engine import Check
-from jitflow.errors import GitError, UsageError
-from jitflow.gitcmd import Git
-from jitflow.loader import load_policy_set
+from jitflow.errors import UsageError
 from jitflow.pr.merge import MergeHistorySource
 from jitflow.settings import load_settings
-from jitflow.tree import FsTree, GitTree
+from jitflow.tree import FsTree
 
 if TYPE_CHECKING:
     from jitflow.engine import Approval, ApprovalSource
     from jitflow.gitcmd import Git
     from jitflow.model import Policy, Request, Settings
-    from jitflow.tree import GitTree
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,33 +67,24 @@ class _LazySource:
                                   request_ttl=self.settings.request_ttl)
 
 
-def default_branch_tree(root: Path, settings: Settings) -> GitTree:
-    git = Git(root)
-    for ref in (settings.default_branch, f"origin/{settings.default_branch}"):
-        try:
-            git.rev_parse(ref)
-        except GitError:
-            continue
-        return GitTree(git, ref)
-    raise GitError(f"cannot find the default branch {settings.default_branch} in {root}")
-
-
 def run(args: argparse.Namespace) -> int:
     if (args.request is None) != (args.reason is None):
         raise UsageError("--request and --reason go together")
     root = repo_root(args)
     now = now_of(args)
     settings = load_settings(FsTree(root))
-    engine, log = open_engine(root, settings, args.dry_run)
+    branch = default_branch_policies(root, settings)
+    if branch is None and not (args.no_reconcile or args.request):
+        default_branch_tree(root, settings)  # raises the GitError that says what is missing
+    engine, log = open_engine(root, settings, args.dry_run,
+                              policies=branch[1] if branch else None)
     if args.request is not None:
         outcomes = [engine.revoke_request(args.request, args.reason, now)]
         title = f"jitflow revoke: {args.request} early"
     else:
         check = None
-        if not args.no_reconcile:
-
-            tree = default_branch_tree(root, settings)
-            policies, _problems = load_policy_set(tree)  # judged per request by reconcile
+        if branch is not None and not args.no_reconcile:
+            tree, policies = branch
             check = Check(tree, policies, _LazySource(tree.git, tree.ref, settings, now))
         outcomes = engine.revoke(now, check)
         title = "jitflow revoke: expired and orphaned grants"

@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jitflow.clock import iso
-from jitflow.commands.support import default_branch_tree, now_of, open_engine, repo_root
-from jitflow.errors import GitError
+from jitflow.commands.support import default_branch_policies, now_of, open_engine, repo_root
 from jitflow.grants import expires_in
-from jitflow.loader import load_policy_set
 from jitflow.settings import load_settings
 from jitflow.tree import FsTree
 
@@ -34,6 +32,7 @@ def as_json(row: GrantStatus, now: datetime) -> dict[str, Any]:
         "expires_in": expires_in(row.expiry, now) if row.expiry else None,
         "access": [{"resource": r, "actions": list(a)} for r, a in row.access],
         "problems": list(row.problems),
+        "bucket": row.bucket, "session": row.session, "exempts": list(row.exempts),
     }
 
 
@@ -42,9 +41,17 @@ def as_text(rows: list[GrantStatus], now: datetime) -> str:
         return "no grants"
     out: list[str] = []
     for row in rows:
+        if row.exempts or (row.bucket and row.request_id is None):
+            out.append(f"s3://{row.bucket}  {row.principal}")
+            out += [f"    exempts {who}" for who in row.exempts]
+            continue
         when = expires_in(row.expiry, now) if row.expiry else "?"
         when = when if when.startswith("expired") else f"expires in {when}"
-        out.append(f"{row.request_id or row.policy_arn}  {row.principal or '?'}  {when}")
+        who = row.principal or "?"
+        if row.session:
+            who += f" (session {row.session} only)"
+        where = f"  in the bucket policy of {row.bucket}" if row.bucket else ""
+        out.append(f"{row.request_id or row.policy_arn}  {who}  {when}{where}")
         out += [f"    {resource}  {', '.join(actions)}" for resource, actions in row.access]
         out += [f"    PROBLEM {problem}" for problem in row.problems]
     return "\n".join(out)
@@ -54,13 +61,11 @@ def run(args: argparse.Namespace) -> int:
     root = repo_root(args)
     now = now_of(args)
     settings = load_settings(FsTree(root))
-    engine, _log = open_engine(root, settings, dry_run=True, verify=False)
-    try:
-        tree = default_branch_tree(root, settings)
-        policies = load_policy_set(tree)[0]
-        rows = engine.status(now, tree, policies)
-    except GitError:  # not a git checkout: show grants without the request-file check
-        rows = engine.status(now)
+    branch = default_branch_policies(root, settings)
+    engine, _log = open_engine(root, settings, dry_run=True, verify=False,
+                               policies=branch[1] if branch else None)
+    # Outside a git checkout: grants are shown without the request-file check.
+    rows = engine.status(now, *branch) if branch else engine.status(now)
     if args.format == "json":
         print(json.dumps([as_json(row, now) for row in rows], indent=2))
     else:

@@ -152,10 +152,11 @@ def actor_from_env() -> str:
     return f"local:{user}"
 
 
-def open_engine(root: Path, settings: Settings, dry_run: bool,
-                verify: bool = True) -> tuple[Engine, AuditLog]:
+def open_engine(root: Path, settings: Settings, dry_run: bool, verify: bool = True,
+                policies: PolicySet | None = None) -> tuple[Engine, AuditLog]:
     """The engine with the real ports. The log must verify before anything changes in AWS:
-    a change whose record could not be appended would be a grant without evidence."""
+    a change whose record could not be appended would be a grant without evidence.
+    `policies` (the default or base branch's) are what bucket-policy grants are judged by."""
     from jitflow.aws import Accounts  # noqa: PLC0415
 
     log = AuditLog(root / settings.audit_dir)
@@ -163,7 +164,8 @@ def open_engine(root: Path, settings: Settings, dry_run: bool,
     if problems:
         shown = "; ".join(p.text() for p in problems[:5])
         raise AuditError(f"the audit log does not verify, nothing was changed: {shown}")
-    engine = Engine(Accounts(settings), log, settings, actor_from_env(), dry_run=dry_run)
+    engine = Engine(Accounts(settings), log, settings, actor_from_env(), dry_run=dry_run,
+                    policies=policies)
     return engine, log
 
 
@@ -199,6 +201,15 @@ def push_before(env: dict[str, str] | os._Environ[str]) -> str | None:
         return None
     before = payload.get("before") if isinstance(payload, dict) else None
     return before if isinstance(before, str) else None
+
+
+def default_branch_policies(root: Path, settings: Settings) -> tuple[GitTree, PolicySet] | None:
+    """The default branch and its policies, or None outside a git checkout of it."""
+    try:
+        tree = default_branch_tree(root, settings)
+    except GitError:
+        return None
+    return tree, load_policy_set(tree)[0]  # broken files: each request is judged on its own
 
 
 def default_branch_tree(root: Path, settings: Settings) -> GitTree:

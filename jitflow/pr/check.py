@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from jitflow.approvals import ApprovalStatus, PullFacts, TeamResolver, evaluate
 from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
 from jitflow.model import PolicySet, Request
-from jitflow.plan import Plan, build_plan
+from jitflow.plan import Plan, build_plan, subject_for
 from jitflow.problems import Problem
 from jitflow.rules import check_request
 from jitflow.settings import SETTINGS_FILE
@@ -63,6 +63,7 @@ class CheckResult:
     approvals: dict[str, ApprovalStatus] = field(default_factory=dict)  # request id ->
     approvals_checked: bool = False  # False when no PR facts were given (a local run)
     notes: tuple[str, ...] = ()
+    policies: PolicySet | None = None  # the base branch's, that judged the requests
 
     @property
     def touches_requests(self) -> bool:
@@ -265,7 +266,10 @@ def check_changes(
         for request in acc.requests:
             acc.approvals[request.id] = evaluate(pull, policies.policies[request.policy], teams)
     for request in acc.requests:
-        acc.plans.append(build_plan(request, policies.policies[request.policy], applied_at))
+        policy = policies.policies[request.policy]
+        subject = subject_for(request, policy, policies.identities) \
+            if policy.in_bucket_policy else None
+        acc.plans.append(build_plan(request, policy, applied_at, subject))
     return CheckResult(
         base=base,
         head=head,
@@ -277,6 +281,7 @@ def check_changes(
         approvals=acc.approvals,
         approvals_checked=pull is not None and teams is not None,
         notes=tuple(acc.notes),
+        policies=policies,
     )
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from jitflow import markdown as md
 from jitflow.clock import iso
 from jitflow.durations import humanize
+from jitflow.plan import admits_note
 
 if TYPE_CHECKING:
     from jitflow.engine import Outcome
@@ -15,14 +16,18 @@ if TYPE_CHECKING:
 
 
 def granted_comment(outcome: Outcome, merge: VerifiedMerge, now: datetime) -> str:
-    request = next(p.request for p in merge.result.plans if p.request.id == outcome.request_id)
+    plan = next(p for p in merge.result.plans if p.request.id == outcome.request_id)
+    request = plan.request
+    where = (f"- **Policy:** {md.code(outcome.policy_arn)}" if not outcome.buckets else
+             f"- **In the bucket policy of:** {', '.join(md.code(b) for b in outcome.buckets)}"
+             f"; it {md.text(admits_note(plan, offline_hint=False))}")
     lines = [
         f"### :unlock: Granted {md.code(request.id)}",
         "",
         f"- **Principal:** {md.code(request.principal)}",
         f"- **Until:** {iso(now + request.duration)} ({humanize(request.duration)}); AWS ends "
         "the access at that second by itself.",
-        f"- **Policy:** {md.code(outcome.policy_arn)}",
+        where,
         "",
         "| Bucket | Prefix | Actions |",
         "|---|---|---|",
