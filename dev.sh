@@ -24,6 +24,7 @@ run_tests() {
     local bin="$VENV/bin"
     echo "== ruff"; "$bin/ruff" check jitflow testing tests tools bench
     echo "== mypy"; "$bin/mypy"
+    echo "== import contracts"; "$bin/lint-imports" --no-cache
     if [ -d .github/workflows ] && ls .github/workflows/*.yml >/dev/null 2>&1; then
         echo "== zizmor"; "$bin/zizmor" --offline --no-progress --strict-collection .github/workflows
         echo "== workflow schema"

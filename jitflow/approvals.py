@@ -129,6 +129,20 @@ def _latest_reviews(reviews: tuple[Review, ...]) -> dict[str, Review]:
     return latest
 
 
+def _not_counted(review: Review, pull: PullFacts, author: str) -> str | None:
+    """Why an APPROVED review does not count whoever made it, or None."""
+    key = review.login.lower()
+    if key == author:
+        return "self-approval by the PR author"
+    if key in pull.contributors:
+        return "pushed or co-authored a commit in this PR"
+    if review.commit_id is None:
+        return "approved an unknown commit"
+    if review.commit_id != pull.head_sha:
+        return f"approved an older commit {review.commit_id[:7]}"
+    return None
+
+
 def evaluate(pull: PullFacts, policy: Policy, teams: TeamResolver) -> ApprovalStatus:
     """Decide whether `pull` is approved for a request under `policy`."""
     logins, team_list = _split_approvers(policy.approvers)
@@ -149,7 +163,7 @@ def evaluate(pull: PullFacts, policy: Policy, teams: TeamResolver) -> ApprovalSt
     approved: list[str] = []
     blocked: list[str] = []
     ignored: list[tuple[str, str]] = []
-    for key, review in _latest_reviews(pull.reviews).items():
+    for review in _latest_reviews(pull.reviews).values():
         login = review.login
         state = review.state.upper()
         if state == DISMISSED:
@@ -164,18 +178,10 @@ def evaluate(pull: PullFacts, policy: Policy, teams: TeamResolver) -> ApprovalSt
         if state != APPROVED:
             ignored.append((login, f"unknown review state {review.state!r}"))
             continue
-        if key == author:
-            ignored.append((login, "self-approval by the PR author"))
-        elif key in pull.contributors:
-            ignored.append((login, "pushed or co-authored a commit in this PR"))
-        elif review.commit_id is None:
-            ignored.append((login, "approved an unknown commit"))
-        elif review.commit_id != pull.head_sha:
-            ignored.append((login, f"approved an older commit {review.commit_id[:7]}"))
-        elif not is_approver(login):
-            why = "not an approver of policy " + repr(policy.name)
-            if team_list:
-                why += " (nor an active member of its teams)"
+        why = _not_counted(review, pull, author) or (
+            None if is_approver(login) else "not an approver of policy " + repr(policy.name)
+            + (" (nor an active member of its teams)" if team_list else ""))
+        if why:
             ignored.append((login, why))
         else:
             approved.append(login)

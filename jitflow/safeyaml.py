@@ -307,138 +307,163 @@ class _Stop(Exception):  # control flow inside `_build`, never escapes it
     """Stop reading the file: a structural problem, or too many problems."""
 
 
-def _build(text: str, path: str) -> tuple[YamlDoc | None, list[Problem]]:  # noqa: PLR0915
-    problems: list[Problem] = []
-    positions: dict[Path, tuple[int, int]] = {}
-    # One frame per open collection: [container, its path, _ITEM | _KEY | pending key].
-    stack: list[list[Any]] = []
-    root: Any = None
-    documents = 0
-    parser = _Parser(text)
-    get_event: Callable[[], Any] = parser.get_event
+class _Builder:
+    """Events -> data with the position of every node, refusing what the format forbids.
 
-    def report(mark: Any, message: str, *, structural: bool = False) -> None:
-        problems.append(Problem(path, mark.line + 1, mark.column + 1, message))
+    One method per kind of event; `stack` holds one frame per open collection:
+    [container, its path, _ITEM | _KEY | the key awaiting its value]."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.problems: list[Problem] = []
+        self.positions: dict[Path, tuple[int, int]] = {}
+        self.stack: list[list[Any]] = []
+        self.root: Any = None
+        self.documents = 0
+
+    def report(self, mark: Any, message: str, *, structural: bool = False) -> None:
+        self.problems.append(Problem(self.path, mark.line + 1, mark.column + 1, message))
         if structural:
             raise _Stop
-        if len(problems) >= _MAX_PROBLEMS:
-            problems.append(Problem(path, None, None, "too many problems; stopped reading"))
+        if len(self.problems) >= _MAX_PROBLEMS:
+            self.problems.append(Problem(self.path, None, None,
+                                         "too many problems; stopped reading"))
             raise _Stop
 
-    def refuse_node(event: Any) -> None:
+    def refuse_node(self, event: Any) -> None:
         if event.anchor is not None:
-            report(event.start_mark, f"anchors (&{_clip(event.anchor)}) are not allowed: "
-                   "write the value out in full", structural=True)
-        report(event.start_mark, f"tags ({_clip(_as_written(event.tag))}) are not allowed: "
-               "remove the tag",
-               structural=True)
+            self.report(event.start_mark, f"anchors (&{_clip(event.anchor)}) are not "
+                        "allowed: write the value out in full", structural=True)
+        self.report(event.start_mark, f"tags ({_clip(_as_written(event.tag))}) are not "
+                    "allowed: remove the tag", structural=True)
 
+    def scalar_value(self, event: Any) -> tuple[Any, str]:
+        raw, style = event.value, event.style
+        if style:  # quoted or block: always a string
+            # Only double quotes have escapes: "\e" is a control character that the raw text
+            # did not show.
+            if style == '"' and (bad := _BAD_CHAR.search(raw)) is not None:
+                self.report(event.start_mark, "a quoted string contains "
+                            f"{_char_name(bad.group())} written as an escape: not allowed")
+                return raw, "escape"
+            return raw, _OK
+        if len(raw) > 5 and raw[0] not in _NUMBER_START:  # the common case
+            return raw, _OK
+        return _plain(raw)
+
+    def scalar(self, event: Any) -> None:
+        if event.anchor is not None or event.tag is not None:
+            self.refuse_node(event)
+        raw = event.value
+        value, kind = self.scalar_value(event)
+        mark = event.start_mark
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and frame[2] is _KEY:
+            self.key(frame, raw, value, kind, mark)
+            return
+        self.place(frame, value, mark)
+        if kind not in (_OK, "escape"):
+            self.report(mark, _value_message(raw, kind))
+
+    def key(self, frame: list[Any], raw: str, value: Any, kind: str, mark: Any) -> None:
+        if (kind != _OK or type(value) is not str) and kind != "escape":
+            self.report(mark, _key_message(raw, value, kind))
+        position = (mark.line + 1, mark.column + 1)
+        first = self.positions.setdefault(frame[1] + (raw,), position)
+        if first is not position:
+            self.report(mark, f"duplicate key {_show(raw)} "
+                        f"(first at line {first[0]}, col {first[1]})")
+        frame[2] = raw
+
+    def place(self, frame: list[Any] | None, value: Any, mark: Any) -> Path:
+        """Put a node where the open collection expects it (or make it the root). The root and
+        sequence items get their own position; a mapping value is found by its key's."""
+        if frame is not None and frame[2] is not _ITEM:
+            node_path: Path = frame[1] + (frame[2],)
+            frame[0][frame[2]] = value
+            frame[2] = _KEY
+            return node_path
+        if frame is None:
+            self.root, node_path = value, ()
+        else:
+            node_path = (*frame[1], len(frame[0]))
+            frame[0].append(value)
+        self.positions[node_path] = (mark.line + 1, mark.column + 1)
+        return node_path
+
+    def start(self, event: Any) -> None:
+        if event.anchor is not None or event.tag is not None:
+            self.refuse_node(event)
+        mark = event.start_mark
+        if len(self.stack) >= MAX_DEPTH:
+            self.report(mark, f"nesting deeper than {MAX_DEPTH} levels is not allowed",
+                        structural=True)
+        is_mapping = type(event) is MappingStartEvent
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and frame[2] is _KEY:
+            self.report(mark, "a mapping key must be a string, not a "
+                        + ("mapping" if is_mapping else "sequence"), structural=True)
+        value: dict[str, Any] | list[Any] = {} if is_mapping else []
+        node_path = self.place(frame, value, mark)
+        self.stack.append([value, node_path, _KEY if is_mapping else _ITEM])
+
+    def end(self, event: Any) -> None:
+        self.stack.pop()
+
+    def alias(self, event: Any) -> None:
+        self.report(event.start_mark, f"aliases (*{_clip(event.anchor)}) are not allowed: "
+                    "write the value out in full", structural=True)
+
+    def document(self, event: Any) -> None:
+        self.documents += 1
+        if self.documents > 1:
+            self.report(event.start_mark, "more than one YAML document: a file holds "
+                        "exactly one (remove the '---' separator)", structural=True)
+        if event.version is not None or event.tags:
+            self.report(event.start_mark, "YAML directives (%YAML, %TAG) are not allowed",
+                        structural=True)
+
+    def ignore(self, event: Any) -> None:
+        """Stream and document ends, and the stream start: nothing to check."""
+
+
+def _handlers(builder: _Builder) -> dict[type, Callable[[Any], None]]:
+    return {
+        ScalarEvent: builder.scalar,
+        MappingStartEvent: builder.start,
+        SequenceStartEvent: builder.start,
+        MappingEndEvent: builder.end,
+        SequenceEndEvent: builder.end,
+        AliasEvent: builder.alias,
+        DocumentStartEvent: builder.document,
+    }
+
+
+def _build(text: str, path: str) -> tuple[YamlDoc | None, list[Problem]]:
+    builder = _Builder(path)
+    handlers = _handlers(builder)
+    parser = _Parser(text)
+    get_event: Callable[[], Any] = parser.get_event
     try:
         while True:
             event = get_event()
             cls = type(event)
-            if cls is ScalarEvent:
-                if event.anchor is not None or event.tag is not None:
-                    refuse_node(event)
-                raw = event.value
-                style = event.style
-                kind = _OK
-                if style:  # quoted or block: always a string
-                    value: Any = raw
-                    # Only double quotes have escapes: "\e" is a control character that the
-                    # raw text did not show.
-                    if style == '"' and (bad := _BAD_CHAR.search(raw)) is not None:
-                        kind = "escape"
-                        report(event.start_mark, "a quoted string contains "
-                               f"{_char_name(bad.group())} written as an escape: not allowed")
-                elif len(raw) > 5 and raw[0] not in _NUMBER_START:  # the common case
-                    value = raw
-                else:
-                    value, kind = _plain(raw)
-                frame = stack[-1] if stack else None
-                slot = frame[2] if frame else None
-                if frame is None:  # a scalar document
-                    root = value
-                    mark = event.start_mark
-                    positions[()] = (mark.line + 1, mark.column + 1)
-                elif slot is _ITEM:
-                    container = frame[0]
-                    mark = event.start_mark
-                    positions[frame[1] + (len(container),)] = (mark.line + 1, mark.column + 1)
-                    container.append(value)
-                elif slot is _KEY:
-                    mark = event.start_mark
-                    position = (mark.line + 1, mark.column + 1)
-                    if (kind != _OK or type(value) is not str) and kind != "escape":
-                        report(mark, _key_message(raw, value, kind))
-                    first = positions.setdefault(frame[1] + (raw,), position)
-                    if first is not position:
-                        report(mark, f"duplicate key {_show(raw)} "
-                               f"(first at line {first[0]}, col {first[1]})")
-                    frame[2] = raw
-                    continue
-                else:
-                    frame[0][slot] = value
-                    frame[2] = _KEY
-                if kind not in (_OK, "escape"):
-                    report(event.start_mark, _value_message(raw, kind))
-            elif cls is MappingStartEvent or cls is SequenceStartEvent:
-                if event.anchor is not None or event.tag is not None:
-                    refuse_node(event)
-                mark = event.start_mark
-                if len(stack) >= MAX_DEPTH:
-                    report(mark, f"nesting deeper than {MAX_DEPTH} levels is not allowed",
-                           structural=True)
-                value = {} if cls is MappingStartEvent else []
-                if not stack:
-                    root = value
-                    node_path: Path = ()
-                    positions[node_path] = (mark.line + 1, mark.column + 1)
-                else:
-                    frame = stack[-1]
-                    slot = frame[2]
-                    if slot is _ITEM:
-                        container = frame[0]
-                        node_path = frame[1] + (len(container),)
-                        positions[node_path] = (mark.line + 1, mark.column + 1)
-                        container.append(value)
-                    elif slot is _KEY:
-                        report(mark, "a mapping key must be a string, not a "
-                               + ("mapping" if cls is MappingStartEvent else "sequence"),
-                               structural=True)
-                    else:
-                        node_path = frame[1] + (slot,)
-                        frame[0][slot] = value
-                        frame[2] = _KEY
-                stack.append([value, node_path, _KEY if cls is MappingStartEvent else _ITEM])
-            elif cls is MappingEndEvent or cls is SequenceEndEvent:
-                stack.pop()
-            elif cls is AliasEvent:
-                report(event.start_mark, f"aliases (*{_clip(event.anchor)}) are not allowed: "
-                       "write the value out in full", structural=True)
-            elif cls is DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    report(event.start_mark, "more than one YAML document: a file holds "
-                           "exactly one (remove the '---' separator)", structural=True)
-                if event.version is not None or event.tags:
-                    report(event.start_mark, "YAML directives (%YAML, %TAG) are not allowed",
-                           structural=True)
-            elif cls is StreamEndEvent:
+            if cls is StreamEndEvent:
                 break
+            handlers.get(cls, builder.ignore)(event)
     except _Stop:
         pass
     except yaml.MarkedYAMLError as exc:
-        problems.append(_syntax_problem(exc, text, path))
+        builder.problems.append(_syntax_problem(exc, text, path))
     except yaml.YAMLError as exc:  # a reader error (not expected after _decode) or similar
         index = getattr(exc, "position", None)
         line, col = _line_col(text, index) if isinstance(index, int) else (None, None)
-        problems.append(Problem(path, line, col, f"YAML error: {exc}"))
+        builder.problems.append(Problem(path, line, col, f"YAML error: {exc}"))
     finally:
         parser.dispose()
-    if problems:
-        return None, problems
-    return YamlDoc(root, positions), []
+    if builder.problems:
+        return None, builder.problems
+    return YamlDoc(builder.root, builder.positions), []
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, path: str) -> Problem:

@@ -662,9 +662,8 @@ def test_no_python_object_is_ever_constructed(monkeypatch: pytest.MonkeyPatch) -
     assert ok(REQUEST).data["requester"] == "alice"
 
 
-def test_worst_case_64_kib_files_load_quickly(parser: str) -> None:
-    if parser != "libyaml":
-        pytest.skip("a time budget for the parser production uses; the fallback is ~10x slower")
+def test_worst_case_64_kib_files_load(parser: str) -> None:
+    """Each loads to an answer (their time is bench/validate_bench.py's to measure)."""
     budget = 64 * 1024 - 100
     nasty = [
         b"- " + b"x" * budget,  # one long scalar
@@ -674,9 +673,8 @@ def test_worst_case_64_kib_files_load_quickly(parser: str) -> None:
         b'a: "' + b"\\u0041" * (budget // 6) + b'"',  # escapes
     ]
     for raw in nasty:
-        start = time.perf_counter()
-        load(raw, PATH)
-        assert time.perf_counter() - start < 1.0
+        doc, problems = load(raw, PATH)
+        assert (doc is None) == bool(problems)
 
 
 # --- properties ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,6 +125,54 @@ def _bucket_item(item: Any) -> dict[str, Any]:
             "policy_bytes": size}
 
 
+def _string(field: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be a string, not {value!r}")
+    return value
+
+
+def _expiry(field: str, value: Any) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("expiry must be an aware datetime")
+        return iso(value)
+    if not isinstance(value, str) or not _TIME.match(value):
+        raise ValueError(f"expiry must be a UTC time like 2026-11-28T09:00:00Z: {value!r}")
+    return value
+
+
+def _pr(field: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"pr must be an int, not {value!r}")
+    return value
+
+
+def _approvers(field: str, value: Any) -> list[str]:
+    if isinstance(value, str) or not all(isinstance(login, str) for login in value):
+        raise ValueError(f"approvers must be a list of logins, not {value!r}")
+    return list(value)
+
+
+def _items(item: Callable[[Any], dict[str, Any]], shape: str) -> Callable[[str, Any], Any]:
+    def check(field: str, value: Any) -> list[dict[str, Any]]:
+        if isinstance(value, str | Mapping):
+            raise ValueError(f"{field} must be a list of {shape}: {value!r}")
+        return [item(one) for one in value]
+
+    return check
+
+
+# How each caller-given field is checked and turned into its JSON form (ValueError if wrong).
+_NORMALISERS: dict[str, Callable[[str, Any], Any]] = {
+    **dict.fromkeys(_STRING_FIELDS, _string),
+    "expiry": _expiry,
+    "pr": _pr,
+    "approvers": _approvers,
+    "access": _items(_access_item, "bucket/prefix/actions"),
+    "buckets": _items(_bucket_item, "bucket/sids/sha256/policy_bytes"),
+}
+
+
 def _normalise(field: str, value: Any) -> Any:
     """Check one caller-given field and turn it into its JSON form (ValueError if wrong)."""
     if field == "reconciled":
@@ -135,35 +183,9 @@ def _normalise(field: str, value: Any) -> Any:
         return value
     if value is None:
         return None
-    if field in _STRING_FIELDS:
-        if not isinstance(value, str):
-            raise ValueError(f"{field} must be a string, not {value!r}")
-        return value
-    if field == "expiry":
-        if isinstance(value, datetime):
-            if value.tzinfo is None:
-                raise ValueError("expiry must be an aware datetime")
-            return iso(value)
-        if not isinstance(value, str) or not _TIME.match(value):
-            raise ValueError(f"expiry must be a UTC time like 2026-11-28T09:00:00Z: {value!r}")
-        return value
-    if field == "pr":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"pr must be an int, not {value!r}")
-        return value
-    if field == "approvers":
-        if isinstance(value, str) or not all(isinstance(login, str) for login in value):
-            raise ValueError(f"approvers must be a list of logins, not {value!r}")
-        return list(value)
-    if field == "access":
-        if isinstance(value, str | Mapping):
-            raise ValueError(f"access must be a list of bucket/prefix/actions: {value!r}")
-        return [_access_item(item) for item in value]
-    if field == "buckets":
-        if isinstance(value, str | Mapping):
-            raise ValueError(f"buckets must be a list of bucket items: {value!r}")
-        return [_bucket_item(item) for item in value]
-    raise ValueError(f"unknown audit field {field!r}")  # pragma: no cover - guarded by caller
+    if field not in _NORMALISERS:  # pragma: no cover - guarded by the caller
+        raise ValueError(f"unknown audit field {field!r}")
+    return _NORMALISERS[field](field, value)
 
 
 def next_record(

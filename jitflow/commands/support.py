@@ -16,9 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jitflow.audit.store import AuditLog
 from jitflow.clock import parse_time, system_clock
-from jitflow.engine import Engine
 from jitflow.errors import AuditError, GitError, Rejected, UsageError
 from jitflow.gitcmd import Git
 from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
@@ -28,7 +26,8 @@ from jitflow.rules import check_request
 from jitflow.tree import FsTree, GitTree, find_repo_root
 
 if TYPE_CHECKING:
-    from jitflow.engine import ApprovalSource, Outcome
+    from jitflow.audit.store import AuditLog
+    from jitflow.engine import ApprovalSource, Engine, Outcome
 
 def add_policies_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -157,7 +156,11 @@ def open_engine(root: Path, settings: Settings, dry_run: bool, verify: bool = Tr
     """The engine with the real ports. The log must verify before anything changes in AWS:
     a change whose record could not be appended would be a grant without evidence.
     `policies` (the default or base branch's) are what bucket-policy grants are judged by."""
+    # Here, not at the top: `jitflow validate` and `jitflow plan` share this module and must
+    # not pay for the engine, boto3 or the audit log.
+    from jitflow.audit.store import AuditLog  # noqa: PLC0415
     from jitflow.aws import Accounts  # noqa: PLC0415
+    from jitflow.engine import Engine  # noqa: PLC0415
 
     log = AuditLog(root / settings.audit_dir)
     problems = log.verify() if verify else []
