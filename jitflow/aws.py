@@ -9,6 +9,7 @@ Every botocore failure leaves this module as a jitflow.errors.AwsError with a re
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from urllib.parse import unquote
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from jitflow.errors import AwsError
 from jitflow.grants import (
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_ATTEMPTS = 5
 _T = TypeVar("_T")
+_C = TypeVar("_C")
 class NoSuchBucketPolicyError(AwsError):
     """The bucket has no policy (GetBucketPolicy's answer for a bucket without one)."""
 
@@ -82,6 +85,31 @@ def aws_errors(what: str) -> Iterator[None]:
         raise cls(f"AWS {what} failed: {code}{': ' + message if message else ''}") from error
     except BotoCoreError as error:  # no credentials, connection refused after retries...
         raise AwsError(f"AWS {what} failed: {error}") from error
+    except ResponseParserError as error:  # an HTML 502 from a proxy: the service failed
+        raise AwsError(f"AWS {what} failed: its answer could not be read ({error})") from error
+
+
+def _unreadable_answers(cls: type[_C]) -> type[_C]:
+    """Every public method of an adapter class: an answer that is not what AWS documents (an
+    HTML page from a proxy parsed into nothing, a missing key) is an AwsError, "safe to
+    rerun" (exit 3), not a bug in jitflow (exit 70)."""
+    for name, method in list(vars(cls).items()):
+        if name.startswith("_") or not callable(method):
+            continue
+        setattr(cls, name, _guarded(name, method))
+    return cls
+
+
+def _guarded(name: str, method: Callable[..., _T]) -> Callable[..., _T]:
+    @functools.wraps(method)
+    def guarded(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return method(*args, **kwargs)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+            raise AwsError(f"AWS answered {name} with something that cannot be read "
+                           f"({type(error).__name__}: {error})") from error
+
+    return guarded
 
 
 def _call(what: str, fn: Callable[..., _T], **kwargs: Any) -> _T:
@@ -89,6 +117,7 @@ def _call(what: str, fn: Callable[..., _T], **kwargs: Any) -> _T:
         return fn(**kwargs)
 
 
+@_unreadable_answers
 class Iam:
     """Exactly the IAM calls the engine makes, typed, in one account."""
 
@@ -248,6 +277,7 @@ class Iam:
             marker = page.get("Marker")
 
 
+@_unreadable_answers
 class Buckets:
     """The bucket-policy calls of one account. `ExpectedBucketOwner` makes S3 refuse a
     bucket that is not in the policy's account, so a grant can never land in someone else's
@@ -275,6 +305,7 @@ class Buckets:
               ExpectedBucketOwner=self.account)
 
 
+@_unreadable_answers
 class Accounts:
     """IAM ports per configured account: assume the account's role from settings, or use the
     caller's own credentials when the account is the caller's (one GetCallerIdentity per run).

@@ -90,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code_for(error)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `jitflow status | head`: the reader left; nothing went wrong here
+        sys.stderr.close()  # no second "Broken pipe" message at interpreter exit
+        return 141
     except Exception as error:  # a bug: say so plainly, keep the traceback one flag away
         if os.environ.get("JITFLOW_DEBUG"):
             import traceback  # noqa: PLC0415  (only on this path: it costs startup time)
