@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 
 PERMISSIONS_MANAGEMENT = "Permissions management"
+_BUCKET_CHANGES = frozenset({"Write", PERMISSIONS_MANAGEMENT, "Tagging"})
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,12 @@ class ActionInfo:
     @property
     def manages_permissions(self) -> bool:
         return self.access_level == PERMISSIONS_MANAGEMENT
+
+    @property
+    def configures_bucket(self) -> bool:
+        """Changes the bucket itself (replication, lifecycle, encryption, its policy, the
+        bucket's existence...): acts whatever the prefix, and outlives any grant."""
+        return self.resource == "bucket" and self.access_level in _BUCKET_CHANGES
 
 
 @cache

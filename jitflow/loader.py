@@ -155,6 +155,7 @@ def load_policy(raw: bytes, path: str, name: str) -> tuple[Policy | None, list[P
         require_ticket=data.get("require_ticket", False),
         ticket_pattern=data.get("ticket_pattern"),
         permissions_management=data.get("permissions_management", False),
+        bucket_configuration=data.get("bucket_configuration", False),
         grant=data.get("grant", IDENTITY_POLICY),
         enforce_read_only=data.get("enforce_read_only", False),
         standing_writers=tuple(data.get("standing_writers", ())),

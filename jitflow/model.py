@@ -74,6 +74,8 @@ class Policy:
     require_ticket: bool = False
     ticket_pattern: str | None = None
     permissions_management: bool = False
+    # Allows actions that change the bucket itself (they outlive the grant); needs >= 2 approvals
+    bucket_configuration: bool = False
     # Where the grant is written: an IAM policy on the principal, or the bucket's own policy.
     grant: str = IDENTITY_POLICY
     # bucket-policy only: one Deny in each bucket for every write not granted or declared.

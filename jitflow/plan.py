@@ -121,6 +121,10 @@ def risks_of(request: Request, policy: Policy) -> tuple[str, ...]:
     managing = sorted(n for n in names if (i := catalogue.lookup(n)) and i.manages_permissions)
     if managing:
         found.append(f"permissions management: {', '.join(managing)}")
+    persistent = sorted(n for n in names if (i := catalogue.lookup(n)) and i.configures_bucket)
+    if persistent:
+        found.append(f"persistent: {', '.join(persistent)} change the bucket itself; the "
+                     "change stays after the grant ends")
     return tuple(found)
 
 

@@ -111,6 +111,7 @@ def check_policy(policy: Policy) -> list[Problem]:
             ("min_approvals",),
             "a policy with permissions_management: true needs min_approvals >= 2",
         )
+    found += _bucket_configuration_problems(policy)
     for i, prefix in enumerate(policy.prefixes):
         for message in prefix_problems(prefix):
             add(("prefixes", i), message)
@@ -131,6 +132,22 @@ def check_policy(policy: Policy) -> list[Problem]:
     if not policy.in_bucket_policy and (policy.enforce_read_only or policy.standing_writers):
         key = "enforce_read_only" if policy.enforce_read_only else "standing_writers"
         add((key,), f"{key} needs grant: bucket-policy (the bucket's own policy enforces it)")
+    return found
+
+
+def _bucket_configuration_problems(policy: Policy) -> list[Problem]:
+    """Actions that change the bucket itself need the policy's explicit opt-in."""
+    found = []
+    for i, name in enumerate(policy.actions):
+        info = catalogue.lookup(name)
+        if info is not None and info.configures_bucket and not policy.bucket_configuration:
+            found.append(Problem(policy.path, *policy.where("actions", i),
+                                 f"{name} changes the bucket itself, whatever the prefix, and "
+                                 "outlives the grant: set bucket_configuration: true (and "
+                                 "min_approvals >= 2) to allow it"))
+    if policy.bucket_configuration and policy.min_approvals < 2:
+        found.append(Problem(policy.path, *policy.where("min_approvals"),
+                             "a policy with bucket_configuration: true needs min_approvals >= 2"))
     return found
 
 
@@ -205,6 +222,13 @@ def _entry_problems(
     for i, name in enumerate(entry.actions):
         for message in action_problems(name, policy):
             yield ("actions", i), message
+        info = catalogue.lookup(name)
+        if info is not None and info.configures_bucket and entry.prefix:
+            yield (
+                ("actions", i),
+                f"{name} changes the whole bucket {entry.bucket}, whatever the prefix: ask for "
+                'the whole bucket (prefix: "") so reviewers see what it reaches',
+            )
 
 
 def check_request(

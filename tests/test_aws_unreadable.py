@@ -17,7 +17,7 @@ PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></ht
 
 def serve(status: int) -> type[BaseHTTPRequestHandler]:
     class Proxy(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             self.send_response(status)
             self.send_header("Content-Type", "text/html")
