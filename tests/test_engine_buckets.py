@@ -301,3 +301,27 @@ def test_statements_gone_from_aws_get_their_record(world: World) -> None:
     assert [(o.action, o.detail) for o in outcomes] == [
         ("revoked", "no longer in AWS; record written")]
     assert world.records()[-1].reconciled
+
+
+def test_an_approved_grant_without_its_record_is_recorded_and_stays_exempt(
+    world: World, tmp_path: Path
+) -> None:
+    world.policies = PolicySet({"data-fix": GUARDED}, IDENTITIES)
+    request_file = tmp_path / "branch" / "requests" / "data-fix" / "fix.yaml"
+    request_file.parent.mkdir(parents=True)
+    request_file.write_text(
+        f"requester: alice\nprincipal: {SHARED}\nreason: Backfill after job 4411 failed\n"
+        "duration: 2h\naccess:\n  - bucket: lake\n    prefix: p/2026/\n"
+        "    actions: [s3:PutObject]\n")
+    role_id = world.iam.ids[("role", "shared-data")][1]
+    request = make_request(principal=SHARED,
+                           access=(AccessEntry("lake", "p/2026/", ("s3:PutObject",)),))
+    granted = bp.grant_statements(request, bp.Subject(SHARED, ACCOUNT, ALICE, role_id), EXPIRY)
+    world.s3.policies["lake"] = json.dumps({"Statement": granted["lake"]})  # the log lost it
+    check = Check(FsTree(tmp_path / "branch"), world.policies, Approvals())
+    outcomes = world.engine().revoke(T0, check)
+    assert [(o.action, o.request_id) for o in outcomes] == [("reconciled", "data-fix/fix")]
+    (record,) = world.records()
+    assert (record.event, record.reconciled, record.role_id) == ("granted", True, role_id)
+    assert baseline(world)["Condition"]["StringNotEquals"] == {"aws:userid": [f"{role_id}:{ALICE}"]}
+    assert world.engine().revoke(T0, check) == []  # recorded now: nothing more to do

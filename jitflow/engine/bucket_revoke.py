@@ -9,6 +9,7 @@ part-way records nothing; the rerun finds what is left and completes it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,13 @@ from jitflow.audit.record import AuditRecord, BucketItem
 from jitflow.clock import iso
 from jitflow.engine.apply import access_summary
 from jitflow.engine.bucket_apply import BUCKET_POLICY
-from jitflow.engine.buckets import BucketBase, digest, earliest_expiry, held_statements
+from jitflow.engine.buckets import (
+    BucketBase,
+    Live,
+    digest,
+    earliest_expiry,
+    held_statements,
+)
 from jitflow.engine.outcome import Outcome
 from jitflow.engine.ports import BucketPort, Check, request_paths
 from jitflow.errors import Rejected, UsageError
@@ -49,11 +56,16 @@ class BucketRevoker(BucketBase):
         verdicts = {rid: self._judge(rid, by_bucket, account, now, check)
                     for rid, by_bucket in sorted(held.items())}
         ending = {rid for rid, v in verdicts.items() if v.event}
+        # A grant proven here is not in the log yet: the baseline must exempt it as well.
+        proven = {rid: Live(v.reconcile["principal"], v.reconcile["session"],
+                            v.reconcile["role_id"])
+                  for rid, v in verdicts.items() if v.reconcile}
         results: list[Outcome] = []
         sizes = {b: bp.size_of(before) for b, before in befores.items()}
         for bucket, before in befores.items():
+            extra = [live for rid, live in proven.items() if bucket in held[rid]]
             after = self._after(account, bucket, before, held=held, ending=ending, now=now,
-                                results=results)
+                                results=results, extra_live=extra)
             if not self.run.dry_run:
                 sizes[bucket] = self.write(port, bucket, before, after)
         results += [self._conclude(rid, held[rid], v, account, now=now, sizes=sizes)
@@ -62,9 +74,10 @@ class BucketRevoker(BucketBase):
 
     def _after(self, account: str, bucket: str, before: dict[str, Any] | None, *,
                held: dict[str, Held], ending: set[str], now: datetime,
-               results: list[Outcome]) -> dict[str, Any] | None:
+               results: list[Outcome], extra_live: Sequence[Live] = ()
+               ) -> dict[str, Any] | None:
         remove = frozenset(s["Sid"] for rid in ending for s in held[rid].get(bucket, ()))
-        live = self.live_on(account, bucket, now, leaving=ending)
+        live = [*self.live_on(account, bucket, now, leaving=ending), *extra_live]
         try:
             baselines = tuple(self.baselines(account, bucket, live))
         except Rejected as error:
