@@ -57,6 +57,8 @@ LAKE, OTHER = "data-lake", "other-bucket"
 ALICE, BOB = "alice@acme.example", "bob@acme.example"
 PREFIX = "clickstream/"
 OBJECT = f"{PREFIX}2026/11/28/part-0.json"
+PERMISSION_SET = "permission-set/DataEngineer"
+SSO_ROLE, SSO_PATH = "AWSReservedSSO_DataEngineer_0123456789abcdef", f"{bp.SSO_PATH}eu-west-1/"
 EVERYTHING: dict[str, Any] = {"Effect": "Allow", "Action": "*", "Resource": "*"}
 WRITE_ANYWHERE: dict[str, Any] = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}
 
@@ -84,6 +86,7 @@ class Sandbox:
     jitflow: Creds  # a session of jitflow's own role: the engine runs with it
     jitflow_role: str
     shared_role: str
+    sso_role: str  # permission set DataEngineer's role, as Identity Center makes it
     alice: Creds
     bob: Creds
     idp: Creds  # may assume the shared role (stands in for Identity Center)
@@ -112,7 +115,8 @@ class Sandbox:
         return [s.get("Sid") for s in bp.statements_of(bp.parse_policy(text))]
 
     def identities(self) -> Identities:
-        return Identities({"alice": (Identity(self.shared_role, ALICE),),
+        return Identities({"alice": (Identity(self.shared_role, ALICE),
+                                     Identity(PERMISSION_SET, ALICE, ACCOUNT)),
                            "bob": (Identity(self.shared_role, BOB),),
                            "carol": (Identity(self.etl_arn),)})  # etl, as a whole user
 
@@ -161,8 +165,9 @@ def build(server: MotoServer, audit: Path) -> dict[str, Any]:
          "Resource": [f"arn:aws:s3:::{LAKE}", f"arn:aws:s3:::{OTHER}"]},
     ]
     shared_role = _role(iam, "shared-data", "/", idp_arn, *read)
+    sso_role = _role(iam, SSO_ROLE, SSO_PATH, idp_arn, *read)
     iam.put_user_policy(UserName="idp", PolicyName="own", PolicyDocument=_document(
-        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": shared_role}))
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": [shared_role, sso_role]}))
     etl, etl_arn = create_user(iam, "etl", WRITE_ANYWHERE)
     loader, loader_arn = create_user(iam, "loader", WRITE_ANYWHERE)
     replicator, replicator_arn = create_user(iam, "replicator")
@@ -171,7 +176,7 @@ def build(server: MotoServer, audit: Path) -> dict[str, Any]:
         "jitflow": assume_role(server, ci, jitflow_role, "jitflow-run"),
         "jitflow_role": jitflow_role, "shared_role": shared_role,
         "alice": assume_role(server, idp, shared_role, ALICE),
-        "bob": assume_role(server, idp, shared_role, BOB), "idp": idp,
+        "bob": assume_role(server, idp, shared_role, BOB), "idp": idp, "sso_role": sso_role,
         "etl": etl, "etl_arn": etl_arn, "loader": loader, "loader_arn": loader_arn,
         "replicator": replicator, "replicator_arn": replicator_arn,
     }
@@ -225,6 +230,20 @@ def test_outside_the_granted_prefix_is_denied(sandbox: Sandbox) -> None:
     assert not can_put(alice, LAKE, "backfill/part-0.json")  # another prefix of the policy
     assert not can_put(alice, LAKE, "part-0.json")  # the bucket root
     assert not can_put(alice, OTHER, OBJECT)  # the policy's other bucket, not requested
+
+
+def test_a_permission_set_grant_admits_only_the_requesters_session(sandbox: Sandbox) -> None:
+    """Identity Center's role for the permission set, found by its path and name pattern
+    (iam:ListRoles), then narrowed to alice's session by its RoleId."""
+    alice = sandbox.s3(assume_role(sandbox.server, sandbox.idp, sandbox.sso_role, ALICE))
+    bob = sandbox.s3(assume_role(sandbox.server, sandbox.idp, sandbox.sso_role, BOB))
+    assert not can_put(alice, LAKE, OBJECT)
+    request = replace(sandbox.request("alice-sso"), principal=PERMISSION_SET)
+    outcome = sandbox.engine(bucket_mode()).apply(request, bucket_mode(), Approvals(), T0)
+    assert outcome.action == "granted"
+    assert can_put(alice, LAKE, OBJECT), sandbox.last_put()
+    assert not can_put(bob, LAKE, OBJECT), sandbox.last_put()
+    assert not can_put(sandbox.s3(sandbox.alice), LAKE, OBJECT), sandbox.last_put()  # other role
 
 
 # ------------------------------------------------------- 3: expiry by the condition alone
