@@ -39,7 +39,7 @@ from moto.iam.models import IAMBackend
 from jitflow.audit.store import AuditLog
 from jitflow.aws import Accounts
 from jitflow.engine import Approval, Engine
-from jitflow.model import AccessEntry, Policy, Request, Settings
+from jitflow.model import AccessEntry, Policy, PolicySet, Request, Settings
 from jitflow.sandbox import moto as sandbox_moto
 
 REGION = "us-east-1"
@@ -271,6 +271,23 @@ def build_world(
     )
 
 
+def assume_role(server: MotoServer, by: Creds, role_arn: str, session: str) -> Creds:
+    """A role session opened with `by`'s own keys (sts:AssumeRole; moto checks the trust)."""
+    answer = server.client("sts", by).assume_role(RoleArn=role_arn, RoleSessionName=session)
+    c = answer["Credentials"]
+    return Creds(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+
+
+def create_user(iam: Any, name: str, *statements: dict[str, Any]) -> tuple[Creds, str]:
+    """A user with its own keys and (if given) one inline policy: (creds, ARN)."""
+    arn: str = iam.create_user(UserName=name)["User"]["Arn"]
+    if statements:
+        document = {"Version": "2012-10-17", "Statement": list(statements)}
+        iam.put_user_policy(UserName=name, PolicyName="own", PolicyDocument=json.dumps(document))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return Creds(key["AccessKeyId"], key["SecretAccessKey"]), arn
+
+
 def _allowed(call: Callable[[], object]) -> bool:
     """True when AWS accepted the call, False on AccessDenied; anything else is a test bug."""
     try:
@@ -310,15 +327,23 @@ def _op_name(event_name: str) -> str:
 
 @dataclass
 class CallLog:
-    """Every AWS operation (not attempt) made by clients created while installed."""
+    """Every AWS operation (not attempt) made by clients created while installed.
+
+    `targets` names the same operations with the bucket of an S3 call
+    ("s3.GetBucketPolicy data-lake"), from botocore's request context."""
 
     calls: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
 
     def attach(self, client: BaseClient) -> None:
         client.meta.events.register("before-call.*.*", self._before_call)
 
-    def _before_call(self, event_name: str, **_: Any) -> None:
-        self.calls.append(_op_name(event_name))
+    def _before_call(self, event_name: str, context: dict[str, Any] | None = None,
+                     **_: Any) -> None:
+        op = _op_name(event_name)
+        self.calls.append(op)
+        bucket = (context or {}).get("input_params", {}).get("Bucket")
+        self.targets.append(f"{op} {bucket}" if bucket else op)
 
     def count(self, prefix: str = "") -> int:
         return sum(1 for c in self.calls if c.startswith(prefix))
@@ -535,11 +560,14 @@ def fresh_session() -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core)
 
 
-def make_engine(audit_dir: Path, settings: Settings | None = None, max_attempts: int = 2) -> Engine:
-    """The real engine with the real boto3 adapter, credentials from the environment."""
+def make_engine(audit_dir: Path, settings: Settings | None = None, max_attempts: int = 2,
+                policies: PolicySet | None = None) -> Engine:
+    """The real engine with the real boto3 adapter, credentials from the environment.
+    `policies` (the default branch's) are what bucket-policy grants need."""
     settings = settings or jitflow_settings()
     accounts = Accounts(settings, session=fresh_session(), max_attempts=max_attempts)
-    return Engine(accounts, AuditLog(audit_dir), settings, actor="local:test")
+    return Engine(accounts, AuditLog(audit_dir), settings, actor="local:test",
+                  policies=policies)
 
 
 def audit_events(audit_dir: Path) -> list[tuple[str, str, bool]]:
