@@ -35,7 +35,9 @@ GRANT_SID_PREFIX = "JitflowG"
 BASELINE_SID_PREFIX = "JitflowBaseline"
 OBJECTS, BUCKET, LIST = "O", "B", "L"
 _GRANT_SID = re.compile(r"JitflowG([a-z0-9HS]{3,96})E([1-9][0-9]?)([OBL])")
-_BASELINE_SID = re.compile(r"JitflowBaseline([a-z0-9H]{1,32})")
+# The baseline's Deny, and for each session it exempts, `U<n>T` (denied again from the end of
+# its last live grant) and `U<n>R` (denied outside the resources it was granted).
+_BASELINE_SID = re.compile(r"JitflowBaseline([a-z0-9H]{1,32})(?:U[0-9]{1,4}[TR])?")
 _TIME = "%Y-%m-%dT%H:%M:%SZ"
 # Identity Center's roles: /aws-reserved/sso.amazonaws.com/[<region>/]AWSReservedSSO_<set>_<hex>
 SSO_PATH = "/aws-reserved/sso.amazonaws.com/"
@@ -211,6 +213,67 @@ def baseline_actions(policy: Policy) -> list[str]:
     writes = {a.name for a in catalogue.catalogue().values()
               if a.resource == "object" and a.access_level in _BASELINE_LEVELS}
     return sorted(writes | set(policy.actions))
+
+
+@dataclass(frozen=True)
+class Exempted:
+    """A grantee the baseline lets through, and only as far as its live grants on the bucket
+    reach: `resources` (the granted ARNs) until `until` (its last live grant's expiry)."""
+
+    subject: Subject
+    resources: tuple[str, ...]
+    until: str
+
+
+def baseline_statements(policy: Policy, bucket: str, exempt_arns: Iterable[str],
+                        grantees: Sequence[Exempted], partition: str = "aws"
+                        ) -> list[dict[str, Any]]:
+    """The read-only baseline of `bucket`: the Deny of every write to everyone but the exempt
+    ARNs and the grantees, then for each grantee two Denies that hold it to its grants, since
+    the first Deny can exempt a caller only as a whole: one from its grants' end on (so the
+    exemption ends by itself, like the grants), one outside the granted resources."""
+    whole = [g.subject.principal for g in grantees if g.subject.session is None]
+    sessions = [g.subject.userid for g in grantees if g.subject.userid]
+    out = [baseline_statement(policy, bucket, [*exempt_arns, *whole],
+                              [s for s in sessions if s], partition)]
+    for index, grantee in enumerate(sorted(grantees, key=_grantee_key), start=1):
+        out += _held_to_grants(policy, bucket, grantee, index, partition)
+    return out
+
+
+def _grantee_key(grantee: Exempted) -> str:
+    return grantee.subject.userid or grantee.subject.principal
+
+
+def _held_to_grants(policy: Policy, bucket: str, grantee: Exempted, index: int,
+                    partition: str) -> list[dict[str, Any]]:
+    arn = f"arn:{partition}:s3:::{bucket}"
+    who = grantee.subject.conditions()
+    base = {"Effect": "Deny", "Principal": grantee.subject.principal_element(),
+            "Action": baseline_actions(policy)}
+    after = {**who, "DateGreaterThanEquals": {"aws:CurrentTime": grantee.until}}
+    return [
+        {"Sid": f"{baseline_sid(policy.name)}U{index}T", **base,
+         "Resource": [arn, f"{arn}/*"], "Condition": after},
+        {"Sid": f"{baseline_sid(policy.name)}U{index}R", **base,
+         "NotResource": sorted(grantee.resources), **({"Condition": who} if who else {})},
+    ]
+
+
+def granted_resources(entries: Iterable[AccessEntry], bucket: str,
+                      partition: str = "aws") -> tuple[str, ...]:
+    """The ARNs a grant's entries reach in `bucket` (as its statements name them)."""
+    arn = f"arn:{partition}:s3:::"
+    found: set[str] = set()
+    for entry in entries:
+        if entry.bucket != bucket:
+            continue
+        kinds = _kinds(entry)
+        if kinds[OBJECTS]:
+            found.add(f"{arn}{bucket}/{entry.prefix}*")
+        if kinds[BUCKET] or kinds[LIST]:
+            found.add(f"{arn}{bucket}")
+    return tuple(sorted(found))
 
 
 def baseline_statement(policy: Policy, bucket: str, exempt_arns: Iterable[str],

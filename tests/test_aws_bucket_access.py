@@ -319,7 +319,10 @@ def test_read_only_baseline_leaves_only_standing_writers_and_live_grants_writing
     first = sandbox.request("alice-backfill", hours=2)
     assert sandbox.engine(guarded).apply(first, guarded, Approvals(), T0).action == "granted"
     baseline = bp.baseline_sid(guarded.name)
-    assert sandbox.sids(LAKE) == [bp.grant_sid(first.id, 1, "O"), baseline]
+    # The Deny, then alice's session held to her grant: again from its end (T), and outside
+    # what it was granted (R).
+    limits = [f"{baseline}U1T", f"{baseline}U1R"]
+    assert sandbox.sids(LAKE) == [bp.grant_sid(first.id, 1, "O"), baseline, *limits]
     # An apply writes the buckets it grants in; the revoke sweep guards the policy's others.
     assert sandbox.sids(OTHER) == []
     assert sandbox.engine(guarded).revoke(T0) == []
@@ -347,7 +350,7 @@ def test_read_only_baseline_leaves_only_standing_writers_and_live_grants_writing
     sandbox.clock.set_time(ended)
     outcomes = sandbox.engine(guarded).revoke(ended)
     assert [(o.action, o.request_id) for o in outcomes] == [("expired", first.id)]
-    assert sandbox.sids(LAKE) == [bp.grant_sid(second.id, 1, "O"), baseline]
+    assert sandbox.sids(LAKE) == [bp.grant_sid(second.id, 1, "O"), baseline, *limits]
     assert not can_put(alice, LAKE, OBJECT), sandbox.last_put()  # no longer exempt either
     assert can_put(bob, LAKE, "backfill/y.json"), sandbox.last_put()
     assert not can_put(etl, LAKE, OBJECT), sandbox.last_put()
@@ -381,23 +384,18 @@ def test_a_writer_holding_a_live_grant_writes_until_the_sweep_ends_it(sandbox: S
     assert not can_put(etl, LAKE, OBJECT), sandbox.last_put()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "design gap: the baseline exempts a live grant's principal (or session) from the whole "
-    "bucket's Deny, not from its granted prefix and actions; an identity policy that writes "
-    "then writes anywhere in the bucket while the grant is live"))
 def test_a_live_grant_lifts_the_baseline_only_under_its_prefix(sandbox: Sandbox) -> None:
+    """The baseline lets a grantee through only where it was granted (its `U<n>R` Deny):
+    its own identity policy that writes anywhere gains nothing elsewhere in the bucket."""
     _guarded, _request, etl = _etl_guarded(sandbox)
     assert can_put(etl, LAKE, OBJECT), sandbox.last_put()
     assert not can_put(etl, LAKE, "backfill/x.json"), sandbox.last_put()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "design gap: the baseline's exemption of a grant has no expiry; it lasts until a revoke "
-    "sweep rewrites the baseline, so a principal whose identity policy writes keeps writing "
-    "after the grant's DateLessThan has passed"))
 def test_an_expired_grant_no_longer_lifts_the_baseline_before_any_revoke(
     sandbox: Sandbox,
 ) -> None:
+    """The exemption ends by itself with the grant (its `U<n>T` Deny), not at the sweep."""
     _guarded, _request, etl = _etl_guarded(sandbox)
     sandbox.clock.set_time(T0 + timedelta(hours=2, seconds=1))
     assert not can_put(etl, LAKE, OBJECT), sandbox.last_put()

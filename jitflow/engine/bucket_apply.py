@@ -83,7 +83,8 @@ class BucketApplier(BucketBase):
                before: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
         account = plan.policy.account
         live = [*self.live_on(account, bucket, now, leaving=[plan.request.id]),
-                Live(subject.principal, subject.session, subject.unique_id)]
+                Live(subject.principal, account, subject.session, subject.unique_id,
+                     plan.request.access, iso(plan.expiry))]
         edit = bp.Edit(put=(*plan.bucket_statements[bucket],
                             *self.baselines(account, bucket, live)),
                        remove=self.stale_baselines(account, bucket, before))

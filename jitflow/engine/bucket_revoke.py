@@ -25,6 +25,7 @@ from jitflow.engine.buckets import (
     digest,
     earliest_expiry,
     held_statements,
+    live_from,
 )
 from jitflow.engine.outcome import Outcome
 from jitflow.engine.ports import BucketPort, Check, request_paths
@@ -57,8 +58,8 @@ class BucketRevoker(BucketBase):
                     for rid, by_bucket in sorted(held.items())}
         ending = {rid for rid, v in verdicts.items() if v.event}
         # A grant proven here is not in the log yet: the baseline must exempt it as well.
-        proven = {rid: Live(v.reconcile["principal"], v.reconcile["session"],
-                            v.reconcile["role_id"])
+        proven = {rid: live_from(AuditRecord.from_json(
+                      {"seq": 0, "time": "", "event": "granted", **v.reconcile}))
                   for rid, v in verdicts.items() if v.reconcile}
         results: list[Outcome] = []
         sizes = {b: bp.size_of(before) for b, before in befores.items()}

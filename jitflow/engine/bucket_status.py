@@ -23,8 +23,11 @@ class BucketStatus(BucketBase):
             held = held_statements({bucket: policy})
             out += [self._grant(account, bucket, rid, by_bucket[bucket], now=now, tree=tree)
                     for rid, by_bucket in sorted(held.items())]
-            out += [_baseline(account, bucket, s) for s in bp.statements_of(policy)
-                    if bp.baseline_policy_of(s.get("Sid")) is not None]
+            statements = bp.statements_of(policy)
+            ends = _grantee_ends(statements)
+            out += [_baseline(account, bucket, s, ends) for s in statements
+                    if (name := bp.baseline_policy_of(s.get("Sid"))) is not None
+                    and s["Sid"] == bp.baseline_sid(name)]
         return out
 
     def _grant(self, account: str, bucket: str, rid: str,
@@ -55,15 +58,36 @@ class BucketStatus(BucketBase):
             problems=tuple(problems), bucket=bucket, session=_session(first))
 
 
-def _baseline(account: str, bucket: str, statement: Mapping[str, Any]) -> GrantStatus:
+def _grantee_ends(statements: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """userid (or principal) -> when the baseline holds it again, from its `U<n>T` Deny."""
+    ends: dict[str, str] = {}
+    for statement in statements:
+        sid = str(statement.get("Sid", ""))
+        if bp.baseline_policy_of(sid) is None or not sid.endswith("T"):
+            continue
+        condition = statement.get("Condition", {})
+        who = condition.get("StringEquals", {}).get("aws:userid") or _principal(statement)
+        until = condition.get("DateGreaterThanEquals", {}).get("aws:CurrentTime")
+        if who and until:
+            ends[str(who)] = str(until)
+    return ends
+
+
+def _baseline(account: str, bucket: str, statement: Mapping[str, Any],
+              ends: Mapping[str, str]) -> GrantStatus:
     condition = statement.get("Condition", {})
     arns = _listed(condition.get("ArnNotEquals", {}).get("aws:PrincipalArn"))
     sessions = _listed(condition.get("StringNotEquals", {}).get("aws:userid"))
+
+    def shown(who: str, label: str) -> str:
+        until = ends.get(who)
+        return f"{label}{who} (its grants only, until {until})" if until else f"{label}{who}"
+
     return GrantStatus(
         account=account, policy_arn="", request_id=None,
         principal=f"read-only baseline of policy {bp.baseline_policy_of(statement['Sid'])}",
         expiry=None, access=(), problems=(), bucket=bucket,
-        exempts=(*arns, *(f"session {s}" for s in sessions)))
+        exempts=(*(shown(a, "") for a in arns), *(shown(s, "session ") for s in sessions)))
 
 
 def _listed(value: Any) -> list[str]:

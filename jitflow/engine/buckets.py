@@ -20,7 +20,7 @@ from jitflow.clock import iso
 from jitflow.engine.ports import BucketPort, IamPort
 from jitflow.engine.run import Run
 from jitflow.errors import AwsError, Rejected
-from jitflow.model import Identities, Policy, PolicySet, Request
+from jitflow.model import AccessEntry, Identities, Policy, PolicySet, Request
 
 
 def digest(statements: Iterable[Mapping[str, Any]]) -> str:
@@ -31,15 +31,39 @@ def digest(statements: Iterable[Mapping[str, Any]]) -> str:
 
 @dataclass(frozen=True)
 class Live:
-    """A live bucket-policy grant as the baseline must exempt it."""
+    """A live bucket-policy grant as the baseline must exempt it: who, in which account,
+    what it reaches (bucket, prefix, actions) and until when."""
 
     principal: str
+    account: str
     session: str | None
     role_id: str | None
+    access: tuple[AccessEntry, ...]
+    expiry: str
 
-    @property
-    def userid(self) -> str | None:
-        return f"{self.role_id}:{self.session}" if self.session and self.role_id else None
+    def subject(self) -> bp.Subject:
+        return bp.Subject(self.principal, self.account, self.session, self.role_id)
+
+
+def live_from(record: AuditRecord) -> Live:
+    access = tuple(AccessEntry(a.bucket, a.prefix, a.actions) for a in record.access or ())
+    return Live(record.principal or "", record.account or "", record.session, record.role_id,
+                access, record.expiry or "")
+
+
+def exempted(live: Sequence[Live], bucket: str) -> list[bp.Exempted]:
+    """One entry per grantee on `bucket`: every resource its live grants reach there, until
+    the last of them ends."""
+    by_who: dict[str, list[Live]] = {}
+    for grant in live:
+        subject = grant.subject()
+        by_who.setdefault(subject.userid or subject.principal, []).append(grant)
+    out = []
+    for grants in by_who.values():
+        resources = {r for g in grants for r in bp.granted_resources(g.access, bucket)}
+        out.append(bp.Exempted(grants[0].subject(), tuple(sorted(resources)),
+                               max(g.expiry for g in grants)))
+    return out
 
 
 class BucketBase:
@@ -116,7 +140,7 @@ class BucketBase:
         """The grants on `bucket` whose record is open and not yet expired, but `leaving`."""
         gone = set(leaving)
         return [
-            Live(record.principal or "", record.session, record.role_id)
+            live_from(record)
             for rid, record in self.open_bucket_grants(account).items()
             if rid not in gone and (record.expiry or "") > iso(now)
             and any(item.bucket == bucket for item in record.buckets or ())
@@ -138,20 +162,20 @@ class BucketBase:
             raise Rejected(
                 f"bucket {bucket} is under enforce_read_only but jitflow.yaml declares no "
                 f"jitflow_roles for account {account}: the baseline would lock jitflow out")
-        whole = [g.principal for g in live if g.session is None]
-        sessions = [g.userid for g in live if g.userid]
-        return [bp.baseline_statement(p, bucket, [*exempt_roles, *p.standing_writers, *whole],
-                                      sessions) for p in wanted]
+        grantees = exempted(live, bucket)
+        return [statement for p in wanted for statement in bp.baseline_statements(
+            p, bucket, [*exempt_roles, *p.standing_writers], grantees)]
 
     def stale_baselines(self, account: str, bucket: str,
                         before: Mapping[str, Any] | None) -> frozenset[str]:
         """Baselines in the policy that no policy on the default branch wants any more."""
         if self.policies is None:
             return frozenset()
-        wanted = {bp.baseline_sid(p.name) for p in self.baseline_policies(account, bucket)}
+        # Every baseline statement present is replaced by the ones wanted now (a grantee's
+        # limits come and go with its grants).
         return frozenset(
             s["Sid"] for s in bp.statements_of(before)
-            if bp.baseline_policy_of(s.get("Sid")) is not None and s["Sid"] not in wanted)
+            if bp.baseline_policy_of(s.get("Sid")) is not None)
 
     def governed(self, account: str) -> set[str]:
         """Buckets the default branch's bucket-policy policies govern in `account`, and every
