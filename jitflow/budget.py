@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from jitflow.audit.record import AuditRecord
-from jitflow.bucketpolicy import Budget, statements_size
+from jitflow.bucketpolicy import (
+    Budget,
+    Exempted,
+    baseline_statements,
+    granted_resources,
+    statements_size,
+)
+from jitflow.clock import iso
 from jitflow.plan import Plan
 
 
@@ -29,5 +36,15 @@ def budgets(plan: Plan, sizes: dict[str, tuple[int, str]]) -> list[Budget]:
     out = []
     for bucket, statements in plan.bucket_statements.items():
         current, when = sizes.get(bucket, (None, None))
-        out.append(Budget(bucket, statements_size(statements), current, when))
+        adds = statements_size(statements) + _limits_size(plan, bucket)
+        out.append(Budget(bucket, adds, current, when))
     return out
+
+
+def _limits_size(plan: Plan, bucket: str) -> int:
+    """Under enforce_read_only, the two Denies that hold the grantee to its grant."""
+    if plan.subject is None or not plan.policy.enforce_read_only:
+        return 0
+    grantee = Exempted(plan.subject, granted_resources(plan.request.access, bucket),
+                       iso(plan.expiry))
+    return statements_size(baseline_statements(plan.policy, bucket, [], [grantee])[1:])
