@@ -743,6 +743,24 @@ def check_bucket_template_text(template: dict[str, Any]) -> None:
             assert not expanded(statement) & iam_writes(), statement.get("Sid")
 
 
+def check_mode_split(template: dict[str, Any]) -> None:
+    """bucket-policy is the default; each mode gets its own documents and nothing of the
+    other's (identity-policy mode's are today's, which the identity tests pin)."""
+    assert template["Parameters"]["GrantMode"]["Default"] == "bucket-policy"
+    unset = {k: v for k, v in BUCKET_HUB.items() if k != "GrantMode"}  # resolved afresh
+    assert Deployment("by-default", unset, template).condition("IsBucketMode")
+    for identity in DEPLOYMENTS:  # identity-policy mode: no bucket permissions at all
+        deployment = identity.with_template(template)
+        assert "BucketPermissions" not in deployment.resources()
+        for role in deployment.roles:
+            actions = {a for s in allows(deployment, role) for a in as_list(s["Action"])}
+            assert not actions & (BUCKET_ACTIONS | ID_READS | {LIST_ROLES}), role
+    for deployment in BUCKET_DEPLOYMENTS:
+        resources = deployment.with_template(template).resources()
+        names = {r for r, v in resources.items() if v["Type"].endswith("Policy")}
+        assert names == {"BucketPermissions"}, deployment.name
+
+
 def check_rules_refuse_bucket_mode_without_buckets(template: dict[str, Any]) -> None:
     def failures(parameters: dict[str, Any]) -> list[str]:
         return Deployment("rules", parameters, template).rule_failures()
@@ -991,17 +1009,7 @@ def test_each_governed_bucket_becomes_exactly_its_arn(count: int) -> None:
 
 
 def test_bucket_mode_is_the_default_and_identity_mode_keeps_todays_documents() -> None:
-    assert TEMPLATE["Parameters"]["GrantMode"]["Default"] == "bucket-policy"
-    by_default = next(d for d in BUCKET_DEPLOYMENTS if d.name == "bucket-hub-by-default")
-    assert by_default.condition("IsBucketMode")
-    for deployment in DEPLOYMENTS:  # identity-policy mode: no bucket permissions at all
-        assert "BucketPermissions" not in deployment.resources()
-        for role in deployment.roles:
-            actions = {a for s in allows(deployment, role) for a in as_list(s["Action"])}
-            assert not actions & (BUCKET_ACTIONS | ID_READS | {LIST_ROLES}), role
-    for deployment in BUCKET_DEPLOYMENTS:
-        names = {r for r, v in deployment.resources().items() if v["Type"].endswith("Policy")}
-        assert names == {"BucketPermissions"}, deployment.name
+    check_mode_split(TEMPLATE)
 
 
 @by_name(DEPLOYMENTS + BUCKET_DEPLOYMENTS)
@@ -1276,6 +1284,14 @@ def _ids_of_anyone(t: dict[str, Any]) -> None:
     _bucket_sid(t, IDS_SID)["Resource"] = "*"
 
 
+def _identity_by_default(t: dict[str, Any]) -> None:
+    t["Parameters"]["GrantMode"]["Default"] = "identity-policy"
+
+
+def _bucket_documents_in_identity_mode(t: dict[str, Any]) -> None:
+    del t["Resources"]["BucketPermissions"]["Condition"]
+
+
 def _no_bucket_rule(t: dict[str, Any]) -> None:
     del t["Rules"]["BucketModeNeedsGovernedBuckets"]
 
@@ -1313,6 +1329,9 @@ BUCKET_MUTATIONS: list[tuple[str, Any, Any, str]] = [
     ("wrong-index", _wrong_index, check_bucket_policy_scope, "bucket-hub-twenty-buckets"),
     ("ids-of-anyone", _ids_of_anyone, check_iam_reads_scoped, "bucket-hub"),
     ("ids-of-anyone-evaluated", _ids_of_anyone, check_evaluated_requests, "bucket-hub"),
+    ("identity-by-default", _identity_by_default, check_mode_split, ""),
+    ("bucket-documents-in-identity-mode", _bucket_documents_in_identity_mode, check_mode_split,
+     ""),
     ("no-bucket-rule", _no_bucket_rule, check_rules_refuse_bucket_mode_without_buckets, ""),
     ("bucket-wildcards", _bucket_wildcards, check_governed_bucket_pattern, ""),
 ]  # fmt: skip
