@@ -258,10 +258,6 @@ class Iam:
         role = _call("iam:GetRole", self.client.get_role, RoleName=name)["Role"]
         return role["Arn"], role["RoleId"]
 
-    def user_id(self, name: str) -> tuple[str, str]:
-        user = _call("iam:GetUser", self.client.get_user, UserName=name)["User"]
-        return user["Arn"], user["UserId"]
-
     def roles_under(self, path_prefix: str) -> list[tuple[str, str, str]]:
         """(name, ARN, RoleId) of every role under `path_prefix` (Identity Center's roles)."""
         out: list[tuple[str, str, str]] = []

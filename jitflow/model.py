@@ -162,4 +162,6 @@ class Settings:
     # account id -> role ARNs a read-only baseline never denies: jitflow's own roles there
     # and the declared break-glass admin role.
     baseline_exempt: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # account id -> jitflow's own roles there (a baseline needs them, or jitflow locks itself out)
+    jitflow_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
     path: str = ""

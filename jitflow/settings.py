@@ -48,5 +48,7 @@ def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
         attached_policy_quota=data.get("attached_policy_quota", 10),
         audit_dir=data.get("audit_dir", "audit"),
         baseline_exempt={acct: _exempt(cfg or {}) for acct, cfg in data["accounts"].items()},
+        jitflow_roles={acct: tuple((cfg or {}).get("jitflow_roles", ()))
+                       for acct, cfg in data["accounts"].items()},
         path=path,
     )

@@ -162,11 +162,6 @@ class MemoryIam:
         self._need("role", name)
         return self.ids[("role", name)]
 
-    def user_id(self, name: str) -> tuple[str, str]:
-        self._call("GetUser")
-        self._need("user", name)
-        return self.ids[("user", name)]
-
     def roles_under(self, path_prefix: str) -> list[tuple[str, str, str]]:
         self._call("ListRoles")
         prefix = f"arn:{self.partition}:iam::{self.account}:role{path_prefix}"

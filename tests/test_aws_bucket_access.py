@@ -122,7 +122,8 @@ class Sandbox:
 
     def settings(self) -> Settings:
         return Settings(admins=("admin",), accounts={ACCOUNT: None},
-                        baseline_exempt={ACCOUNT: (self.jitflow_role,)})
+                        baseline_exempt={ACCOUNT: (self.jitflow_role,)},
+                        jitflow_roles={ACCOUNT: (self.jitflow_role,)})
 
     def engine(self, *policies: Policy) -> Engine:
         """jitflow's engine over the real adapter, as jitflow's role, with `policies` as the

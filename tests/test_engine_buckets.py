@@ -47,7 +47,8 @@ class World:
         self.accounts = MemoryAccounts({ACCOUNT: self.iam}, {ACCOUNT: self.s3})
         self.log_dir = tmp_path / "audit"
         self.settings = Settings(admins=("@acme/security",), accounts={ACCOUNT: None},
-                                 baseline_exempt={ACCOUNT: (APPLY_ROLE,)})
+                                 baseline_exempt={ACCOUNT: (APPLY_ROLE,)},
+                                 jitflow_roles={ACCOUNT: (APPLY_ROLE,)})
         self.policies = PolicySet({"data-fix": POLICY}, IDENTITIES)
 
     def engine(self, policies: PolicySet | None = None, dry_run: bool = False) -> Engine:
@@ -266,7 +267,9 @@ def test_a_baseline_without_jitflow_roles_refuses_the_grant_but_never_the_revoke
 ) -> None:
     world.policies = PolicySet({"data-fix": POLICY}, IDENTITIES)
     world.grant()  # granted before the policy turned the baseline on
-    world.settings = replace(world.settings, baseline_exempt={})
+    # Only the break-glass role declared: jitflow's own roles would be denied.
+    world.settings = replace(world.settings, jitflow_roles={},
+                             baseline_exempt={ACCOUNT: ("arn:aws:iam::1:role/BreakGlass",)})
     guarded = PolicySet({"data-fix": GUARDED}, IDENTITIES)
     request = make_request(name="later", principal=SHARED,
                            access=(AccessEntry("lake", "p/", ("s3:PutObject",)),))
@@ -325,3 +328,13 @@ def test_an_approved_grant_without_its_record_is_recorded_and_stays_exempt(
     assert (record.event, record.reconciled, record.role_id) == ("granted", True, role_id)
     assert baseline(world)["Condition"]["StringNotEquals"] == {"aws:userid": [f"{role_id}:{ALICE}"]}
     assert world.engine().revoke(T0, check) == []  # recorded now: nothing more to do
+
+
+def test_an_early_revoke_of_a_bucket_grant_never_asks_iam(world: World) -> None:
+    """A bucket-policy account's roles may not list IAM policies: deleting the file of a
+    request whose grant already ended is answered from the log and the bucket alone."""
+    world.grant()
+    world.engine().revoke(EXPIRY)
+    world.iam.calls.clear()
+    outcome = world.engine().revoke_request("data-fix/fix", "file deleted", EXPIRY)
+    assert outcome.action == "none" and world.iam.calls == []

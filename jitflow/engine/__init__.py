@@ -142,7 +142,21 @@ class Engine:
 
     def revoke_request(self, request_id: str, reason: str, now: datetime) -> Outcome:
         ended = self.bucket_revoker.early(request_id, reason, now)
-        return ended if ended is not None else self.revoker.early(request_id, reason, now)
+        if ended is not None:
+            return ended
+        if self._in_bucket_policy(request_id):
+            # Nothing live in its buckets, and nothing of it was ever in IAM: a bucket-policy
+            # account's roles may not even list IAM policies.
+            return self.run.done(Outcome("none", request_id, "", detail="no live grant"))
+        return self.revoker.early(request_id, reason, now)
+
+    def _in_bucket_policy(self, request_id: str) -> bool:
+        opened = self.run.ledger.open_grant(request_id)
+        if opened is not None:
+            return opened.in_bucket_policy
+        policy = self.policies.policies.get(request_id.split("/", 1)[0]) \
+            if self.policies is not None else None
+        return policy is not None and policy.in_bucket_policy
 
     def reconcile(self, tree: Tree, policies: PolicySet, source: ApprovalSource,
                   now: datetime) -> list[Outcome]:

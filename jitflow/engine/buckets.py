@@ -158,7 +158,7 @@ class BucketBase:
         """The read-only baselines `bucket` must hold, exempting `live` grants."""
         wanted = self.baseline_policies(account, bucket)
         exempt_roles = self.run.settings.baseline_exempt.get(account, ())
-        if wanted and not exempt_roles:
+        if wanted and not self.run.settings.jitflow_roles.get(account):
             raise Rejected(
                 f"bucket {bucket} is under enforce_read_only but jitflow.yaml declares no "
                 f"jitflow_roles for account {account}: the baseline would lock jitflow out")
