@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from jitflow.cli import main
+from jitflow.clock import parse_time
 from jitflow.demo import DemoFailed, Story, workflow_step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,21 +38,31 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert "✘" not in out
     for line in (
         "✔ the upload is refused",
-        "✔ the check fails: approvals: 0 of 1",
+        "✔ the check fails: approvals: 0 of 2",
         "not counted: @alice: self-approval",
-        "✔ self-approval not counted: still approvals: 0 of 1",
-        "✔ the check passes: approvals: 1 of 1",
-        "granted: analytics-raw/alice-demo-backfill",
-        "Granted `analytics-raw/alice-demo-backfill`",  # the PR comment, read from the fake
-        "clickstream/2026/11/27/part-0000.json → OK",
-        "clickstream/2026/11/28/part-0000.json → AccessDenied",
+        "✔ self-approval not counted: still approvals: 0 of 2",
+        "✔ the check still waits: approvals: 1 of 2",
+        "✔ the check passes: approvals: 2 of 2",
+        "granted: ml-models/alice-churn-model",
+        "Granted `ml-models/alice-churn-model`",  # the PR comment, read from the fake
+        "models/churn/model-v7.bin → OK",
+        "models/fraud/model-v2.bin → AccessDenied",
         "appends `--at ",
-        "expired: analytics-raw/alice-demo-backfill",
+        "expired: ml-models/alice-churn-model",
         "✔ the upload is refused again",
         "audit chain intact: 2 records",
         "✔ Every step held",
     ):
         assert line in out, f"missing {line!r} in:\n{out}"
+    # moto's decisions are the policy evaluator's, and the grant it allowed was made at the
+    # story's clock: apply ran with --at that time, so the expiry is the clock plus 1h.
+    assert "the evaluator: allow: allowed (same account: either policy)" in out
+    clock = re.search(r"The clock reads (\S+);", out)
+    at = re.search(r"`jitflow apply --commit --at (\S+)`", out)
+    until = re.search(r"granted: ml-models/alice-churn-model \S+ \(until (\S+)\)", out)
+    assert clock and at and until, out
+    assert at[1] == clock[1]
+    assert parse_time(until[1]) == parse_time(clock[1]) + timedelta(hours=1)
     # The kept sandbox holds what the narration claims: both audit commits reached origin.
     log = subprocess.run(
         ["git", "log", "--format=%s", "main"],
@@ -60,7 +73,7 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     ).stdout.splitlines()
     assert log[0] == "jitflow revoke: expired and orphaned grants"
     assert log[1].startswith("jitflow apply: #1 ")
-    assert (sandbox / "work" / "requests" / "analytics-raw" / "alice-demo-backfill.yaml").is_file()
+    assert (sandbox / "work" / "requests" / "ml-models" / "alice-churn-model.yaml").is_file()
 
 
 def test_keep_refuses_a_directory_that_is_not_empty(
