@@ -1,4 +1,4 @@
-"""`jitflow demo`: the whole lifecycle on this machine, narrated and checked.
+"""`jitflow demo`: the whole lifecycle on this machine, narrated and checked, in two acts.
 
 A moto server (IAM enforcement on; `jitflow.sandbox.moto`) stands in for AWS, the fake GitHub
 (`jitflow.sandbox.github`) for GitHub, and a bare repository on disk for the access
@@ -12,8 +12,11 @@ Every jitflow step runs the `run:` line of the real workflow file in a subproces
 environment GitHub Actions would give it: the demo exercises the workflows, not a parallel code
 path. Each expectation prints ✔ or ✘; the first ✘ ends the story with exit 1.
 
-The story uses the identity-policy example (ml-models): alice asks for her own role, two
-approvers approve, the grant is an IAM policy, it expires and is revoked.
+Act I (identity-policy, the ml-models example): alice asks for her own role, two approvers
+approve, the grant is an IAM policy, it expires and is revoked. Act II (bucket-policy, the
+analytics-raw example): alice and bob share one role, alice's grant is a statement in the
+bucket's own policy that admits only her session; it stops by its condition at the expiry,
+before the revoke removes it.
 
 This is an adapter-level tool (servers, git, subprocesses); nothing runs at import time and moto
 is imported only when the demo starts.
@@ -48,7 +51,7 @@ if TYPE_CHECKING:
 
 REPOSITORY = "acme/access"  # the access repository's name in the fake GitHub
 IDENTITY_EXAMPLE = "ml-models"  # act I: the example policy granting in IAM policies
-BUCKET_EXAMPLE = "analytics-raw"  # its buckets exist too: the revoke sweep reads them
+BUCKET_EXAMPLE = "analytics-raw"  # act II: the example policy granting in bucket policies
 # The fake accepts any token; this one acts as github-actions[bot]. Not a secret.
 TOKEN = "demo-actions-token"  # noqa: S105
 RUN_ID = "4242"
@@ -56,6 +59,8 @@ SEED_PATHS = ("policies", "jitflow.yaml", ".github", "requests/README.md")
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 READ_ACTIONS = ("s3:GetObject", "s3:ListBucket")
+# Act II's bucket already has a policy someone else wrote: jitflow must leave it as it was.
+FOREIGN_SID = "ReportingReadsRaw"
 # The teams of the fake organisation and their members (act I's approvers are teams).
 TEAMS: dict[str, dict[str, str]] = {
     "data-platform": {}, "data-eng": {}, "ml-leads": {"grace": "active"},
@@ -132,6 +137,10 @@ class Examples:
     alice_ml: str  # alice's own role in the ML account
     account: str  # analytics-raw's
     buckets: tuple[str, ...]
+    prefix: str  # a policy prefix of analytics-raw
+    shared_role: str  # the role alice and bob share
+    alice_session: str
+    bob_session: str
 
 
 @dataclass
@@ -149,7 +158,10 @@ class Story:
     decisions: DecisionLog | None = None
     operator: Creds = SETUP
     alice: Creds = SETUP
+    bob: Creds = SETUP
     ask: Ask | None = None
+    policy_before: dict[str, Any] | None = None  # act II's bucket policy before the grant
+    granted_statements: list[dict[str, Any]] = field(default_factory=list)
     _clients: dict[tuple[str, Creds, str | None], Any] = field(default_factory=dict)
 
     @property
@@ -314,6 +326,14 @@ def alice_ml_put(story: Story, key: str) -> Attempt:
                key=key)
 
 
+def shared_put(story: Story, who: str, key: str) -> Attempt:
+    """Act II: alice or bob, in their own session of the shared role, puts an object."""
+    ex = story.ex
+    creds, session = ((story.alice, ex.alice_session) if who == "alice"
+                      else (story.bob, ex.bob_session))
+    return put(story, creds, ex.shared_role, session, bucket=ex.buckets[0], key=key)
+
+
 # ----------------------------------------------------------------- workflows as the runner
 
 
@@ -420,6 +440,8 @@ def read_examples(source: Path) -> Examples:
     ml, raw, identities = load(IDENTITY_EXAMPLE), load(BUCKET_EXAMPLE), load("identities")
     if ml.get("grant", "identity-policy") != "identity-policy":
         raise ConfigError(f"policies/{IDENTITY_EXAMPLE}.yaml must grant in identity policies")
+    if raw.get("grant") != "bucket-policy":
+        raise ConfigError(f"policies/{BUCKET_EXAMPLE}.yaml must grant in bucket policies")
     ml_account, account = str(ml["account"]), str(raw["account"])
 
     def own_role(login: str) -> str:
@@ -428,9 +450,23 @@ def read_examples(source: Path) -> Examples:
                 return entry
         raise ConfigError(f"policies/identities.yaml gives {login} no role in {ml_account}")
 
+    def shared(login: str) -> tuple[str, str]:
+        for entry in identities.get(login, ()):
+            if (isinstance(entry, dict) and "principal" in entry
+                    and f"::{account}:role/" in entry["principal"]):
+                return str(entry["principal"]), str(entry["session"])
+        raise ConfigError(f"policies/identities.yaml gives {login} no session on a shared "
+                          f"role in {account}")
+
+    alice_role, alice_session = shared("alice")
+    bob_role, bob_session = shared("bob")
+    if bob_role != alice_role:
+        raise ConfigError("policies/identities.yaml: alice and bob must share one role")
     return Examples(
         ml_account=ml_account, ml_bucket=str(ml["buckets"][0]), ml_prefix=str(ml["prefixes"][0]),
-        alice_ml=own_role("alice"), account=account, buckets=tuple(raw["buckets"]))
+        alice_ml=own_role("alice"), account=account, buckets=tuple(raw["buckets"]),
+        prefix=str(raw["prefixes"][0]), shared_role=alice_role, alice_session=alice_session,
+        bob_session=bob_session)
 
 
 def read_only(buckets: tuple[str, ...]) -> str:
@@ -447,6 +483,14 @@ def allow(action: str, resource: str | list[str]) -> str:
 def trust(*arns: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": list(arns)}, "Action": "sts:AssumeRole"}]})
+
+
+def foreign_policy(account: str, bucket: str) -> dict[str, Any]:
+    """The policy act II's bucket has before jitflow: one statement someone else owns."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": FOREIGN_SID, "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:role/reporting"},
+        "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}
 
 
 # ------------------------------------------------------------------------------ seeding
@@ -479,9 +523,20 @@ def seed_aws(story: Story) -> None:
     iam.put_user_policy(UserName="jitflow-operator", PolicyName="admin",
                         PolicyDocument=allow("*", "*"))
     alice_arn, story.alice = user_with_keys(iam, "alice")
-    for bucket in ex.buckets:  # governed by the bucket-policy example: every revoke reads them
+    bob_arn, story.bob = user_with_keys(iam, "bob")
+    # Act II: the analytics buckets (one with a policy of its own) and the role alice and
+    # bob share, read-only; reporting is the principal of the foreign statement.
+    for bucket in ex.buckets:
         s3.create_bucket(Bucket=bucket)
-    # The ML bucket and alice's own role there, read-only, assumed across accounts.
+    s3.put_object(Bucket=ex.buckets[0], Key=f"{ex.prefix}2026/11/26/part-0000.json", Body=b"{}")
+    s3.put_bucket_policy(Bucket=ex.buckets[0],
+                         Policy=json.dumps(foreign_policy(ex.account, ex.buckets[0])))
+    iam.create_role(RoleName="reporting", AssumeRolePolicyDocument=trust(operator_arn))
+    shared = ex.shared_role.rsplit("/", 1)[-1]
+    iam.create_role(RoleName=shared, AssumeRolePolicyDocument=trust(alice_arn, bob_arn))
+    iam.put_role_policy(RoleName=shared, PolicyName="read-only",
+                        PolicyDocument=read_only(ex.buckets))
+    # Act I: the ML bucket and alice's own role there, read-only, assumed across accounts.
     ml_iam = story.client("iam", SETUP, ex.ml_account)
     story.client("s3", SETUP, ex.ml_account).create_bucket(Bucket=ex.ml_bucket)
     own = ex.alice_ml.rsplit("/", 1)[-1]
@@ -489,7 +544,9 @@ def seed_aws(story: Story) -> None:
     ml_iam.put_role_policy(RoleName=own, PolicyName="read-only",
                            PolicyDocument=read_only((ex.ml_bucket,)))
     iam.put_user_policy(UserName="alice", PolicyName="assume",
-                        PolicyDocument=allow("sts:AssumeRole", ex.alice_ml))
+                        PolicyDocument=allow("sts:AssumeRole", [ex.alice_ml, ex.shared_role]))
+    iam.put_user_policy(UserName="bob", PolicyName="assume",
+                        PolicyDocument=allow("sts:AssumeRole", ex.shared_role))
     seed_other_accounts(story, operator_arn)
 
 
@@ -534,8 +591,8 @@ def step_setup(story: Story) -> None:
               "each jitflow step gets it as --at.")
     seen = alice_ml_put(story, f"{ex.ml_prefix}seed-check").seen
     story.expect(f"accounts {ex.ml_account} and {ex.account}; alice can assume "
-                 f"{ex.alice_ml.split(':')[-1]}; IAM enforcement is on",
-                 seen == "AccessDenied", "AccessDenied",
+                 f"{ex.alice_ml.split(':')[-1]}, alice and bob {ex.shared_role.split(':')[-1]}; "
+                 "IAM enforcement is on", seen == "AccessDenied", "AccessDenied",
                  "writes allowed before anything was granted")
 
 
@@ -805,8 +862,166 @@ def step_after(story: Story) -> None:
                  attempt.seen)
 
 
+# ------------------------------------------- act II: one role, two people, a bucket policy
+
+
+RAW_REQUEST = """\
+requester: alice
+principal: {principal}
+reason: Backfill the 2026-11-27 clickstream partition after job 4411 failed
+duration: 1h
+access:
+  - bucket: {bucket}
+    prefix: {prefix}
+    actions: [s3:PutObject]
+"""
+
+
+def grant_prefix(story: Story) -> str:
+    return f"{story.ex.prefix}2026/11/27/"
+
+
+def bucket_policy(story: Story) -> dict[str, Any] | None:
+    """Act II's bucket policy as AWS holds it (read by the operator), or None."""
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    s3 = story.client("s3", story.operator)
+    try:
+        text = s3.get_bucket_policy(Bucket=story.ex.buckets[0])["Policy"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NoSuchBucketPolicy":
+            return None
+        raise
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
+def sids(policy: Mapping[str, Any] | None) -> list[str]:
+    return [str(s.get("Sid")) for s in (policy or {}).get("Statement", [])]
+
+
+def jitflow_statements(policy: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    return [s for s in (policy or {}).get("Statement", [])
+            if str(s.get("Sid", "")).startswith("JitflowG")]
+
+
+def step_shared_role(story: Story) -> None:
+    ex = story.ex
+    role = ex.shared_role.split(":")[-1]
+    story.say(f"alice and bob both work through one role, {role} (read-only), each assuming it "
+              "with their own keys and their own session name (here each names it; with IAM "
+              "Identity Center AWS sets it to the signed-in user, which is what lets a grant "
+              "trust it):")
+    for creds, session in ((story.alice, ex.alice_session), (story.bob, ex.bob_session)):
+        me = story.client("sts", session_creds(story, creds, ex.shared_role, session))
+        identity = me.get_caller_identity()
+        story.say(f"    {identity['Arn']}  (aws:userid {identity['UserId']})")
+    story.policy_before = bucket_policy(story)
+    story.say(f"    s3://{ex.buckets[0]} already has a policy, written by someone else: "
+              f"statements {sids(story.policy_before)}")
+    key = f"{grant_prefix(story)}part-0000.json"
+    for who in ("alice", "bob"):
+        attempt = shared_put(story, who, key)
+        tell(story, attempt, ex.buckets[0], key, who)
+        story.expect(f"{who} cannot write", attempt.seen == "AccessDenied", "AccessDenied",
+                     attempt.seen)
+
+
+def step_bucket_request(story: Story) -> None:
+    ex = story.ex
+    story.say(f"alice asks under {BUCKET_EXAMPLE} (grant: bucket-policy) for the shared role: "
+              "identities.yaml maps her to her session on it.")
+    text = RAW_REQUEST.format(principal=ex.shared_role, bucket=ex.buckets[0],
+                              prefix=grant_prefix(story))
+    open_pull_request(story, Ask(BUCKET_EXAMPLE, "alice-demo-backfill", text,
+                                 "Write access: clickstream backfill", ("erin",)))
+    show_check(story, (ex.alice_session, grant_prefix(story)), needed=1)
+    approve(story, "erin", 1, 1, "an approver of the policy")
+
+
+def step_bucket_apply(story: Story) -> None:
+    ex = story.ex
+    story.say("The pull request is merged. The apply workflow runs on the push to main:")
+    merge_and_apply(story)
+    after = bucket_policy(story)
+    story.granted_statements = jitflow_statements(after)
+    story.say(f"    s3://{ex.buckets[0]}'s policy now: statements {sids(after)}")
+    story.show(json.dumps(story.granted_statements, indent=2))
+    iam = story.client("iam", story.operator)
+    role_id = iam.get_role(RoleName=ex.shared_role.rsplit("/", 1)[-1])["Role"]["RoleId"]
+    userid = f"{role_id}:{ex.alice_session}"
+    conditions = [s.get("Condition", {}) for s in story.granted_statements]
+    expiry = story.current.expiry
+    until = iso(expiry) if expiry else "?"
+    story.expect(f"one statement admits only aws:userid {userid} until {until}; "
+                 f"{FOREIGN_SID} is kept",
+                 len(conditions) == 1
+                 and conditions[0].get("StringEquals") == {"aws:userid": userid}
+                 and conditions[0].get("DateLessThan") == {"aws:CurrentTime": until}
+                 and sids(after)[0] == FOREIGN_SID,
+                 f"one statement for {userid} until {until}, after {FOREIGN_SID}",
+                 json.dumps(after, indent=2))
+
+
+def step_one_role_two_people(story: Story) -> None:
+    ex = story.ex
+    story.say("Both try to write under the granted prefix, on the same role:")
+    key = f"{grant_prefix(story)}part-0000.json"
+    attempt = shared_put(story, "alice", key)
+    tell(story, attempt, ex.buckets[0], key, "alice")
+    story.expect("alice is allowed, by the bucket policy's statement", attempt.seen == "OK",
+                 "OK", attempt.seen)
+    attempt = shared_put(story, "bob", key)
+    tell(story, attempt, ex.buckets[0], key, "bob")
+    story.expect("bob, on the same role, is denied", attempt.seen == "AccessDenied",
+                 "AccessDenied", attempt.seen)
+
+
+def step_bucket_expiry(story: Story) -> None:
+    ex = story.ex
+    expiry = story.current.expiry
+    assert expiry is not None  # set by merge_and_apply  # noqa: S101
+    key = f"{grant_prefix(story)}part-0001.json"
+    story.set_time(expiry - timedelta(minutes=1))
+    story.say(f"The clock moves to {iso(story.now())}, a minute before the expiry:")
+    attempt = shared_put(story, "alice", key)
+    tell(story, attempt, ex.buckets[0], key, "alice")
+    story.expect("alice still writes", attempt.seen == "OK", "OK", attempt.seen)
+    story.set_time(expiry + timedelta(minutes=1))
+    story.say(f"The clock moves to {iso(story.now())}, a minute after it. No revoke has run: the "
+              "statement is still in the bucket policy.")
+    still = jitflow_statements(bucket_policy(story))
+    story.expect("the bucket policy still holds the grant, unchanged",
+                 still == story.granted_statements and bool(still),
+                 json.dumps(story.granted_statements), json.dumps(still))
+    attempt = shared_put(story, "alice", key)
+    tell(story, attempt, ex.buckets[0], key, "alice")
+    story.say("    AWS's own evaluation (modelled here by jitflow's evaluator) denies the write: "
+              f"aws:CurrentTime {iso(story.now())} is not before the statement's "
+              f"DateLessThan {iso(expiry)}.")
+    story.expect("denied after the expiry by the condition alone, before any revoke",
+                 attempt.seen == "AccessDenied", "AccessDenied", attempt.seen)
+
+
+def step_bucket_revoke(story: Story) -> None:
+    ex = story.ex
+    at = story.now()
+    story.say(f"The revoke workflow runs; the demo appends `--at {iso(at)}` to its "
+              "`jitflow revoke` line.")
+    run_revoke(story, at)
+    after = bucket_policy(story)
+    story.say(f"    s3://{ex.buckets[0]}'s policy now: statements {sids(after)}")
+    story.expect("the bucket policy is as before the grant", after == story.policy_before,
+                 json.dumps(story.policy_before), json.dumps(after))
+    key = f"{grant_prefix(story)}part-0002.json"
+    attempt = shared_put(story, "alice", key)
+    tell(story, attempt, ex.buckets[0], key, "alice")
+    story.expect("alice is refused", attempt.seen == "AccessDenied", "AccessDenied",
+                 attempt.seen)
+
+
 def step_audit(story: Story) -> None:
-    story.say("Anyone can check the audit trail from a fresh clone:")
+    story.say("Anyone can check the audit trail of both acts from a fresh clone:")
     checkout = checkout_main(story, "auditor")
     result = subprocess.run([sys.executable, "-m", "jitflow", "audit", "verify"], cwd=checkout,
                             env=base_env(story), capture_output=True, text=True, check=False)
@@ -828,7 +1043,15 @@ ACTS: tuple[tuple[str, tuple[Step, ...]], ...] = (
         ("5. using the grant", step_use_the_grant),
         ("6. expiry", step_expiry),
         ("7. after", step_after),
-        ("8. the audit trail", step_audit),
+    )),
+    (f"Act II · {BUCKET_EXAMPLE}: one shared role, a grant in the bucket policy", (
+        ("8. one role, two people", step_shared_role),
+        ("9. alice's request", step_bucket_request),
+        ("10. merge and apply", step_bucket_apply),
+        ("11. alice writes, bob cannot", step_one_role_two_people),
+        ("12. expiry, before any revoke", step_bucket_expiry),
+        ("13. revoke", step_bucket_revoke),
+        ("14. the audit trail", step_audit),
     )),
 )
 
@@ -887,5 +1110,6 @@ def run_demo(keep: Path | None = None, out: TextIO | None = None) -> int:
                 story.say(f"\nThe sandbox stays in {root}")
     elapsed = time.monotonic() - started
     stream.write(f"\n✔ Every step held: requested, approved, granted, used, expired, "
-                 f"audited ({elapsed:.1f} s).\n")
+                 f"revoked, audited — in an IAM policy and in a bucket policy "
+                 f"({elapsed:.1f} s).\n")
     return 0
