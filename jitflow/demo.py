@@ -1,10 +1,22 @@
-"""`jitflow demo`: the whole lifecycle on this machine, narrated and checked.
+"""`jitflow demo`: the whole lifecycle on this machine, narrated and checked, in two acts.
 
 A moto server (IAM enforcement on; `jitflow.sandbox.moto`) stands in for AWS, the fake GitHub
 (`jitflow.sandbox.github`) for GitHub, and a bare repository on disk for the access
-repository. Every jitflow step runs the `run:` line of the real workflow file in a subprocess,
-with the environment GitHub Actions would give it: the demo exercises the workflows, not a
-parallel code path. Each expectation prints ✔ or ✘; the first ✘ ends the story with exit 1.
+repository. moto alone ignores bucket policies and most conditions, so the demo has moto decide
+every enforced request with jitflow's policy evaluator (`jitflow.sandbox.moto_eval`): identity
+and bucket policies, conditions, and `aws:CurrentTime` from the story's clock. That one
+`SettableClock` also stamps the fake GitHub's pull requests and reviews, and every jitflow step
+gets its time as `--at`; the demo moves it instead of waiting an hour.
+
+Every jitflow step runs the `run:` line of the real workflow file in a subprocess, with the
+environment GitHub Actions would give it: the demo exercises the workflows, not a parallel code
+path. Each expectation prints ✔ or ✘; the first ✘ ends the story with exit 1.
+
+Act I (identity-policy, the ml-models example): alice asks for her own role, two approvers
+approve, the grant is an IAM policy, it expires and is revoked. Act II (bucket-policy, the
+analytics-raw example): alice and bob share one role, alice's grant is a statement in the
+bucket's own policy that admits only her session; it stops by its condition at the expiry,
+before the revoke removes it.
 
 This is an adapter-level tool (servers, git, subprocesses); nothing runs at import time and moto
 is imported only when the demo starts.
@@ -24,9 +36,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
@@ -34,10 +46,12 @@ from jitflow.clock import iso, parse_time
 from jitflow.errors import ConfigError, JitflowError, UsageError
 from jitflow.sandbox.moto import enforce_iam, moto_server
 
+if TYPE_CHECKING:
+    from jitflow.sandbox.moto_eval import DecisionLog, SettableClock
+
 REPOSITORY = "acme/access"  # the access repository's name in the fake GitHub
-POLICY = "analytics-raw"  # the example policy the story requests access under
-REQUEST_NAME = "alice-demo-backfill"
-GRANT_PREFIX = "clickstream/2026/11/27/"
+IDENTITY_EXAMPLE = "ml-models"  # act I: the example policy granting in IAM policies
+BUCKET_EXAMPLE = "analytics-raw"  # act II: the example policy granting in bucket policies
 # The fake accepts any token; this one acts as github-actions[bot]. Not a secret.
 TOKEN = "demo-actions-token"  # noqa: S105
 RUN_ID = "4242"
@@ -45,6 +59,13 @@ SEED_PATHS = ("policies", "jitflow.yaml", ".github", "requests/README.md")
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 READ_ACTIONS = ("s3:GetObject", "s3:ListBucket")
+# Act II's bucket already has a policy someone else wrote: jitflow must leave it as it was.
+FOREIGN_SID = "ReportingReadsRaw"
+# The teams of the fake organisation and their members (act I's approvers are teams).
+TEAMS: dict[str, dict[str, str]] = {
+    "data-platform": {}, "data-eng": {}, "ml-leads": {"grace": "active"},
+    "security": {"erin": "active"},
+}
 
 
 class DemoFailed(JitflowError):
@@ -79,6 +100,50 @@ class Ran:
 
 
 @dataclass
+class Ask:
+    """One request's way through the story: the file, its pull request and its grant."""
+
+    policy: str
+    name: str
+    text: str  # the request file
+    title: str  # the pull request's
+    approvers: tuple[str, ...]  # who approves it, in order
+    pr: int = 0
+    base_sha: str = ""
+    head_sha: str = ""
+    merge_sha: str = ""
+    expiry: datetime | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.policy}/{self.name}"
+
+    @property
+    def path(self) -> str:
+        return f"requests/{self.policy}/{self.name}.yaml"
+
+    @property
+    def branch(self) -> str:
+        return f"request/{self.name}"
+
+
+@dataclass(frozen=True)
+class Examples:
+    """What the story takes from the repository's example policies and identities."""
+
+    ml_account: str
+    ml_bucket: str
+    ml_prefix: str  # a policy prefix of ml-models
+    alice_ml: str  # alice's own role in the ML account
+    account: str  # analytics-raw's
+    buckets: tuple[str, ...]
+    prefix: str  # a policy prefix of analytics-raw
+    shared_role: str  # the role alice and bob share
+    alice_session: str
+    bob_session: str
+
+
+@dataclass
 class Story:
     """Everything the steps share; filled in as the story goes."""
 
@@ -87,17 +152,16 @@ class Story:
     out: TextIO
     endpoint: str = ""
     region: str = "us-east-1"
-    account: str = ""
-    principal: str = ""
-    buckets: tuple[str, ...] = ()
+    examples: Examples | None = None
     fake: Any = None  # FakeGitHub
+    clock: SettableClock | None = None
+    decisions: DecisionLog | None = None
     operator: Creds = SETUP
     alice: Creds = SETUP
-    pr: int = 0
-    base_sha: str = ""
-    head_sha: str = ""
-    merge_sha: str = ""
-    expiry: datetime | None = None
+    bob: Creds = SETUP
+    ask: Ask | None = None
+    policy_before: dict[str, Any] | None = None  # act II's bucket policy before the grant
+    granted_statements: list[dict[str, Any]] = field(default_factory=list)
     _clients: dict[tuple[str, Creds, str | None], Any] = field(default_factory=dict)
 
     @property
@@ -109,8 +173,22 @@ class Story:
         return self.root / "work"
 
     @property
-    def request_path(self) -> str:
-        return f"requests/{POLICY}/{REQUEST_NAME}.yaml"
+    def ex(self) -> Examples:
+        assert self.examples is not None  # read before the first step  # noqa: S101
+        return self.examples
+
+    @property
+    def current(self) -> Ask:
+        assert self.ask is not None  # set by the act's pull-request step  # noqa: S101
+        return self.ask
+
+    def now(self) -> datetime:
+        assert self.clock is not None  # set when the sandbox starts  # noqa: S101
+        return self.clock()
+
+    def set_time(self, at: datetime) -> None:
+        assert self.clock is not None  # noqa: S101
+        self.clock.set_time(at)
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
@@ -202,13 +280,58 @@ def denied(call: Callable[[], object]) -> str:
     return "OK"
 
 
-def upload(story: Story, key: str) -> str:
-    """alice, in a fresh session of her role, puts an object: 'OK' or the error code."""
-    sts = story.client("sts", story.alice)
-    session = sts.assume_role(RoleArn=story.principal, RoleSessionName=f"alice-{time.time_ns()}")
-    c = session["Credentials"]
-    s3 = story.client("s3", Creds(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]))
-    return denied(lambda: s3.put_object(Bucket=story.buckets[0], Key=key, Body=b"demo"))
+def session_creds(story: Story, who: Creds, role_arn: str, session: str) -> Creds:
+    """A fresh session of `role_arn` named `session`, assumed with `who`'s own keys."""
+    answer = story.client("sts", who).assume_role(RoleArn=role_arn, RoleSessionName=session)
+    c = answer["Credentials"]
+    return Creds(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One PutObject: 'OK' or the error code, and the evaluator's reasoning for it."""
+
+    seen: str
+    why: str
+
+    def line(self, bucket: str, key: str) -> str:
+        return f"    s3://{bucket}/{key} → {self.seen}"
+
+
+def put(story: Story, who: Creds, role_arn: str, session: str, *, bucket: str, key: str
+        ) -> Attempt:
+    """`who` assumes `role_arn` as `session` and puts one object."""
+    s3 = story.client("s3", session_creds(story, who, role_arn, session))
+    log = story.decisions.decisions if story.decisions is not None else []
+    before = len(log)
+    seen = denied(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"demo"))
+    mine = [d for d in log[before:] if d.request.action.lower() == "s3:putobject"]
+    why = ""
+    if mine:
+        decided = mine[-1]
+        why = str(decided.evaluation) if decided.evaluation else f"denied: {decided.error}"
+    return Attempt(seen, why)
+
+
+def tell(story: Story, attempt: Attempt, bucket: str, key: str, who: str = "") -> None:
+    story.say(attempt.line(bucket, key) + (f"   ({who})" if who else ""))
+    if attempt.why:
+        story.say(f"      the evaluator: {attempt.why.splitlines()[0]}")
+
+
+def alice_ml_put(story: Story, key: str) -> Attempt:
+    """Act I: alice, in a fresh session of her own role, puts an object."""
+    ex = story.ex
+    return put(story, story.alice, ex.alice_ml, f"alice-{time.time_ns()}", bucket=ex.ml_bucket,
+               key=key)
+
+
+def shared_put(story: Story, who: str, key: str) -> Attempt:
+    """Act II: alice or bob, in their own session of the shared role, puts an object."""
+    ex = story.ex
+    creds, session = ((story.alice, ex.alice_session) if who == "alice"
+                      else (story.bob, ex.bob_session))
+    return put(story, creds, ex.shared_role, session, bucket=ex.buckets[0], key=key)
 
 
 # ----------------------------------------------------------------- workflows as the runner
@@ -223,6 +346,19 @@ def workflow_step(source: Path, workflow: str, step_id: str) -> tuple[str, tuple
             if step.get("id") == step_id:
                 return str(step["run"]), tuple(step.get("env", {}) or {})
     raise ConfigError(f"{path}: no step with id {step_id!r}")
+
+
+def at_time(at: datetime) -> Callable[[str], str]:
+    """Append `--at <at>` to every jitflow check/apply/revoke line of a step's script: the
+    story's clock, not the machine's, is the time jitflow acts at."""
+    def edit(script: str) -> str:
+        pattern = r"^(\s*jitflow (?:check|apply|revoke)\b.*)$"
+        edited, count = re.subn(pattern, rf"\1 --at {iso(at)}", script, flags=re.M)
+        if count == 0:
+            raise ConfigError(f"no jitflow check/apply/revoke line to give --at in:\n{script}")
+        return edited
+
+    return edit
 
 
 def shim_bin(root: Path) -> Path:
@@ -293,19 +429,44 @@ def write_json(path: Path, value: object) -> Path:
     return path
 
 
-# ------------------------------------------------------------------------------- story
+# ---------------------------------------------------------------------- the examples
 
 
-def read_examples(story: Story) -> None:
-    """Account, buckets and alice's principal, from the example policy and identities."""
-    policy: Any = yaml.safe_load((story.source / "policies" / f"{POLICY}.yaml").read_text())
-    identities: Any = yaml.safe_load((story.source / "policies" / "identities.yaml").read_text())
-    story.account = str(policy["account"])
-    story.buckets = tuple(policy["buckets"])
-    mine = [arn for arn in identities["alice"] if f"::{story.account}:role/" in arn]
-    if not mine:
-        raise ConfigError(f"policies/identities.yaml gives alice no role in {story.account}")
-    story.principal = mine[0]
+def read_examples(source: Path) -> Examples:
+    """Accounts, buckets, prefixes and principals, from the example policies and identities."""
+    def load(name: str) -> Any:
+        return yaml.safe_load((source / "policies" / f"{name}.yaml").read_text(encoding="utf-8"))
+
+    ml, raw, identities = load(IDENTITY_EXAMPLE), load(BUCKET_EXAMPLE), load("identities")
+    if ml.get("grant", "identity-policy") != "identity-policy":
+        raise ConfigError(f"policies/{IDENTITY_EXAMPLE}.yaml must grant in identity policies")
+    if raw.get("grant") != "bucket-policy":
+        raise ConfigError(f"policies/{BUCKET_EXAMPLE}.yaml must grant in bucket policies")
+    ml_account, account = str(ml["account"]), str(raw["account"])
+
+    def own_role(login: str) -> str:
+        for entry in identities.get(login, ()):
+            if isinstance(entry, str) and f"::{ml_account}:role/" in entry:
+                return entry
+        raise ConfigError(f"policies/identities.yaml gives {login} no role in {ml_account}")
+
+    def shared(login: str) -> tuple[str, str]:
+        for entry in identities.get(login, ()):
+            if (isinstance(entry, dict) and "principal" in entry
+                    and f"::{account}:role/" in entry["principal"]):
+                return str(entry["principal"]), str(entry["session"])
+        raise ConfigError(f"policies/identities.yaml gives {login} no session on a shared "
+                          f"role in {account}")
+
+    alice_role, alice_session = shared("alice")
+    bob_role, bob_session = shared("bob")
+    if bob_role != alice_role:
+        raise ConfigError("policies/identities.yaml: alice and bob must share one role")
+    return Examples(
+        ml_account=ml_account, ml_bucket=str(ml["buckets"][0]), ml_prefix=str(ml["prefixes"][0]),
+        alice_ml=own_role("alice"), account=account, buckets=tuple(raw["buckets"]),
+        prefix=str(raw["prefixes"][0]), shared_role=alice_role, alice_session=alice_session,
+        bob_session=bob_session)
 
 
 def read_only(buckets: tuple[str, ...]) -> str:
@@ -314,9 +475,25 @@ def read_only(buckets: tuple[str, ...]) -> str:
         {"Effect": "Allow", "Action": list(READ_ACTIONS), "Resource": resources}]})
 
 
-def allow(action: str, resource: str) -> str:
+def allow(action: str, resource: str | list[str]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": action, "Resource": resource}]})
+
+
+def trust(*arns: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": list(arns)}, "Action": "sts:AssumeRole"}]})
+
+
+def foreign_policy(account: str, bucket: str) -> dict[str, Any]:
+    """The policy act II's bucket has before jitflow: one statement someone else owns."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": FOREIGN_SID, "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:role/reporting"},
+        "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}
+
+
+# ------------------------------------------------------------------------------ seeding
 
 
 def seed_other_accounts(story: Story, operator_arn: str) -> None:
@@ -324,39 +501,52 @@ def seed_other_accounts(story: Story, operator_arn: str) -> None:
     settings: Any = yaml.safe_load((story.source / "jitflow.yaml").read_text())
     for account, config in (settings.get("accounts") or {}).items():
         role = (config or {}).get("role")
-        if not role or str(account) == story.account:
+        if not role:
             continue
         iam = story.client("iam", SETUP, str(account))
-        trust = json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": operator_arn}, "Action": "sts:AssumeRole"}]})
         path, _, name = str(role).split(":role", 1)[1].rpartition("/")
-        iam.create_role(RoleName=name, Path=f"{path}/", AssumeRolePolicyDocument=trust)
+        iam.create_role(RoleName=name, Path=f"{path}/",
+                        AssumeRolePolicyDocument=trust(operator_arn))
         iam.put_role_policy(RoleName=name, PolicyName="admin", PolicyDocument=allow("*", "*"))
 
 
+def user_with_keys(iam: Any, name: str) -> tuple[str, Creds]:
+    arn = str(iam.create_user(UserName=name)["User"]["Arn"])
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return arn, Creds(key["AccessKeyId"], key["SecretAccessKey"])
+
+
 def seed_aws(story: Story) -> None:
-    iam = story.client("iam", SETUP, story.account)
-    s3 = story.client("s3", SETUP, story.account)
-    for bucket in story.buckets:
-        s3.create_bucket(Bucket=bucket)
-    operator_arn = iam.create_user(UserName="jitflow-operator")["User"]["Arn"]
+    ex = story.ex
+    iam, s3 = story.client("iam", SETUP, ex.account), story.client("s3", SETUP, ex.account)
+    operator_arn, story.operator = user_with_keys(iam, "jitflow-operator")
     iam.put_user_policy(UserName="jitflow-operator", PolicyName="admin",
                         PolicyDocument=allow("*", "*"))
-    key = iam.create_access_key(UserName="jitflow-operator")["AccessKey"]
-    story.operator = Creds(key["AccessKeyId"], key["SecretAccessKey"])
-    read = iam.create_policy(PolicyName="read-only",
-                             PolicyDocument=read_only(story.buckets))["Policy"]["Arn"]
-    alice_arn = iam.create_user(UserName="alice")["User"]["Arn"]
-    iam.attach_user_policy(UserName="alice", PolicyArn=read)
+    alice_arn, story.alice = user_with_keys(iam, "alice")
+    bob_arn, story.bob = user_with_keys(iam, "bob")
+    # Act II: the analytics buckets (one with a policy of its own) and the role alice and
+    # bob share, read-only; reporting is the principal of the foreign statement.
+    for bucket in ex.buckets:
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=ex.buckets[0], Key=f"{ex.prefix}2026/11/26/part-0000.json", Body=b"{}")
+    s3.put_bucket_policy(Bucket=ex.buckets[0],
+                         Policy=json.dumps(foreign_policy(ex.account, ex.buckets[0])))
+    iam.create_role(RoleName="reporting", AssumeRolePolicyDocument=trust(operator_arn))
+    shared = ex.shared_role.rsplit("/", 1)[-1]
+    iam.create_role(RoleName=shared, AssumeRolePolicyDocument=trust(alice_arn, bob_arn))
+    iam.put_role_policy(RoleName=shared, PolicyName="read-only",
+                        PolicyDocument=read_only(ex.buckets))
+    # Act I: the ML bucket and alice's own role there, read-only, assumed across accounts.
+    ml_iam = story.client("iam", SETUP, ex.ml_account)
+    story.client("s3", SETUP, ex.ml_account).create_bucket(Bucket=ex.ml_bucket)
+    own = ex.alice_ml.rsplit("/", 1)[-1]
+    ml_iam.create_role(RoleName=own, AssumeRolePolicyDocument=trust(alice_arn))
+    ml_iam.put_role_policy(RoleName=own, PolicyName="read-only",
+                           PolicyDocument=read_only((ex.ml_bucket,)))
     iam.put_user_policy(UserName="alice", PolicyName="assume",
-                        PolicyDocument=allow("sts:AssumeRole", story.principal))
-    key = iam.create_access_key(UserName="alice")["AccessKey"]
-    story.alice = Creds(key["AccessKeyId"], key["SecretAccessKey"])
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": alice_arn}, "Action": "sts:AssumeRole"}]})
-    role = story.principal.rsplit("/", 1)[-1]
-    iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
-    iam.attach_role_policy(RoleName=role, PolicyArn=read)
+                        PolicyDocument=allow("sts:AssumeRole", [ex.alice_ml, ex.shared_role]))
+    iam.put_user_policy(UserName="bob", PolicyName="assume",
+                        PolicyDocument=allow("sts:AssumeRole", ex.shared_role))
     seed_other_accounts(story, operator_arn)
 
 
@@ -364,27 +554,9 @@ def seed_github(story: Story) -> None:
     fake = story.fake
     fake.set_token(TOKEN)
     org = REPOSITORY.split("/", maxsplit=1)[0]
-    for team in ("data-platform", "data-eng", "security"):
-        fake.add_team(org, team, {})
+    for team, members in TEAMS.items():
+        fake.add_team(org, team, members)
     fake.add_repo(REPOSITORY)
-
-
-def step_setup(story: Story) -> None:
-    story.say("Setting the scene: a pretend AWS account (moto) and a pretend GitHub, locally.")
-    seed_aws(story)
-    enforce_iam(story.endpoint, True)
-    seed_github(story)
-    story.expect(f"account {story.account}: buckets {', '.join(story.buckets)}; alice can "
-                 f"assume {story.principal.split(':')[-1]}; IAM enforcement is on",
-                 upload(story, "seed-check") == "AccessDenied", "AccessDenied",
-                 "writes allowed before anything was granted")
-
-
-def step_denied_at_first(story: Story) -> None:
-    story.say("alice has read-only access. She tries to upload her backfill anyway…")
-    seen = upload(story, f"{GRANT_PREFIX}part-0000.json")
-    story.say(f"    s3://{story.buckets[0]}/{GRANT_PREFIX}part-0000.json → {seen}")
-    story.expect("the upload is refused", seen == "AccessDenied", "AccessDenied", seen)
 
 
 def seed_repository(story: Story) -> None:
@@ -402,64 +574,78 @@ def seed_repository(story: Story) -> None:
     git(story.work, "commit", "--quiet", "-m", "Access repository: policies and workflows",
         who=person("admin"))
     git(story.work, "push", "--quiet", "origin", "main")
-    story.base_sha = git(story.work, "rev-parse", "HEAD")
 
 
-REQUEST_TEXT = """\
-requester: alice
-principal: {principal}
-reason: Backfill the 2026-11-27 clickstream partition after job 4411 failed
-duration: 1h
-access:
-  - bucket: {bucket}
-    prefix: {prefix}
-    actions: [s3:PutObject]
-"""
+def step_setup(story: Story) -> None:
+    ex = story.ex
+    story.say("Setting the scene: two pretend AWS accounts (moto) and a pretend GitHub, locally.")
+    seed_aws(story)
+    enforce_iam(story.endpoint, True)
+    seed_github(story)
+    seed_repository(story)
+    story.say("    moto decides every request with jitflow's policy evaluator, a model of AWS's "
+              "own evaluation:")
+    story.say("    identity and bucket policies, conditions, and aws:CurrentTime from the "
+              "story's clock.")
+    story.say(f"    The clock reads {iso(story.now())}; it also stamps the fake GitHub, and "
+              "each jitflow step gets it as --at.")
+    seen = alice_ml_put(story, f"{ex.ml_prefix}seed-check").seen
+    story.expect(f"accounts {ex.ml_account} and {ex.account}; alice can assume "
+                 f"{ex.alice_ml.split(':')[-1]}, alice and bob {ex.shared_role.split(':')[-1]}; "
+                 "IAM enforcement is on", seen == "AccessDenied", "AccessDenied",
+                 "writes allowed before anything was granted")
 
 
-def open_pull_request(story: Story) -> None:
-    branch = f"request/{REQUEST_NAME}"
-    git(story.work, "checkout", "--quiet", "-b", branch)
-    path = story.work / story.request_path
+# ------------------------------------------------------------------- pull requests
+
+
+def open_pull_request(story: Story, ask: Ask) -> None:
+    story.ask = ask
+    git(story.work, "checkout", "--quiet", "main")
+    git(story.work, "pull", "--quiet", "origin", "main")
+    ask.base_sha = git(story.work, "rev-parse", "HEAD")
+    git(story.work, "checkout", "--quiet", "-b", ask.branch)
+    path = story.work / ask.path
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(REQUEST_TEXT.format(principal=story.principal, bucket=story.buckets[0],
-                                        prefix=GRANT_PREFIX), encoding="utf-8")
-    git(story.work, "add", story.request_path)
-    git(story.work, "commit", "--quiet", "-m", "Request write access for the backfill",
-        who=person("alice"))
-    git(story.work, "push", "--quiet", "origin", branch)
-    story.head_sha = git(story.work, "rev-parse", "HEAD")
+    path.write_text(ask.text, encoding="utf-8")
+    git(story.work, "add", ask.path)
+    git(story.work, "commit", "--quiet", "-m", ask.title, who=person("alice"))
+    git(story.work, "push", "--quiet", "origin", ask.branch)
+    ask.head_sha = git(story.work, "rev-parse", "HEAD")
     fake = story.fake
-    story.pr = fake.open_pull(author="alice", head_sha=story.head_sha, base_sha=story.base_sha,
-                              head_ref=branch, title="Write access: clickstream backfill")
-    fake.add_commit_to_pull(story.pr, story.head_sha, author="alice")
-    fake.add_file_to_pull(story.pr, story.request_path, additions=9)
+    ask.pr = fake.open_pull(author="alice", head_sha=ask.head_sha, base_sha=ask.base_sha,
+                            head_ref=ask.branch, title=ask.title)
+    fake.add_commit_to_pull(ask.pr, ask.head_sha, author="alice")
+    fake.add_file_to_pull(ask.pr, ask.path, additions=len(ask.text.splitlines()))
+    story.say(f"    PR #{ask.pr}: {ask.path} (head {ask.head_sha[:12]})")
 
 
 def pull_event(story: Story, name: str) -> Path:
-    pull = {"number": story.pr, "user": {"login": "alice"},
-            "base": {"sha": story.base_sha, "ref": "main"},
-            "head": {"sha": story.head_sha, "ref": f"request/{REQUEST_NAME}"}}
-    return write_json(story.root / f"event-{name}.json",
+    ask = story.current
+    pull = {"number": ask.pr, "user": {"login": "alice"},
+            "base": {"sha": ask.base_sha, "ref": "main"},
+            "head": {"sha": ask.head_sha, "ref": ask.branch}}
+    return write_json(story.root / f"event-{ask.pr}-{name}.json",
                       {"action": "submitted" if "review" in name else "opened",
                        "pull_request": pull})
 
 
 def run_check(story: Story, event_name: str) -> tuple[Ran, str]:
     """The check job: base/ and pr/ checkouts, then the `id: check` step. (code, summary)."""
-    job = story.root / f"check-{event_name}"
+    ask = story.current
+    job = story.root / f"check-{ask.pr}-{event_name}"
     job.mkdir()
     git(job, "clone", "--quiet", "--no-checkout", str(story.origin), "base")
-    git(job / "base", "checkout", "--quiet", story.base_sha)
+    git(job / "base", "checkout", "--quiet", ask.base_sha)
     git(job, "clone", "--quiet", "--no-checkout", str(story.origin), "pr")
-    git(job / "pr", "fetch", "--quiet", "origin", story.head_sha)
-    git(job / "pr", "checkout", "--quiet", story.head_sha)
+    git(job / "pr", "fetch", "--quiet", "origin", ask.head_sha)
+    git(job / "pr", "checkout", "--quiet", ask.head_sha)
     summary = job / "summary.md"
     kind = "pull_request_review" if "review" in event_name else "pull_request"
     env = github_env(story, pull_event(story, event_name), GITHUB_EVENT_NAME=kind,
-                     GITHUB_STEP_SUMMARY=str(summary), BASE_SHA=story.base_sha,
-                     HEAD_SHA=story.head_sha)
-    ran = run_step(story, "jitflow-check.yml", "check", job, env)
+                     GITHUB_STEP_SUMMARY=str(summary), BASE_SHA=ask.base_sha,
+                     HEAD_SHA=ask.head_sha)
+    ran = run_step(story, "jitflow-check.yml", "check", job, env, edit=at_time(story.now()))
     text = summary.read_text(encoding="utf-8") if summary.exists() else ""
     return ran, text
 
@@ -469,48 +655,42 @@ def approvals_line(output: str) -> str:
     return found.group(0) if found else "(no approvals line)"
 
 
-def step_pull_request(story: Story) -> None:
-    story.say("alice adds a request file on a branch and opens a pull request.")
-    seed_repository(story)
-    open_pull_request(story)
-    story.say(f"    PR #{story.pr}: {story.request_path} (head {story.head_sha[:12]})")
+def show_check(story: Story, expect_in_plan: tuple[str, ...], needed: int) -> None:
     story.say("The check workflow runs its `jitflow check` step in base/ + pr/ checkouts (its pip "
               "install steps are skipped: this jitflow is already installed):")
     ran, summary = run_check(story, "opened")
     shown = summary.split("<details>")[0].rstrip()
-    story.show(shown + "\n(the exact IAM policy document follows in the summary)"
+    story.show(shown + "\n(the exact policy document follows in the summary)"
                if summary else ran.output)
-    story.expect("the plan is in the job summary", "s3:PutObject" in summary
-                 and GRANT_PREFIX in summary, f"a plan for {GRANT_PREFIX}", summary or ran.output)
-    story.expect("the check fails: approvals: 0 of 1",
-                 ran.code == 1 and approvals_line(ran.output) == "approvals: 0 of 1",
-                 "exit 1 and approvals: 0 of 1", f"exit {ran.code}\n{ran.output}")
+    story.expect("the plan is in the job summary", all(t in summary for t in expect_in_plan),
+                 f"a plan naming {', '.join(expect_in_plan)}", summary or ran.output)
+    story.expect(f"the check fails: approvals: 0 of {needed}",
+                 ran.code == 1 and approvals_line(ran.output) == f"approvals: 0 of {needed}",
+                 f"exit 1 and approvals: 0 of {needed}", f"exit {ran.code}\n{ran.output}")
 
 
-def step_approvals(story: Story) -> None:
-    story.say("alice approves her own pull request (she shouldn't, and it won't count)…")
-    story.fake.add_review(story.pr, "alice", "APPROVED")
-    ran, _ = run_check(story, "review-alice")
+def approve(story: Story, login: str, count: int, needed: int, why: str) -> None:
+    story.say(f"{login}, {why}, approves the head commit.")
+    story.fake.add_review(story.current.pr, login, "APPROVED")
+    ran, _ = run_check(story, f"review-{login}")
     story.show("\n".join(line for line in ran.output.splitlines() if "approv" in line))
-    story.expect("self-approval not counted: still approvals: 0 of 1",
-                 ran.code == 1 and approvals_line(ran.output) == "approvals: 0 of 1",
-                 "exit 1 and approvals: 0 of 1", f"exit {ran.code}\n{ran.output}")
-    story.say("erin, an approver of the policy, approves the head commit.")
-    story.fake.add_review(story.pr, "erin", "APPROVED")
-    ran, _ = run_check(story, "review-erin")
-    story.show("\n".join(line for line in ran.output.splitlines() if "approv" in line))
-    story.expect("the check passes: approvals: 1 of 1",
-                 ran.code == 0 and approvals_line(ran.output) == "approvals: 1 of 1",
-                 "exit 0 and approvals: 1 of 1", f"exit {ran.code}\n{ran.output}")
+    done = count == needed
+    story.expect(f"the check {'passes' if done else 'still waits'}: approvals: {count} of {needed}",
+                 ran.code == (0 if done else 1)
+                 and approvals_line(ran.output) == f"approvals: {count} of {needed}",
+                 f"exit {0 if done else 1} and approvals: {count} of {needed}",
+                 f"exit {ran.code}\n{ran.output}")
 
 
 def merge(story: Story) -> None:
+    ask = story.current
     git(story.work, "checkout", "--quiet", "main")
-    git(story.work, "merge", "--quiet", "--no-ff", f"request/{REQUEST_NAME}", "-m",
-        f"Merge pull request #{story.pr} from alice/request/{REQUEST_NAME}", who=person("erin"))
+    git(story.work, "pull", "--quiet", "origin", "main")
+    git(story.work, "merge", "--quiet", "--no-ff", ask.branch, "-m",
+        f"Merge pull request #{ask.pr} from alice/{ask.branch}", who=person("erin"))
     git(story.work, "push", "--quiet", "origin", "main")
-    story.merge_sha = git(story.work, "rev-parse", "HEAD")
-    story.fake.merge_pull(story.pr, story.merge_sha, merged_by="erin")
+    ask.merge_sha = git(story.work, "rev-parse", "HEAD")
+    story.fake.merge_pull(ask.pr, ask.merge_sha, merged_by="erin")
 
 
 def origin_main(story: Story) -> tuple[str, str]:
@@ -535,78 +715,313 @@ def push_audit(story: Story, workflow: str, cwd: Path, env: Mapping[str, str]) -
                  f"exit {ran.code}\n{ran.output}")
 
 
-def granted_expiry(checkout: Path) -> datetime | None:
+def granted_expiry(checkout: Path, request_id: str) -> datetime | None:
     from jitflow.audit.store import AuditLog  # noqa: PLC0415
 
     for record in AuditLog(checkout / "audit").records():
         details = record.get("details") if isinstance(record.get("details"), dict) else record
-        if record.get("event") == "granted" and isinstance(details, dict):
+        if (record.get("event") == "granted" and isinstance(details, dict)
+                and details.get("request") == request_id):
             return parse_time(str(details.get("expiry")))
     return None
 
 
-def step_merge_and_apply(story: Story) -> None:
-    story.say("The pull request is merged. The apply workflow runs on the push to main:")
+def merge_and_apply(story: Story) -> None:
+    """Merge, run the apply workflow's `jitflow apply` and push its audit commit."""
+    ask = story.current
     merge(story)
-    checkout = checkout_main(story, "apply")
-    event = write_json(story.root / "event-push.json",
-                       {"ref": "refs/heads/main", "before": story.base_sha,
-                        "after": story.merge_sha})
-    env = {**github_env(story, event, GITHUB_SHA=story.merge_sha, GITHUB_EVENT_NAME="push",
+    checkout = checkout_main(story, f"apply-{ask.pr}")
+    event = write_json(story.root / f"event-push-{ask.pr}.json",
+                       {"ref": "refs/heads/main", "before": ask.base_sha, "after": ask.merge_sha})
+    env = {**github_env(story, event, GITHUB_SHA=ask.merge_sha, GITHUB_EVENT_NAME="push",
                         GITHUB_REF_NAME="main"), **aws_env(story)}
-    ran = run_step(story, "jitflow-apply.yml", "apply", checkout, env)
+    story.say(f"    (`jitflow apply --commit --at {iso(story.now())}`: the story's clock)")
+    ran = run_step(story, "jitflow-apply.yml", "apply", checkout, env, edit=at_time(story.now()))
     story.show(ran.output)
     story.expect("approvals verified again and the grant made",
-                 ran.code == 0 and "granted:" in ran.output, "exit 0 and granted:",
-                 f"exit {ran.code}\n{ran.output}")
-    comments = [c.body for c in story.fake.comments(story.pr) if "Granted" in c.body]
-    story.say(f"    comment on PR #{story.pr}:")
+                 ran.code == 0 and f"granted: {ask.id}" in ran.output,
+                 f"exit 0 and granted: {ask.id}", f"exit {ran.code}\n{ran.output}")
+    comments = [c.body for c in story.fake.comments(ask.pr) if "Granted" in c.body]
+    story.say(f"    comment on PR #{ask.pr}:")
     story.show(comments[-1] if comments else "(none)")
     story.expect("the PR has the grant comment", bool(comments), "a 'Granted' comment",
                  "no such comment")
     push_audit(story, "jitflow-apply.yml", checkout, env)
-    story.expiry = granted_expiry(checkout)
-    story.expect("the audit log records the grant with its expiry", story.expiry is not None,
-                 "a granted record with an expiry", "none")
+    ask.expiry = granted_expiry(checkout, ask.id)
+    story.expect("the audit log records the grant with its expiry", ask.expiry is not None,
+                 f"a granted record of {ask.id} with an expiry", "none")
+
+
+def run_revoke(story: Story, at: datetime) -> Ran:
+    """The revoke workflow on its schedule at `at`, and its audit push."""
+    checkout = checkout_main(story, f"revoke-{story.current.pr}")
+    event = write_json(story.root / f"event-schedule-{story.current.pr}.json",
+                       {"schedule": "7,22,37,52 * * * *"})
+    env = {**github_env(story, event, GITHUB_EVENT_NAME="schedule", GITHUB_REF_NAME="main"),
+           **aws_env(story), "REQUEST": "", "REASON": ""}
+    ran = run_step(story, "jitflow-revoke.yml", "revoke", checkout, env, edit=at_time(at))
+    story.show(ran.output)
+    story.expect("the expired grant is removed",
+                 ran.code == 0 and f"expired: {story.current.id}" in ran.output,
+                 f"exit 0 and expired: {story.current.id}", f"exit {ran.code}\n{ran.output}")
+    push_audit(story, "jitflow-revoke.yml", checkout, env)
+    return ran
+
+
+# ------------------------------------------------------- act I: a grant in an IAM policy
+
+
+ML_REQUEST = """\
+requester: alice
+principal: {principal}
+reason: Publish the retrained churn model after the 2026-11 feature fix
+ticket: ML-4411
+duration: 1h
+access:
+  - bucket: {bucket}
+    prefix: {prefix}
+    actions: [s3:PutObject]
+"""
+
+
+def ml_key(story: Story, name: str) -> str:
+    return f"{story.ex.ml_prefix}churn/{name}"
+
+
+def step_denied_at_first(story: Story) -> None:
+    ex = story.ex
+    story.say(f"alice has read-only access through her own role {ex.alice_ml.split(':')[-1]}. "
+              "She tries to publish her model anyway…")
+    key = ml_key(story, "model-v7.bin")
+    attempt = alice_ml_put(story, key)
+    tell(story, attempt, ex.ml_bucket, key)
+    story.expect("the upload is refused", attempt.seen == "AccessDenied", "AccessDenied",
+                 attempt.seen)
+
+
+def step_pull_request(story: Story) -> None:
+    ex = story.ex
+    story.say(f"alice adds a request file under {IDENTITY_EXAMPLE} (grant: identity-policy, two "
+              "approvals) and opens a pull request.")
+    text = ML_REQUEST.format(principal=ex.alice_ml, bucket=ex.ml_bucket,
+                             prefix=ml_key(story, ""))
+    open_pull_request(story, Ask(IDENTITY_EXAMPLE, "alice-churn-model", text,
+                                 "Write access: publish the churn model", ("grace", "erin")))
+    show_check(story, ("s3:PutObject", ml_key(story, "")), needed=2)
+
+
+def step_approvals(story: Story) -> None:
+    story.say("alice approves her own pull request (she shouldn't, and it won't count)…")
+    story.fake.add_review(story.current.pr, "alice", "APPROVED")
+    ran, _ = run_check(story, "review-alice")
+    story.show("\n".join(line for line in ran.output.splitlines() if "approv" in line))
+    story.expect("self-approval not counted: still approvals: 0 of 2",
+                 ran.code == 1 and approvals_line(ran.output) == "approvals: 0 of 2",
+                 "exit 1 and approvals: 0 of 2", f"exit {ran.code}\n{ran.output}")
+    approve(story, "grace", 1, 2, "of @acme/ml-leads")
+    approve(story, "erin", 2, 2, "of @acme/security")
+
+
+def step_merge_and_apply(story: Story) -> None:
+    story.say("The pull request is merged. The apply workflow runs on the push to main:")
+    merge_and_apply(story)
 
 
 def step_use_the_grant(story: Story) -> None:
-    story.say("alice uploads her backfill again, with her usual credentials.")
-    inside = upload(story, f"{GRANT_PREFIX}part-0000.json")
-    story.say(f"    s3://{story.buckets[0]}/{GRANT_PREFIX}part-0000.json → {inside}")
-    story.expect("inside the granted prefix: allowed", inside == "OK", "OK", inside)
-    outside = upload(story, "clickstream/2026/11/28/part-0000.json")
-    story.say(f"    s3://{story.buckets[0]}/clickstream/2026/11/28/part-0000.json → {outside}")
-    story.expect("outside the prefix: still refused", outside == "AccessDenied",
-                 "AccessDenied", outside)
+    ex = story.ex
+    story.say("alice publishes her model again, with her usual credentials.")
+    inside = ml_key(story, "model-v7.bin")
+    attempt = alice_ml_put(story, inside)
+    tell(story, attempt, ex.ml_bucket, inside)
+    story.expect("inside the granted prefix: allowed", attempt.seen == "OK", "OK", attempt.seen)
+    outside = f"{ex.ml_prefix}fraud/model-v2.bin"
+    attempt = alice_ml_put(story, outside)
+    tell(story, attempt, ex.ml_bucket, outside)
+    story.expect("outside the prefix: still refused", attempt.seen == "AccessDenied",
+                 "AccessDenied", attempt.seen)
 
 
 def step_expiry(story: Story) -> None:
-    assert story.expiry is not None  # set by step_merge_and_apply  # noqa: S101
-    at = iso(story.expiry + timedelta(minutes=1))
-    story.say(f"The clock moves past expiry: the revoke workflow runs, and since we can't wait "
-              f"an hour, the demo appends `--at {at}` to its `jitflow revoke` line.")
-    checkout = checkout_main(story, "revoke")
-    event = write_json(story.root / "event-schedule.json", {"schedule": "7,22,37,52 * * * *"})
-    env = {**github_env(story, event, GITHUB_EVENT_NAME="schedule", GITHUB_REF_NAME="main"),
-           **aws_env(story), "REQUEST": "", "REASON": ""}
-
-    def at_time(script: str) -> str:
-        return re.sub(r"^(\s*jitflow revoke\b.*)$", rf"\1 --at {at}", script, flags=re.M)
-
-    ran = run_step(story, "jitflow-revoke.yml", "revoke", checkout, env, edit=at_time)
-    story.show(ran.output)
-    story.expect("the expired grant is removed", ran.code == 0 and "expired:" in ran.output,
-                 "exit 0 and expired:", f"exit {ran.code}\n{ran.output}")
-    push_audit(story, "jitflow-revoke.yml", checkout, env)
+    expiry = story.current.expiry
+    assert expiry is not None  # set by merge_and_apply  # noqa: S101
+    at = expiry + timedelta(minutes=1)
+    story.set_time(at)
+    story.say(f"The clock moves past expiry to {iso(at)}: the revoke workflow runs, and since "
+              f"we can't wait an hour, the demo appends `--at {iso(at)}` to its "
+              "`jitflow revoke` line.")
+    run_revoke(story, at)
 
 
 def step_after(story: Story) -> None:
+    ex = story.ex
     story.say("alice tries once more, after the expiry.")
-    seen = upload(story, f"{GRANT_PREFIX}part-0001.json")
-    story.say(f"    s3://{story.buckets[0]}/{GRANT_PREFIX}part-0001.json → {seen}")
-    story.expect("the upload is refused again", seen == "AccessDenied", "AccessDenied", seen)
-    story.say("Anyone can check the audit trail from a fresh clone:")
+    key = ml_key(story, "model-v8.bin")
+    attempt = alice_ml_put(story, key)
+    tell(story, attempt, ex.ml_bucket, key)
+    story.expect("the upload is refused again", attempt.seen == "AccessDenied", "AccessDenied",
+                 attempt.seen)
+
+
+# ------------------------------------------- act II: one role, two people, a bucket policy
+
+
+RAW_REQUEST = """\
+requester: alice
+principal: {principal}
+reason: Backfill the 2026-11-27 clickstream partition after job 4411 failed
+duration: 1h
+access:
+  - bucket: {bucket}
+    prefix: {prefix}
+    actions: [s3:PutObject]
+"""
+
+
+def grant_prefix(story: Story) -> str:
+    return f"{story.ex.prefix}2026/11/27/"
+
+
+def bucket_policy(story: Story) -> dict[str, Any] | None:
+    """Act II's bucket policy as AWS holds it (read by the operator), or None."""
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    s3 = story.client("s3", story.operator)
+    try:
+        text = s3.get_bucket_policy(Bucket=story.ex.buckets[0])["Policy"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NoSuchBucketPolicy":
+            return None
+        raise
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
+def sids(policy: Mapping[str, Any] | None) -> list[str]:
+    return [str(s.get("Sid")) for s in (policy or {}).get("Statement", [])]
+
+
+def jitflow_statements(policy: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    return [s for s in (policy or {}).get("Statement", [])
+            if str(s.get("Sid", "")).startswith("JitflowG")]
+
+
+def step_shared_role(story: Story) -> None:
+    ex = story.ex
+    role = ex.shared_role.split(":")[-1]
+    story.say(f"alice and bob both work through one role, {role} (read-only), each assuming it "
+              "with their own keys and their own session name (here each names it; with IAM "
+              "Identity Center AWS sets it to the signed-in user, which is what lets a grant "
+              "trust it):")
+    for creds, session in ((story.alice, ex.alice_session), (story.bob, ex.bob_session)):
+        me = story.client("sts", session_creds(story, creds, ex.shared_role, session))
+        identity = me.get_caller_identity()
+        story.say(f"    {identity['Arn']}  (aws:userid {identity['UserId']})")
+    story.policy_before = bucket_policy(story)
+    story.say(f"    s3://{ex.buckets[0]} already has a policy, written by someone else: "
+              f"statements {sids(story.policy_before)}")
+    key = f"{grant_prefix(story)}part-0000.json"
+    for who in ("alice", "bob"):
+        attempt = shared_put(story, who, key)
+        tell(story, attempt, ex.buckets[0], key, who)
+        story.expect(f"{who} cannot write", attempt.seen == "AccessDenied", "AccessDenied",
+                     attempt.seen)
+
+
+def step_bucket_request(story: Story) -> None:
+    ex = story.ex
+    story.say(f"alice asks under {BUCKET_EXAMPLE} (grant: bucket-policy) for the shared role: "
+              "identities.yaml maps her to her session on it.")
+    text = RAW_REQUEST.format(principal=ex.shared_role, bucket=ex.buckets[0],
+                              prefix=grant_prefix(story))
+    open_pull_request(story, Ask(BUCKET_EXAMPLE, "alice-demo-backfill", text,
+                                 "Write access: clickstream backfill", ("erin",)))
+    show_check(story, (ex.alice_session, grant_prefix(story)), needed=1)
+    approve(story, "erin", 1, 1, "an approver of the policy")
+
+
+def step_bucket_apply(story: Story) -> None:
+    ex = story.ex
+    story.say("The pull request is merged. The apply workflow runs on the push to main:")
+    merge_and_apply(story)
+    after = bucket_policy(story)
+    story.granted_statements = jitflow_statements(after)
+    story.say(f"    s3://{ex.buckets[0]}'s policy now: statements {sids(after)}")
+    story.show(json.dumps(story.granted_statements, indent=2))
+    iam = story.client("iam", story.operator)
+    role_id = iam.get_role(RoleName=ex.shared_role.rsplit("/", 1)[-1])["Role"]["RoleId"]
+    userid = f"{role_id}:{ex.alice_session}"
+    conditions = [s.get("Condition", {}) for s in story.granted_statements]
+    expiry = story.current.expiry
+    until = iso(expiry) if expiry else "?"
+    story.expect(f"one statement admits only aws:userid {userid} until {until}; "
+                 f"{FOREIGN_SID} is kept",
+                 len(conditions) == 1
+                 and conditions[0].get("StringEquals") == {"aws:userid": userid}
+                 and conditions[0].get("DateLessThan") == {"aws:CurrentTime": until}
+                 and sids(after)[0] == FOREIGN_SID,
+                 f"one statement for {userid} until {until}, after {FOREIGN_SID}",
+                 json.dumps(after, indent=2))
+
+
+def step_one_role_two_people(story: Story) -> None:
+    ex = story.ex
+    story.say("Both try to write under the granted prefix, on the same role:")
+    key = f"{grant_prefix(story)}part-0000.json"
+    attempt = shared_put(story, "alice", key)
+    tell(story, attempt, ex.buckets[0], key, "alice")
+    story.expect("alice is allowed, by the bucket policy's statement", attempt.seen == "OK",
+                 "OK", attempt.seen)
+    attempt = shared_put(story, "bob", key)
+    tell(story, attempt, ex.buckets[0], key, "bob")
+    story.expect("bob, on the same role, is denied", attempt.seen == "AccessDenied",
+                 "AccessDenied", attempt.seen)
+
+
+def step_bucket_expiry(story: Story) -> None:
+    ex = story.ex
+    expiry = story.current.expiry
+    assert expiry is not None  # set by merge_and_apply  # noqa: S101
+    key = f"{grant_prefix(story)}part-0001.json"
+    story.set_time(expiry - timedelta(minutes=1))
+    story.say(f"The clock moves to {iso(story.now())}, a minute before the expiry:")
+    attempt = shared_put(story, "alice", key)
+    tell(story, attempt, ex.buckets[0], key, "alice")
+    story.expect("alice still writes", attempt.seen == "OK", "OK", attempt.seen)
+    story.set_time(expiry + timedelta(minutes=1))
+    story.say(f"The clock moves to {iso(story.now())}, a minute after it. No revoke has run: the "
+              "statement is still in the bucket policy.")
+    still = jitflow_statements(bucket_policy(story))
+    story.expect("the bucket policy still holds the grant, unchanged",
+                 still == story.granted_statements and bool(still),
+                 json.dumps(story.granted_statements), json.dumps(still))
+    attempt = shared_put(story, "alice", key)
+    tell(story, attempt, ex.buckets[0], key, "alice")
+    story.say("    AWS's own evaluation (modelled here by jitflow's evaluator) denies the write: "
+              f"aws:CurrentTime {iso(story.now())} is not before the statement's "
+              f"DateLessThan {iso(expiry)}.")
+    story.expect("denied after the expiry by the condition alone, before any revoke",
+                 attempt.seen == "AccessDenied", "AccessDenied", attempt.seen)
+
+
+def step_bucket_revoke(story: Story) -> None:
+    ex = story.ex
+    at = story.now()
+    story.say(f"The revoke workflow runs; the demo appends `--at {iso(at)}` to its "
+              "`jitflow revoke` line.")
+    run_revoke(story, at)
+    after = bucket_policy(story)
+    story.say(f"    s3://{ex.buckets[0]}'s policy now: statements {sids(after)}")
+    story.expect("the bucket policy is as before the grant", after == story.policy_before,
+                 json.dumps(story.policy_before), json.dumps(after))
+    key = f"{grant_prefix(story)}part-0002.json"
+    attempt = shared_put(story, "alice", key)
+    tell(story, attempt, ex.buckets[0], key, "alice")
+    story.expect("alice is refused", attempt.seen == "AccessDenied", "AccessDenied",
+                 attempt.seen)
+
+
+def step_audit(story: Story) -> None:
+    story.say("Anyone can check the audit trail of both acts from a fresh clone:")
     checkout = checkout_main(story, "auditor")
     result = subprocess.run([sys.executable, "-m", "jitflow", "audit", "verify"], cwd=checkout,
                             env=base_env(story), capture_output=True, text=True, check=False)
@@ -617,15 +1032,27 @@ def step_after(story: Story) -> None:
                  "exit 0 and 'audit chain intact'", f"exit {result.returncode}\n{output}")
 
 
-STEPS: tuple[tuple[str, Callable[[Story], None]], ...] = (
-    ("0. the sandbox", step_setup),
-    ("1. no access yet", step_denied_at_first),
-    ("2. the pull request", step_pull_request),
-    ("3. approvals", step_approvals),
-    ("4. merge and apply", step_merge_and_apply),
-    ("5. using the grant", step_use_the_grant),
-    ("6. expiry", step_expiry),
-    ("7. after", step_after),
+Step = tuple[str, Callable[[Story], None]]
+ACTS: tuple[tuple[str, tuple[Step, ...]], ...] = (
+    ("", (("0. the sandbox", step_setup),)),
+    (f"Act I · {IDENTITY_EXAMPLE}: alice's own role, a grant in an IAM policy", (
+        ("1. no access yet", step_denied_at_first),
+        ("2. the pull request", step_pull_request),
+        ("3. approvals", step_approvals),
+        ("4. merge and apply", step_merge_and_apply),
+        ("5. using the grant", step_use_the_grant),
+        ("6. expiry", step_expiry),
+        ("7. after", step_after),
+    )),
+    (f"Act II · {BUCKET_EXAMPLE}: one shared role, a grant in the bucket policy", (
+        ("8. one role, two people", step_shared_role),
+        ("9. alice's request", step_bucket_request),
+        ("10. merge and apply", step_bucket_apply),
+        ("11. alice writes, bob cannot", step_one_role_two_people),
+        ("12. expiry, before any revoke", step_bucket_expiry),
+        ("13. revoke", step_bucket_revoke),
+        ("14. the audit trail", step_audit),
+    )),
 )
 
 
@@ -654,17 +1081,27 @@ def run_demo(keep: Path | None = None, out: TextIO | None = None) -> int:
     with ExitStack() as stack:
         root = stack.enter_context(sandbox(keep))
         story = Story(root=root, source=find_source(), out=stream)
-        read_examples(story)
+        story.examples = read_examples(story.source)
         # werkzeug logs every request of moto's server to stderr: not part of the story.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         story.endpoint = stack.enter_context(moto_server())
-        story.fake = stack.enter_context(FakeGitHub())
+        from jitflow.sandbox.moto_eval import (  # noqa: PLC0415 (moto: the demo extra)
+            SettableClock,
+            policy_evaluation,
+        )
+
+        story.clock = SettableClock(datetime.now(UTC).replace(microsecond=0))
+        story.decisions = stack.enter_context(policy_evaluation(story.clock))
+        story.fake = stack.enter_context(FakeGitHub(clock=story.clock))
         try:
-            for title, step in STEPS:
-                story.say(f"\n── {title} " + "─" * max(0, 60 - len(title)))
-                began = time.monotonic()
-                step(story)
-                story.say(f"  ({time.monotonic() - began:.1f} s)")
+            for act, steps in ACTS:
+                if act:
+                    story.say(f"\n══ {act} " + "═" * max(0, 60 - len(act)))
+                for title, step in steps:
+                    story.say(f"\n── {title} " + "─" * max(0, 60 - len(title)))
+                    began = time.monotonic()
+                    step(story)
+                    story.say(f"  ({time.monotonic() - began:.1f} s)")
         except DemoFailed as error:
             story.say(f"\n✘ {error.message}")
             return 1
@@ -673,5 +1110,6 @@ def run_demo(keep: Path | None = None, out: TextIO | None = None) -> int:
                 story.say(f"\nThe sandbox stays in {root}")
     elapsed = time.monotonic() - started
     stream.write(f"\n✔ Every step held: requested, approved, granted, used, expired, "
-                 f"audited ({elapsed:.1f} s).\n")
+                 f"revoked, audited — in an IAM policy and in a bucket policy "
+                 f"({elapsed:.1f} s).\n")
     return 0

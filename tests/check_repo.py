@@ -26,7 +26,7 @@ GIT_ENV = {
 def request_data(**changes: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "requester": "alice",
-        "principal": "arn:aws:iam::111122223333:role/alice-data",
+        "principal": "arn:aws:iam::111122223333:role/data-engineers",
         "reason": "Backfill the 2026-11-28 clickstream partition",
         "ticket": "OPS-1235",
         "duration": "2h",

@@ -23,9 +23,11 @@ def example_policies() -> PolicySet:
 
 
 def valid_request_data() -> dict[str, Any]:
+    """A valid request under the bucket-policy example policy (analytics-raw): alice's session
+    on the shared data-engineers role."""
     return {
         "requester": "alice",
-        "principal": "arn:aws:iam::111122223333:role/alice-data",
+        "principal": "arn:aws:iam::111122223333:role/data-engineers",
         "reason": "Backfill the 2026-11-27 clickstream partition after job 4411 failed",
         "ticket": "OPS-1234",
         "duration": "2h",
@@ -33,6 +35,25 @@ def valid_request_data() -> dict[str, Any]:
             {
                 "bucket": "analytics-raw",
                 "prefix": "clickstream/2026/11/27/",
+                "actions": ["s3:PutObject", "s3:DeleteObject"],
+            }
+        ],
+    }
+
+
+def ml_request_data() -> dict[str, Any]:
+    """A valid request under the identity-policy example policy (ml-models): alice's own role
+    in the ML account."""
+    return {
+        "requester": "alice",
+        "principal": "arn:aws:iam::444455556666:role/alice-ml",
+        "reason": "Publish the retrained churn model after the 2026-11 feature fix",
+        "ticket": "ML-42",
+        "duration": "1h",
+        "access": [
+            {
+                "bucket": "acme-ml-models",
+                "prefix": "models/churn/",
                 "actions": ["s3:PutObject", "s3:DeleteObject"],
             }
         ],

@@ -1,41 +1,140 @@
 """`jitflow apply` the workflow's way: verify the merge GITHUB_SHA, grant, comment, commit.
 
-Real git repository, the fake GitHub over HTTP, moto in-process for IAM; the CLI runs through
-its real entry point (`jitflow.cli.main`) in this process so moto's mock covers boto3.
+Real git repository, the fake GitHub over HTTP, moto in-process for IAM and S3; the CLI runs
+through its real entry point (`jitflow.cli.main`) in this process so moto's mock covers boto3.
+Every test runs for both example policies of the repository: analytics-raw grants in the
+bucket's own policy (alice's session on the shared data-engineers role), ml-models in an IAM
+policy attached to alice's own role.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from check_repo import NEW, Repo
+from botocore.exceptions import ClientError
+from check_repo import NEW, Repo, dump, request_data
+from foundation_helpers import ml_request_data
 from moto import mock_aws
 
 from jitflow.cli import main
 from jitflow.sandbox.github import FakeGitHub
 
 REPOSITORY = "acme/access"
-ACCOUNT = "111122223333"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example policy: the request alice makes under it, who approves it, and what AWS
+    holds once it is granted."""
+
+    mode: str
+    account: str
+    path: str
+    text: str
+    approvers: tuple[str, ...]
+    teams: dict[str, dict[str, Any]]
+    seen_in_comment: str
+    setup: Callable[[Any, Any], None]  # (iam, s3) -> the principal and buckets
+    granted: Callable[[Any, Any], list[str]]  # (iam, s3) -> what jitflow granted, by name
+
+
+def _trust(account: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": account}, "Action": "sts:AssumeRole"}]})
+
+
+def _bucket_setup(iam: Any, s3: Any) -> None:
+    iam.create_role(RoleName="data-engineers", AssumeRolePolicyDocument=_trust("111122223333"))
+    for bucket in ("analytics-raw", "analytics-raw-eu"):  # the policy's buckets
+        s3.create_bucket(Bucket=bucket)
+
+
+def _bucket_granted(iam: Any, s3: Any) -> list[str]:
+    """The statements in analytics-raw's policy, as "Sid for aws:userid"; checks the userid is
+    alice's session on the role as AWS knows it."""
+    try:
+        text = s3.get_bucket_policy(Bucket="analytics-raw")["Policy"]
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "NoSuchBucketPolicy"
+        return []
+    role_id = iam.get_role(RoleName="data-engineers")["Role"]["RoleId"]
+    found = []
+    for statement in json.loads(text)["Statement"]:
+        userid = statement["Condition"]["StringEquals"]["aws:userid"]
+        assert userid == f"{role_id}:alice@acme.example"
+        found.append(f"{statement['Sid']} for {userid.split(':', 1)[1]}")
+    return found
+
+
+def _identity_setup(iam: Any, s3: Any) -> None:
+    iam.create_role(RoleName="alice-ml", AssumeRolePolicyDocument=_trust("444455556666"))
+
+
+def _identity_granted(iam: Any, s3: Any) -> list[str]:
+    attached = iam.list_attached_role_policies(RoleName="alice-ml")["AttachedPolicies"]
+    return [p["PolicyName"] for p in attached]
+
+
+BUCKET = Example(
+    mode="bucket-policy",
+    account="111122223333",
+    path=NEW,
+    text=dump(request_data()),
+    approvers=("erin",),
+    teams={"data-platform": {}},
+    # jitflow.markdown breaks "@" mentions with a zero-width space
+    seen_in_comment="**In the bucket policy of:** `analytics-raw`; it admits only the session "
+                    "alice@\u200bacme.example of arn:aws:iam::111122223333:role/data-engineers",
+    setup=_bucket_setup,
+    granted=_bucket_granted,
+)
+IDENTITY = Example(
+    mode="identity-policy",
+    account="444455556666",
+    path="requests/ml-models/alice-new-model.yaml",
+    text=dump(ml_request_data()),
+    approvers=("erin", "grace"),  # two of @acme/ml-leads, @acme/security
+    teams={"ml-leads": {"grace": "active"}, "security": {"erin": "active"}},
+    seen_in_comment="arn:aws:iam::444455556666:role/alice-ml",
+    setup=_identity_setup,
+    granted=_identity_granted,
+)
+GRANTED = {
+    "bucket-policy": ["JitflowGanalyticsHrawSaliceHnewHbackfillE1O for alice@acme.example"],
+    "identity-policy": ["jitflow.ml-models.alice-new-model"],
+}
 
 
 class Merge:
-    def __init__(self, tmp_path: Path, fake: FakeGitHub) -> None:
+    def __init__(self, tmp_path: Path, fake: FakeGitHub, example: Example) -> None:
         self.repo = Repo(tmp_path / "repo")
+        self.example = example
         # One account, the caller's own: no AssumeRole in this test.
         self.repo.git("checkout", "--quiet", "main")
         self.repo.write(
-            "jitflow.yaml", f'admins: ["@acme/security"]\naccounts:\n  "{ACCOUNT}": {{}}\n'
+            "jitflow.yaml",
+            f'admins: ["@acme/security"]\naccounts:\n  "{example.account}": {{}}\n',
         )
         self.repo.commit("one account")
         self.repo.git("checkout", "--quiet", "-B", "pr", "main")
         self.fake = fake
         fake.add_repo(REPOSITORY)
-        fake.add_team("acme", "data-platform", {})
+        for team, members in example.teams.items():
+            fake.add_team("acme", team, members)
+
+    def add_request(self) -> None:
+        self.repo.write(self.example.path, self.example.text)
+        self.repo.commit(f"request {self.example.path}")
+
+    def approve(self, number: int) -> None:
+        for login in self.example.approvers:
+            self.fake.add_review(number, login, "APPROVED")
 
     def pull(self, author: str = "alice") -> int:
         base = self.repo.git("rev-parse", "main").strip()
@@ -74,8 +173,24 @@ class Merge:
         return lines
 
 
+@pytest.fixture(params=[BUCKET, IDENTITY], ids=lambda e: e.mode)
+def example(request: pytest.FixtureRequest) -> Example:
+    value: Example = request.param
+    return value
+
+
+@dataclass(frozen=True)
+class Aws:
+    iam: Any
+    s3: Any
+    example: Example
+
+    def granted(self) -> list[str]:
+        return self.example.granted(self.iam, self.s3)
+
+
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def aws(monkeypatch: pytest.MonkeyPatch, example: Example) -> Iterator[Aws]:
     for name in (
         "AWS_PROFILE",
         "AWS_ENDPOINT_URL",
@@ -86,65 +201,52 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", example.account)
     with mock_aws():
         iam = boto3.client("iam", region_name="us-east-1")
-        trust = json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        )
-        iam.create_role(RoleName="alice-data", AssumeRolePolicyDocument=trust)
-        yield iam
+        s3 = boto3.client("s3", region_name="us-east-1")
+        example.setup(iam, s3)
+        yield Aws(iam, s3, example)
 
 
 @pytest.fixture
-def world(tmp_path: Path, fake_github: FakeGitHub) -> Merge:
-    return Merge(tmp_path, fake_github)
-
-
-def attached(iam: Any) -> list[str]:
-    return [
-        p["PolicyName"]
-        for p in iam.list_attached_role_policies(RoleName="alice-data")["AttachedPolicies"]
-    ]
+def world(tmp_path: Path, fake_github: FakeGitHub, example: Example) -> Merge:
+    return Merge(tmp_path, fake_github, example)
 
 
 def test_approved_merge_is_granted_commented_and_committed(
-    world: Merge, aws: Any, monkeypatch: pytest.MonkeyPatch
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    world.repo.add_request()
+    world.add_request()
     number = world.pull()
-    world.fake.add_review(number, "erin", "APPROVED")
+    world.approve(number)
     assert world.apply(world.merge(number), monkeypatch) == 0
-    assert attached(aws) == ["jitflow.analytics-raw.alice-new-backfill"]
+    assert aws.granted() == GRANTED[world.example.mode]
     [record] = world.audit()
-    assert (record["event"], record["approvers"], record["pr"]) == ("granted", ["erin"], number)
+    assert (record["event"], record["approvers"], record["pr"]) == (
+        "granted", list(world.example.approvers), number)
     [comment] = world.fake.comments(number)
-    assert "Granted" in comment.body and "arn:aws:iam::111122223333:role/alice-data" in comment.body
+    assert "Granted" in comment.body and world.example.seen_in_comment in comment.body
     assert "jitflow apply" in world.repo.git("log", "-1", "--format=%s")
 
     # The requester gives the access back: a later PR deletes the file -> early revoke.
     world.repo.git("checkout", "--quiet", "-B", "pr", "main")
-    world.repo.remove(NEW)
+    world.repo.remove(world.example.path)
     world.repo.commit("give my access back")
     second = world.pull()
     assert world.apply(world.merge(second), monkeypatch) == 0
-    assert attached(aws) == []
+    assert aws.granted() == []
     assert [r["event"] for r in world.audit()] == ["granted", "early_revoked"]
 
 
 def test_unapproved_merge_is_rejected_with_record_and_comment(
-    world: Merge, aws: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    world.repo.add_request()
+    world.add_request()
     number = world.pull()
     world.fake.add_review(number, "alice", "APPROVED")  # self-approval; an admin merged anyway
     assert world.apply(world.merge(number), monkeypatch) == 1
-    assert attached(aws) == []
+    assert aws.granted() == []
     [record] = world.audit()
     assert record["event"] == "rejected" and "not approved" in record["reason"]
     [comment] = world.fake.comments(number)
@@ -152,14 +254,14 @@ def test_unapproved_merge_is_rejected_with_record_and_comment(
 
 
 def test_direct_push_is_rejected_and_recorded(
-    world: Merge, aws: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    world.repo.add_request()
+    world.add_request()
     world.repo.git("checkout", "--quiet", "main")
     world.repo.git("merge", "--quiet", "--ff-only", "pr")
     sha = world.repo.git("rev-parse", "HEAD").strip()
     assert world.apply(sha, monkeypatch) == 1
-    assert attached(aws) == []
+    assert aws.granted() == []
     [record] = world.audit()
     assert record["event"] == "rejected" and record["commit"] == sha
     assert "not introduced by a pull request" in capsys.readouterr().err
@@ -171,36 +273,36 @@ def lose_the_audit_commit(world: Merge) -> None:
     assert world.audit() == []
 
 
-def approved_and_granted(world: Merge, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    world.repo.add_request()
+def approved_and_granted(world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.add_request()
     number = world.pull()
-    world.fake.add_review(number, "erin", "APPROVED")
+    world.approve(number)
     assert world.apply(world.merge(number), monkeypatch) == 0
-    assert attached(aws) == ["jitflow.analytics-raw.alice-new-backfill"]
+    assert aws.granted() == GRANTED[world.example.mode]
 
 
 def test_revoke_keeps_an_unrecorded_grant_whose_merge_verifies(
-    world: Merge, aws: Any, monkeypatch: pytest.MonkeyPatch
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     approved_and_granted(world, aws, monkeypatch)
     lose_the_audit_commit(world)
     assert main(["revoke", "--repo", str(world.repo.path)]) == 0
-    assert attached(aws) == ["jitflow.analytics-raw.alice-new-backfill"]
+    assert aws.granted() == GRANTED[world.example.mode]
     [record] = world.audit()
     assert (record["event"], record["reconciled"], record["approvers"]) == (
         "granted",
         True,
-        ["erin"],
+        list(world.example.approvers),
     )
 
 
 def test_revoke_without_github_cannot_prove_it_and_revokes(
-    world: Merge, aws: Any, monkeypatch: pytest.MonkeyPatch
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     approved_and_granted(world, aws, monkeypatch)
     lose_the_audit_commit(world)
     monkeypatch.delenv("GITHUB_TOKEN")
     assert main(["revoke", "--repo", str(world.repo.path)]) == 0
-    assert attached(aws) == []
+    assert aws.granted() == []
     [record] = world.audit()
     assert record["event"] == "orphan_revoked" and "not approved" in record["reason"]

@@ -100,7 +100,11 @@ def test_plan_text_json_markdown(repo: Path) -> None:
     as_json = json.loads(jitflow("plan", *at, "--format", "json", "requests", cwd=repo).stdout)
     assert as_json[0]["expiry"] == "2026-11-28T11:00:00Z"
     statement = as_json[0]["document"]["Statement"][0]
-    assert statement["Condition"] == {"DateLessThan": {"aws:CurrentTime": "2026-11-28T11:00:00Z"}}
+    # The example grants in the bucket policy: alice's session on the shared role, until expiry.
+    assert statement["Condition"] == {
+        "DateLessThan": {"aws:CurrentTime": "2026-11-28T11:00:00Z"},
+        "StringEquals": {"aws:userid": "${RoleId}:alice@acme.example"},
+    }
     markdown = jitflow("plan", *at, "--format", "markdown", "requests", cwd=repo)
     assert markdown.returncode == 0 and "### Access request" in markdown.stdout
     text = jitflow("plan", *at, "requests", cwd=repo)

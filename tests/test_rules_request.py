@@ -6,7 +6,14 @@ import copy
 from typing import Any
 
 import pytest
-from foundation_helpers import dump, example_policies, judge, messages, valid_request_data
+from foundation_helpers import (
+    dump,
+    example_policies,
+    judge,
+    messages,
+    ml_request_data,
+    valid_request_data,
+)
 
 from jitflow.rules import check_request
 
@@ -255,6 +262,22 @@ def test_more_than_20_access_entries() -> None:
 
 
 def test_plan_over_iam_size_limit() -> None:
+    """ml-models grants in an IAM policy: IAM's managed-policy size limit applies."""
+    data = ml_request_data()
+    data["access"] = [
+        {
+            "bucket": "acme-ml-models",
+            "prefix": f"models/{'p' * 240}{i}/",
+            "actions": ["s3:PutObject"],
+        }
+        for i in range(20)
+    ]
+    refused(data, "over IAM's limit of 6144", path="requests/ml-models/alice-big.yaml")
+
+
+def test_bucket_policy_grants_are_not_held_to_the_iam_limit() -> None:
+    """analytics-raw grants in the bucket policy: the request IAM's limit refuses above is
+    accepted here, as its statements fit S3's 20 KB bucket policy."""
     data = valid_request_data()
     data["access"] = [
         {
@@ -264,7 +287,8 @@ def test_plan_over_iam_size_limit() -> None:
         }
         for i in range(20)
     ]
-    refused(data, "over IAM's limit of 6144")
+    request, problems = judge(dump(data))
+    assert problems == [] and request is not None
 
 
 @pytest.mark.parametrize(
