@@ -37,9 +37,13 @@ def granted_comment(outcome: Outcome, merge: VerifiedMerge, now: datetime) -> st
         for e in request.access
     ]
     first = request.access[0]
+    session = plan.subject.session if plan.subject is not None else None
+    who = (f"signed in as {md.code(session)} on that role (the usual way: IAM Identity Center "
+           "or the role's own sign-in); nobody else on the role can use it"
+           if session else "with the principal's usual credentials")
     lines += [
         "",
-        f"Use it with the principal's usual credentials, e.g. `aws s3 cp FILE "
+        f"Use it {who}, e.g. `aws s3 cp FILE "
         f"s3://{first.bucket}/{first.prefix}FILE`. Give it back early by deleting "
         f"{md.code(request.path)} in a new pull request.",
     ]
