@@ -420,8 +420,9 @@ class Budget:
         base = (f"last recorded {self.current:,} bytes at {self.seen_at}"
                 if self.current is not None else
                 "no size on record: other statements are counted at apply")
+        over = "; OVER S3's limit: it would be refused" if self.over else ""
         return (f"{self.bucket}: this grant adds {self.adds:,} bytes; about {self.total:,} "
-                f"of {BUCKET_POLICY_LIMIT:,} ({base})")
+                f"of {BUCKET_POLICY_LIMIT:,} ({base}){over}")
 
 
 def differences(expected: Mapping[str, Any] | None, actual: Mapping[str, Any] | None
