@@ -40,7 +40,7 @@ from jitflow.sandbox.moto import moto_server
 
 # The tests' helper that makes moto's DeletePolicy answer DeleteConflict like IAM.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from moto_server import delete_conflicts  # type: ignore[import-not-found,unused-ignore]
+from testing.moto_server import delete_conflicts  # type: ignore[import-not-found,unused-ignore]
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

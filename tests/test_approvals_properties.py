@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-from foundation_helpers import example_policies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from jitflow.approvals import (
     evaluate,
 )
 from testing.builders import pull_facts
+from testing.foundation import example_policies
 
 POLICY = example_policies().policies["analytics-raw"]  # approvers: @acme/data-platform, erin
 HEAD, OLD = "h" * 40, "o" * 40

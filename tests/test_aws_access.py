@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from moto_server import (  # noqa: F401 (moto_server, iam_delete_conflicts are fixtures)
+
+from testing.moto_server import (
     T0,
     Approvals,
     Creds,
@@ -24,17 +25,18 @@ from moto_server import (  # noqa: F401 (moto_server, iam_delete_conflicts are f
     build_world,
     can_get,
     can_put,
-    iam_delete_conflicts,
     make_engine,
     make_policy,
     make_request,
-    moto_server,
     point_env_at,
 )
 
+# DeletePolicy answers DeleteConflict as IAM does (moto deletes an attached policy).
+pytestmark = pytest.mark.usefixtures("iam_delete_conflicts")
+
 
 @pytest.fixture
-def world(moto_server: MotoServer) -> World:  # noqa: F811
+def world(moto_server: MotoServer) -> World:
     return build_world(moto_server)
 
 

@@ -21,8 +21,17 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from check_repo import EXISTING, Repo, dump
-from moto_server import (  # noqa: F401 (moto_server, iam_delete_conflicts are fixtures)
+
+from jitflow import bucketpolicy as bp
+from jitflow.cli import main
+from jitflow.clock import parse_time
+from jitflow.engine import Engine
+from jitflow.model import AccessEntry, Identities, Identity, Policy, PolicySet, Request, Settings
+from jitflow.sandbox.github import FakeGitHub
+from jitflow.sandbox.moto_eval import DecisionLog, SettableClock, policy_evaluation
+from jitflow.sandbox.policy_eval import Decision
+from testing.check_repo import EXISTING, Repo, dump
+from testing.moto_server import (
     ACCOUNT,
     T0,
     Approvals,
@@ -35,23 +44,15 @@ from moto_server import (  # noqa: F401 (moto_server, iam_delete_conflicts are f
     can_put,
     create_user,
     enforcing,
-    iam_delete_conflicts,
     instrument_clients,
     make_engine,
     make_policy,
     make_request,
-    moto_server,
     point_env_at,
 )
 
-from jitflow import bucketpolicy as bp
-from jitflow.cli import main
-from jitflow.clock import parse_time
-from jitflow.engine import Engine
-from jitflow.model import AccessEntry, Identities, Identity, Policy, PolicySet, Request, Settings
-from jitflow.sandbox.github import FakeGitHub
-from jitflow.sandbox.moto_eval import DecisionLog, SettableClock, policy_evaluation
-from jitflow.sandbox.policy_eval import Decision
+# DeletePolicy answers DeleteConflict as IAM does (moto deletes an attached policy).
+pytestmark = pytest.mark.usefixtures("iam_delete_conflicts")
 
 LAKE, OTHER = "data-lake", "other-bucket"
 ALICE, BOB = "alice@acme.example", "bob@acme.example"
@@ -184,7 +185,7 @@ def build(server: MotoServer, audit: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def sandbox(moto_server: MotoServer, tmp_path: Path,  # noqa: F811
+def sandbox(moto_server: MotoServer, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     """Built with enforcement off; then enforcement and the evaluator on for the test, the
     clock at T0, and the standard AWS environment aimed at the server as jitflow's role."""

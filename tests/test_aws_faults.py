@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto_server import (  # noqa: F401 (moto_server, iam_delete_conflicts are fixtures)
+
+from jitflow import cli
+from jitflow.audit.store import AuditLog
+from jitflow.engine import Engine
+from jitflow.errors import AwsError
+from testing.moto_server import (
     ACCOUNT,
     FAULT_KINDS,
     T0,
@@ -27,27 +32,23 @@ from moto_server import (  # noqa: F401 (moto_server, iam_delete_conflicts are f
     World,
     audit_events,
     build_world,
-    iam_delete_conflicts,
     instrument_clients,
     make_engine,
     make_policy,
     make_request,
-    moto_server,
     no_retry_sleep,
     point_env_at,
 )
 
-from jitflow import cli
-from jitflow.audit.store import AuditLog
-from jitflow.engine import Engine
-from jitflow.errors import AwsError
+# DeletePolicy answers DeleteConflict as IAM does (moto deletes an attached policy).
+pytestmark = pytest.mark.usefixtures("iam_delete_conflicts")
 
 EXPIRY = T0 + timedelta(hours=2)
 MAX_CALLS = 20  # a sequence longer than this is itself a finding
 
 
 @pytest.fixture
-def world(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:  # noqa: F811
+def world(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     # Enforcement off: these tests are about faults, the access tests are about permissions.
     world = build_world(moto_server, objects=(), enforce=False)
     point_env_at(monkeypatch, moto_server, world.admin)

@@ -18,12 +18,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from check_repo import NEW, Repo, dump, request_data
-from foundation_helpers import ml_request_data
 from moto import mock_aws
 
 from jitflow.cli import main
 from jitflow.sandbox.github import FakeGitHub
+from testing.check_repo import NEW, Repo, dump, request_data
+from testing.foundation import ml_request_data
 
 REPOSITORY = "acme/access"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from check_repo import EXISTING, NEW, Repo, dump, request_data
 
 from jitflow.sandbox.github import FakeGitHub
+from testing.check_repo import EXISTING, NEW, Repo, dump, request_data
 
 REPOSITORY = "acme/data-access"
 TOKEN = "ghs_test"

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from foundation_helpers import ROOT, dump, valid_request_data
+
+from testing.foundation import ROOT, dump, valid_request_data
 
 SCRIPT = Path(sys.executable).parent / "jitflow"
 

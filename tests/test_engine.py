@@ -13,7 +13,6 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
-from moto_server import iam_delete_conflicts  # noqa: F401 (autouse: DeletePolicy as IAM answers)
 
 from jitflow import grants
 from jitflow.audit.store import AuditLog
@@ -26,6 +25,9 @@ from jitflow.loader import load_and_check, load_policy_set
 from jitflow.model import Policy, PolicySet, Request, Settings
 from jitflow.plan import build_plan, document_sha256
 from jitflow.tree import FsTree
+
+# DeletePolicy answers DeleteConflict as IAM does (moto deletes an attached policy).
+pytestmark = pytest.mark.usefixtures("iam_delete_conflicts")
 
 ACCOUNT = "123456789012"  # moto's default account
 T0 = datetime(2026, 11, 28, 9, 0, 0, tzinfo=UTC)

@@ -18,14 +18,6 @@ import github
 import pytest
 from github.PaginatedList import PaginatedList
 from github.PullRequest import PullRequest
-from openapi_check import (
-    NULLABLE_REWRITES,
-    example,
-    operations,
-    served_problems,
-    spec,
-    validate_response,
-)
 
 from jitflow.clock import fixed_clock
 from jitflow.sandbox.github import (
@@ -35,6 +27,14 @@ from jitflow.sandbox.github import (
     FakeGitHub,
     FakeGitHubError,
     Served,
+)
+from testing.openapi_check import (
+    NULLABLE_REWRITES,
+    example,
+    operations,
+    served_problems,
+    spec,
+    validate_response,
 )
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -15,7 +15,10 @@ from typing import Any
 
 import pytest
 from moto.iam.access_control import IAMRequestBase
-from moto_server import (  # noqa: F401 (moto_server is a fixture)
+
+from jitflow.sandbox.moto_eval import DecisionLog, SettableClock, policy_evaluation
+from jitflow.sandbox.policy_eval import Decision
+from testing.moto_server import (
     ACCOUNT,
     Creds,
     MotoServer,
@@ -23,11 +26,7 @@ from moto_server import (  # noqa: F401 (moto_server is a fixture)
     can_list,
     can_put,
     enforcing,
-    moto_server,
 )
-
-from jitflow.sandbox.moto_eval import DecisionLog, SettableClock, policy_evaluation
-from jitflow.sandbox.policy_eval import Decision
 
 T0 = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
 EXPIRY = T0 + timedelta(hours=2)
@@ -127,7 +126,7 @@ def _baseline_policy(exempt_user_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def sandbox(moto_server: MotoServer) -> Sandbox:  # noqa: F811
+def sandbox(moto_server: MotoServer) -> Sandbox:
     """Everything is built with enforcement off; the tests turn it on."""
     server = moto_server
     server.reset()

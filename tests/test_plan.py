@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from foundation_helpers import dump, example_policies, judge, ml_request_data, valid_request_data
-
 from jitflow.actions import lookup, scoped_permissions_management
 from jitflow.model import Request
 from jitflow.plan import build_plan, document_size, plan_summary, render_markdown, subject_for
+from testing.foundation import dump, example_policies, judge, ml_request_data, valid_request_data
 
 AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from check_repo import EXISTING, NEW, Repo, dump, request_data
 
 from jitflow.approvals import APPROVED, PullFacts, Review
 from jitflow.gh import STICKY_MARKER
@@ -14,6 +13,7 @@ from jitflow.gitcmd import Git
 from jitflow.pr.check import COMMENT_MARKER, CheckResult, check_changes
 from jitflow.pr.report import render_report
 from testing.builders import pull_facts
+from testing.check_repo import EXISTING, NEW, Repo, dump, request_data
 
 AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from check_repo import EXISTING, Repo
 
 from jitflow.errors import Rejected
 from jitflow.gh import GitHubClient
 from jitflow.gitcmd import Git
 from jitflow.pr.merge import VerifiedMerge, verify_merge
 from jitflow.sandbox.github import FakeGitHub
+from testing.check_repo import EXISTING, Repo
 
 REPOSITORY = "acme/access"
 TTL = timedelta(days=7)

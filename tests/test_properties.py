@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import yaml
-from foundation_helpers import example_policies, judge
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +17,7 @@ from jitflow.clock import iso
 from jitflow.model import Policy, Request
 from jitflow.plan import Plan, build_plan, document_size, subject_for
 from jitflow.rules import IAM_MANAGED_POLICY_LIMIT
+from testing.foundation import example_policies, judge
 
 _AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 EXAMPLES = 300 if os.environ.get("JITFLOW_LONG") else 60

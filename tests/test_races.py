@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto_server import (  # noqa: F401 (moto_server, iam_delete_conflicts are fixtures)
+
+from jitflow import grants
+from jitflow.audit.store import AuditLog
+from jitflow.clock import iso
+from jitflow.engine import Outcome
+from testing.moto_server import (
     T0,
     Approvals,
     CallLog,
@@ -33,20 +38,16 @@ from moto_server import (  # noqa: F401 (moto_server, iam_delete_conflicts are f
     World,
     audit_events,
     build_world,
-    iam_delete_conflicts,
     instrument_clients,
     make_engine,
     make_policy,
     make_request,
-    moto_server,
     point_env_at,
     unique_policy_names,
 )
 
-from jitflow import grants
-from jitflow.audit.store import AuditLog
-from jitflow.clock import iso
-from jitflow.engine import Outcome
+# DeletePolicy answers DeleteConflict as IAM does (moto deletes an attached policy).
+pytestmark = pytest.mark.usefixtures("iam_delete_conflicts")
 
 DURATION = timedelta(hours=2)
 EXPIRY = T0 + DURATION
@@ -55,7 +56,7 @@ SKEW = timedelta(minutes=5)
 
 
 @pytest.fixture
-def world(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:  # noqa: F811
+def world(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     # Enforcement off: these tests are about ordering; tests/test_aws_access.py about access.
     world = build_world(moto_server, objects=(), enforce=False)
     point_env_at(monkeypatch, moto_server, world.admin)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from foundation_helpers import ROOT, messages
 
 from jitflow.loader import load_policy_set
 from jitflow.tree import FsTree
+from testing.foundation import ROOT, messages
 
 BASE_POLICY = (ROOT / "policies" / "analytics-raw.yaml").read_text()
 IDENTITIES = (ROOT / "policies" / "identities.yaml").read_text()

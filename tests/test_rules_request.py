@@ -6,7 +6,9 @@ import copy
 from typing import Any
 
 import pytest
-from foundation_helpers import (
+
+from jitflow.rules import check_request
+from testing.foundation import (
     dump,
     example_policies,
     judge,
@@ -14,8 +16,6 @@ from foundation_helpers import (
     ml_request_data,
     valid_request_data,
 )
-
-from jitflow.rules import check_request
 
 
 def with_changes(**changes: Any) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from foundation_helpers import ROOT, dump, judge, valid_request_data
 from jsonschema import Draft7Validator
 
 from jitflow.schema import SCHEMAS, schema_text
+from testing.foundation import ROOT, dump, judge, valid_request_data
 
 sys.path.insert(0, str(ROOT / "tools"))
 import gen_s3_actions
@@ -58,10 +58,9 @@ def test_trailing_newline_in_a_value_is_refused() -> None:
 def test_size_bound_is_never_below_the_real_size() -> None:
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    from foundation_helpers import example_policies  # noqa: PLC0415
-
     from jitflow.plan import build_plan, document_size  # noqa: PLC0415
     from jitflow.rules import size_upper_bound  # noqa: PLC0415
+    from testing.foundation import example_policies  # noqa: PLC0415
 
     data = valid_request_data()
     data["access"] = [

@@ -2,7 +2,7 @@
 
 Owned by the AWS proof work (tests/test_aws_access.py, tests/test_aws_faults.py, bench/).
 Import the fixtures into a test module with
-`from moto_server import moto_server  # noqa: F401` (pytest puts tests/ on sys.path).
+`from testing.moto_server import moto_server  # noqa: F401` (pytest puts tests/ on sys.path).
 
 Why a server and not `mock_aws`: the effective-access proof must go through real HTTP, real
 SigV4 signatures and moto's IAM enforcement, with the principal's own keys.
@@ -149,13 +149,6 @@ def enforcing(server: MotoServer) -> Iterator[None]:
         yield
     finally:
         server.enforce_iam(False)
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    """One moto server per test module (the enforcement switch is server-global)."""
-    with running_server() as server:
-        yield server
 
 
 # ---------------------------------------------------------------- effective-access harness
@@ -465,13 +458,6 @@ def delete_conflicts() -> Iterator[None]:
         yield
     finally:
         IAMBackend.delete_policy = original  # type: ignore[method-assign]
-
-
-@pytest.fixture(autouse=True)
-def iam_delete_conflicts() -> Iterator[None]:
-    """Autouse in every module that imports it: DeletePolicy as IAM answers it."""
-    with delete_conflicts():
-        yield
 
 
 @contextmanager

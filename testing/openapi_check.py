@@ -32,7 +32,7 @@ from jsonschema import FormatChecker
 from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
-SPEC_PATH = Path(__file__).parent / "data" / "github-openapi-subset.json"
+SPEC_PATH = Path(__file__).parent.parent / "tests" / "data" / "github-openapi-subset.json"
 NULLABLE_REWRITES: list[str] = []  # JSON pointers of the schemas rewritten (filled on load)
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _BASIC_ERROR = {"$ref": "#/components/schemas/basic-error"}
