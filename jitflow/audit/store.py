@@ -111,9 +111,10 @@ class AuditLog:
         lines `lines` gives, without holding them)."""
         for path in files:
             label = str(path)
-            with path.open("rb") as handle:
-                for raw in handle:
-                    yield label, raw.removesuffix(b"\n").decode("utf-8", errors="replace")
+            # Decoded as `lines` decodes (bad bytes replaced), split on "\n" only.
+            with path.open(encoding="utf-8", errors="replace", newline="\n") as handle:
+                for line in handle:
+                    yield label, line.removesuffix("\n")
 
     def _stray_problems(self) -> list[Problem]:
         return [
