@@ -13,9 +13,9 @@ knows each policy's role from the bench's own layout (grant i is on role i // 10
 knows it from its audit log; it keeps no audit log. Every round sets up both sides alike
 (fresh moto state, N grants applied through the engine, untimed) and times them in turn, the
 order alternating from round to round; the ratio is reported per round, with its median and
-range. jitflow's own time is split into what it spends appending audit records and reading
-the log, and the rest. Calls are counted through botocore's event system (`before-call`),
-per operation, not per attempt.
+range. Each side's time is split into AWS calls (botocore's `_make_api_call`, timed by the
+same wrapper on both sides) and, for jitflow, audit appends, the log read and the rest. Calls
+are counted through botocore's event system (`before-call`), per operation, not per attempt.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from typing import Any
 
 import boto3
 import botocore.session
+from botocore.client import BaseClient
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
@@ -175,10 +176,17 @@ def _baseline_revoke(endpoint: str) -> int:
 
 
 @contextmanager
-def audit_timer() -> Iterator[dict[str, float]]:
-    """Time spent in AuditLog.append_unless and AuditLog.records while the block runs."""
-    spent = {"append": 0.0, "read": 0.0}
-    originals: dict[str, Any] = {"append": AuditLog.append_unless, "read": AuditLog.records}
+def time_spent() -> Iterator[dict[str, float]]:
+    """Seconds spent, while the block runs, in AWS calls (botocore's `_make_api_call`, the
+    whole request and response, retries included), in AuditLog.append_unless and in
+    AuditLog.records. The same wrapper times both sides' AWS calls."""
+    spent = {"aws": 0.0, "append": 0.0, "read": 0.0}
+    targets: dict[str, tuple[Any, str]] = {
+        "aws": (BaseClient, "_make_api_call"),
+        "append": (AuditLog, "append_unless"),
+        "read": (AuditLog, "records"),
+    }
+    originals = {kind: getattr(owner, name) for kind, (owner, name) in targets.items()}
 
     def timed(kind: str) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -190,13 +198,13 @@ def audit_timer() -> Iterator[dict[str, float]]:
 
         return wrapper
 
-    AuditLog.append_unless = timed("append")  # type: ignore[method-assign]
-    AuditLog.records = timed("read")  # type: ignore[method-assign]
+    for kind, (owner, name) in targets.items():
+        setattr(owner, name, timed(kind))
     try:
         yield spent
     finally:
-        AuditLog.append_unless = originals["append"]  # type: ignore[method-assign]
-        AuditLog.records = originals["read"]  # type: ignore[method-assign]
+        for kind, (owner, name) in targets.items():
+            setattr(owner, name, originals[kind])
 
 
 class Round:
@@ -213,18 +221,19 @@ class Round:
         _apply_all(self.grants, audit)
         return audit
 
-    def baseline(self) -> float:
+    def baseline(self) -> tuple[float, dict[str, float]]:
         self._setup()
-        started = time.perf_counter()
-        removed = _baseline_revoke(self.endpoint)
-        elapsed = time.perf_counter() - started
+        with time_spent() as spent:
+            started = time.perf_counter()
+            removed = _baseline_revoke(self.endpoint)
+            elapsed = time.perf_counter() - started
         assert removed == self.grants, removed
-        return elapsed
+        return elapsed, spent
 
     def jitflow(self) -> tuple[float, Counter[str], dict[str, float]]:
         audit = self._setup()
         engine = _engine(audit)
-        with counting() as calls, audit_timer() as spent:
+        with counting() as calls, time_spent() as spent:
             started = time.perf_counter()
             outcomes = engine.revoke_expired(T0 + timedelta(hours=2))
             elapsed = time.perf_counter() - started
@@ -277,19 +286,21 @@ def main() -> int:
             ratios: list[float] = []
             for round_ in range(args.rounds):
                 if round_ % 2 == 0:
-                    baseline = side.baseline()
+                    baseline, base_spent = side.baseline()
                     elapsed, calls, spent = side.jitflow()
                 else:
                     elapsed, calls, spent = side.jitflow()
-                    baseline = side.baseline()
+                    baseline, base_spent = side.baseline()
                 if round_ == 0:
                     _report_calls(calls, grants)
                 ratios.append(elapsed / baseline)
                 first = "baseline" if round_ % 2 == 0 else "jitflow"
                 print(
-                    f"  round {round_ + 1} ({first} first): jitflow {elapsed:.2f}s (audit "
-                    f"appends {spent['append']:.2f}s, log read {spent['read']:.2f}s), minimal "
-                    f"boto3 {baseline:.2f}s, ratio {elapsed / baseline:.2f}x"
+                    f"  round {round_ + 1} ({first} first): jitflow {elapsed:.2f}s (AWS calls "
+                    f"{spent['aws']:.2f}s, audit appends {spent['append']:.2f}s, log read "
+                    f"{spent['read']:.2f}s, rest {elapsed - sum(spent.values()):.2f}s), minimal "
+                    f"boto3 {baseline:.2f}s (AWS calls {base_spent['aws']:.2f}s), "
+                    f"ratio {elapsed / baseline:.2f}x"
                 )
             print(
                 f"  ratio over {args.rounds} rounds: median {statistics.median(ratios):.2f}x, "
