@@ -300,6 +300,24 @@ def test_the_follower_takes_an_intact_chain_without_the_full_shape_check(
     assert (follower.count, follower.seq, follower.hash) == (6, 6, records[-1]["hash"])
 
 
+def test_the_quick_shape_test_knows_every_field() -> None:
+    """A field added to the records needs its quick test in `_plain_details` (else every
+    record takes the full shape check: correct, slower)."""
+    assert audit._QUICK_FIELDS == audit.FIELDS
+    assert audit._QUICK
+
+
+def test_the_quick_shape_test_is_off_while_a_field_is_unknown_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    record = full_records(1)[0]
+    assert audit._plainly_well_formed(record)
+    monkeypatch.setattr(audit, "_QUICK", False)
+    assert not audit._plainly_well_formed(record)
+    follower = audit.ChainFollower()
+    assert follower.feed(FILE, audit.dumps(record)) == record  # the full check still passes it
+
+
 def test_the_follower_accepts_any_json_spelling_of_a_record() -> None:
     """The hash covers the canonical form, so spacing and key order on the line are free."""
     records = chain(3)
