@@ -342,30 +342,40 @@ class ChainFollower:
         return record
 
     def _link(self, text: str) -> dict[str, Any] | None:
-        try:
-            record = _loads(text)
-        except (ValueError, RecursionError):
-            return None
-        if type(record) is not dict:
-            return None
-        # prev_hash and hash need no pattern here: the hash must equal a sha256 hex digest
-        # and prev_hash the one before it (or the genesis), both 64 lowercase hex digits.
-        if not _plain_but_hashes(record) and _shape_problems(record):
-            return None
+        record = _well_formed(text)
+        return record if record is not None and self._follows(record) else None
+
+    def _follows(self, record: dict[str, Any]) -> bool:
+        """Hashes to its stored hash, sits in its month's file or a later one, and links to
+        the record before (or starts the chain)."""
         body = dict(record)
         stored = body.pop("hash")
         try:
             computed = hashlib.sha256(canonical(body)).hexdigest()
-        except ValueError:
-            return None
+        except ValueError:  # NaN / Infinity
+            return False
         if computed != stored or (self._month is not None and record["time"][:7] > self._month):
-            return None
-        seq, prev = record["seq"], record["prev_hash"]
+            return False
+        seq: int = record["seq"]
+        prev: str = record["prev_hash"]
         if self.count == 0:
-            return record if seq == 1 and prev == GENESIS else None
-        if seq != self.seq + 1 or prev != self.hash or prev == GENESIS:
-            return None
-        return record
+            return seq == 1 and prev == GENESIS
+        return seq == self.seq + 1 and prev == self.hash and prev != GENESIS
+
+
+def _well_formed(text: str) -> dict[str, Any] | None:
+    """The record on a line when it is a JSON object with no shape problem, else None."""
+    try:
+        record = _loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if type(record) is not dict:
+        return None
+    # prev_hash and hash need no pattern here: the hash must equal a sha256 hex digest and
+    # prev_hash the one before it (or the genesis), both 64 lowercase hex digits.
+    if not _plain_but_hashes(record) and _shape_problems(record):
+        return None
+    return record
 
 
 @dataclass
