@@ -4,8 +4,12 @@
    request schema on the same file, interleaved in one run; reports the ratio (target <= 0.5x).
 2. Many files, one process: judging 1,000 and 10,000 generated request files (target: 10k in
    <= 3 s, growth from 1k to 10k <= 11x).
+3. Peak memory, whole process: `jitflow validate FOLDER` over 1,000, 10,000 and 50,000
+   generated request files, each process's peak resident memory read by a small launcher
+   (childstats.py), medians of `--runs` (at most 3) runs (target: flat from 1k to 50k, within
+   +-20 %).
 
-    .venv/bin/python bench/validate_bench.py [--runs N]
+    .venv/bin/python bench/validate_bench.py [--runs N] [--memory-only]
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from childstats import run_child
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -50,15 +56,21 @@ def one_file(runs: int) -> None:
     )
 
 
-def many_files(count: int, root: Path) -> float:
-    from jitflow.commands.support import judge_files, request_files  # noqa: PLC0415
-
+def generate(count: int, root: Path) -> Path:
+    """`count` valid request files under root/n<count>/requests/analytics-raw, with policies."""
     folder = root / f"n{count}" / "requests" / "analytics-raw"
     folder.mkdir(parents=True)
     shutil.copytree(ROOT / "policies", root / f"n{count}" / "policies")
     text = EXAMPLE.read_text()
     for i in range(count):
         (folder / f"req-{i}.yaml").write_text(text.replace("job 4411", f"job {i}"))
+    return folder
+
+
+def many_files(count: int, root: Path) -> float:
+    from jitflow.commands.support import judge_files, request_files  # noqa: PLC0415
+
+    folder = generate(count, root)
     start = time.perf_counter()
     _, valid, problems = judge_files(request_files([folder]), None)
     elapsed = time.perf_counter() - start
@@ -66,18 +78,41 @@ def many_files(count: int, root: Path) -> float:
     return elapsed
 
 
+def peak_memory(counts: list[int], root: Path, runs: int) -> None:
+    folders = {count: generate(count, root / "memory") for count in counts}
+    command = [sys.executable, "-m", "jitflow", "validate"]
+    peaks: dict[int, list[int]] = {count: [] for count in counts}
+    seconds: dict[int, list[float]] = {count: [] for count in counts}
+    for round_ in range(runs):
+        for count in counts if round_ % 2 == 0 else counts[::-1]:
+            took, peak = run_child([*command, str(folders[count])], root)
+            seconds[count].append(took)
+            peaks[count].append(peak)
+    medians = {count: statistics.median(values) / 1024 for count, values in peaks.items()}
+    for count in counts:
+        print(f"jitflow validate, {count:,} files: peak {medians[count]:.1f} MB "
+              f"(runs: {', '.join(f'{p / 1024:.1f}' for p in peaks[count])}), "
+              f"{statistics.median(seconds[count]):.1f} s")
+    growth = medians[max(counts)] / medians[min(counts)]
+    print(f"peak memory {max(counts):,} / {min(counts):,} files: {growth:.2f}x "
+          "(target: flat, 0.8x-1.2x)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--memory-only", action="store_true", help="only the memory figures")
     args = parser.parse_args()
-    one_file(args.runs)
     with tempfile.TemporaryDirectory() as tmp:
-        small = many_files(1_000, Path(tmp))
-        large = many_files(10_000, Path(tmp))
-    print(
-        f"1,000 files: {small:.2f} s; 10,000 files: {large:.2f} s (target <= 3 s); "
-        f"growth {large / small:.1f}x (target <= 11x)"
-    )
+        if not args.memory_only:
+            one_file(args.runs)
+            small = many_files(1_000, Path(tmp))
+            large = many_files(10_000, Path(tmp))
+            print(
+                f"1,000 files: {small:.2f} s; 10,000 files: {large:.2f} s (target <= 3 s); "
+                f"growth {large / small:.1f}x (target <= 11x)"
+            )
+        peak_memory([1_000, 10_000, 50_000], Path(tmp), min(args.runs, 3))
     return 0
 
 

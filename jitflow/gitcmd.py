@@ -26,6 +26,8 @@ FALLBACK_EMAIL = "jitflow@users.noreply.github.com"
 _REPO_OVERRIDES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
                    "GIT_COMMON_DIR", "GIT_NAMESPACE")
 _PERSON = re.compile(r"\s*(?P<name>.*?)\s*<(?P<email>[^<>]*)>\s*\Z")
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")
+_PATHS_PER_CALL = 1000  # paths per ls-tree call, well inside the argument length limit
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,18 @@ class Git:
             entries.append((kind, object_id, name))
         return entries
 
+    def _tree_entries_of(self, commit: str, paths: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(type, object id, path) of the entries named exactly by `paths` at `commit`."""
+        entries: list[tuple[str, str, str]] = []
+        if not paths:
+            return entries
+        for item in self.run("ls-tree", "-z", "--full-tree", commit, "--", *paths).split("\0"):
+            if item:
+                meta, _tab, name = item.partition("\t")
+                _mode, kind, object_id = meta.split(" ")
+                entries.append((kind, object_id, name))
+        return entries
+
     def show(self, ref: str, path: str) -> bytes | None:
         """The bytes of file `path` at `ref`; None when no such file is there."""
         commit = self.rev_parse(ref)
@@ -197,13 +211,79 @@ class Git:
     def list_files(self, ref: str, directory: str) -> list[str]:
         """Every file (repo-relative, posix) under `directory` at `ref`, recursively.
         An empty directory name or "." lists the whole tree."""
+        return sorted(self.list_blobs(ref, directory))
+
+    def list_blobs(self, ref: str, directory: str) -> dict[str, str]:
+        """`list_files`, each path with its blob's object id (for `read_blobs`)."""
         commit = self.rev_parse(ref)
         prefix = directory.strip("/")
         if prefix in ("", "."):
             entries = self._tree_entries(commit, None, recursive=True)
         else:
             entries = self._tree_entries(commit, prefix + "/", recursive=True)
-        return sorted(name for kind, _object_id, name in entries if kind == "blob")
+        return {name: object_id for kind, object_id, name in entries if kind == "blob"}
+
+    def show_many(self, ref: str, paths: Sequence[str]) -> dict[str, bytes | None]:
+        """`show` for many paths at one ref, in a fixed number of git calls."""
+        commit = self.rev_parse(ref)
+        wanted_set = {p.strip("/") for p in paths} - {""}
+        wanted = sorted(wanted_set)
+        object_ids: dict[str, str] = {}  # path -> blob
+        for start in range(0, len(wanted), _PATHS_PER_CALL):
+            chunk = wanted[start : start + _PATHS_PER_CALL]
+            for kind, object_id, name in self._tree_entries_of(commit, chunk):
+                if kind == "blob" and name in wanted_set:
+                    object_ids[name] = object_id
+        blobs = self.read_blobs(list(object_ids.values()))
+        found: dict[str, bytes | None] = {}
+        for path in paths:
+            blob = object_ids.get(path.strip("/"))
+            found[path] = None if blob is None else blobs[blob]
+        return found
+
+    def read_blobs(self, object_ids: Sequence[str]) -> dict[str, bytes]:
+        """The contents of blobs by object id, read with one `git cat-file --batch`."""
+        wanted = list(dict.fromkeys(object_ids))
+        if not wanted:
+            return {}
+        for object_id in wanted:
+            if not _OBJECT_ID.match(object_id):
+                raise GitError(f"not an object id: {object_id!r}")
+        out = self._run(
+            ["cat-file", "--batch"], input="".join(f"{oid}\n" for oid in wanted).encode()
+        ).stdout
+        blobs: dict[str, bytes] = {}
+        position = 0
+        for object_id in wanted:
+            end = out.find(b"\n", position)
+            header = out[position:end].split(b" ") if end >= 0 else []
+            if len(header) != 3 or header[1] != b"blob" or not header[2].isdigit():
+                raise GitError(f"cannot read blob {object_id} in {self.repo}")
+            start = end + 1
+            blobs[object_id] = out[start : start + int(header[2])]
+            position = start + int(header[2]) + 1  # the newline after each object
+        return blobs
+
+    def paths_in_history(self, ref: str, directories: Sequence[str]) -> set[str]:
+        """Every file path under `directories` that existed in any commit reachable from `ref`.
+
+        One `git log` over the whole history (`--full-history`: no side branch is pruned):
+        every path a commit added, changed or deleted, and for merges (`-c`) every path that
+        differs from all parents, i.e. a path that no parent had. Output that is not such a
+        path is a GitError, never skipped."""
+        commit = self.rev_parse(ref)
+        prefixes = tuple(d.strip("/") + "/" for d in directories)
+        if not prefixes:
+            return set()
+        out = self.run(
+            "-c", "log.showRoot=true", "log", "--format=", "--name-only", "-z", "--no-renames",
+            "--full-history", "-c", "--no-show-signature", commit, "--", *prefixes,
+        )
+        paths = {name for name in out.split("\0") if name}
+        strange = sorted(p for p in paths if not p.startswith(prefixes))
+        if strange:
+            raise GitError(f"unexpected git log output in {self.repo}: {strange[0]!r}")
+        return paths
 
     def changed_files(self, base: str, head: str) -> list[Change]:
         """Paths that differ between two commits, renames shown as delete + add."""

@@ -180,6 +180,125 @@ def test_appends_from_two_processes_at_once_keep_one_chain(tmp_path: Path) -> No
     assert [r["seq"] for r in records] == list(range(1, 81))
 
 
+# ----------------------------------------------------------------------------- reading
+
+
+def test_an_intact_log_is_read_a_line_at_a_time(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading, verifying and appending stream the files; none of them loads a whole file."""
+    monkeypatch.setattr(AuditLog, "lines", lambda _self: pytest.fail("read the whole log"))
+    monkeypatch.setattr(Path, "read_bytes", lambda _self: pytest.fail("read a whole file"))
+    log = AuditLog(log_dir)
+    assert log.verify() == []
+    assert [r["seq"] for r in log.records()] == list(range(1, 10))
+    assert [r["seq"] for r in log.for_request("analytics-raw/req-4")] == [4]
+    summary = log.summary()
+    assert (summary.problems, summary.records, summary.files) == ([], 9, 3)
+    assert summary.last == json.loads(read(log_dir / NOV)[-1])
+    assert AuditLog(log_dir).append("revoked", details(1), TIMES[-1])["seq"] == 10
+
+
+def test_records_are_the_lines_as_written(log_dir: Path) -> None:
+    log = AuditLog(log_dir)
+    assert log.records() == [json.loads(text) for _file, _line, text in log.lines()]
+    assert [list(r) for r in log.records()] == [
+        list(json.loads(text)) for _file, _line, text in log.lines()  # same key order
+    ]
+
+
+def test_summary_counts_only_files_that_hold_records(tmp_path: Path) -> None:
+    directory = tmp_path / "audit"
+    assert AuditLog(directory).summary().last is None
+    AuditLog(directory).append("granted", details(1), TIMES[0])
+    (directory / "2026-12.jsonl").write_bytes(b"")
+    summary = AuditLog(directory).summary()
+    assert (summary.problems, summary.records, summary.files) == ([], 1, 1)
+    assert summary.last is not None and summary.last["seq"] == 1
+
+
+def test_select_keeps_what_is_asked_and_refuses_a_broken_log(log_dir: Path) -> None:
+    log = AuditLog(log_dir)
+    picked = log.select(lambda r: r["pr"] % 2 == 0)
+    assert [r["seq"] for r in picked] == [2, 4, 6, 8]
+    assert log.select(lambda _r: False) == []
+    lines = read(log_dir / OCT)
+    write(log_dir / OCT, [lines[0], lines[2]])
+    with pytest.raises(AuditError, match=r"2026-10\.jsonl:2: 1 record missing"):
+        AuditLog(log_dir).select(lambda _r: True)
+
+
+def test_an_append_hands_over_only_the_records_others_wrote_since(log_dir: Path) -> None:
+    reader, other = AuditLog(log_dir), AuditLog(log_dir)
+    reader.for_request("analytics-raw/req-1")  # reads the whole log: seq 1..9 seen
+    other.append("revoked", details(1), datetime(2026, 11, 29, tzinfo=UTC))
+    handed: list[list[int]] = []
+
+    def note(others: list[dict[str, Any]]) -> bool:
+        handed.append([r["seq"] for r in others])
+        return False
+
+    reader.append_unless("revoked", details(2), datetime(2026, 11, 29, 1, tzinfo=UTC), note)
+    fresh = AuditLog(log_dir)
+    fresh.append_unless("revoked", details(3), datetime(2026, 11, 29, 2, tzinfo=UTC), note)
+    assert handed == [[10], list(range(1, 12))]
+
+
+def reference(directory: Path) -> list[tuple[str, int | None, str]]:
+    """What `verify` reported before it streamed: every line read at once, then checked."""
+    log = AuditLog(directory)
+    problems = log._stray_problems() + chain.verify_chain(log.lines())
+    return [(p.path, p.line, p.message) for p in problems]
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "edit", "delete", "truncate", "stray_file", "bad_bytes_in_a_record",
+        "cut_multibyte_at_line_end", "empty_line", "crlf",
+    ],
+)
+def test_verify_reports_what_the_whole_log_check_reported(log_dir: Path, tamper: str) -> None:
+    path = log_dir / OCT
+    data = path.read_bytes()
+    if tamper == "edit":
+        path.write_bytes(data.replace(b'"pr":45', b'"pr":46'))
+    elif tamper == "delete":
+        path.write_bytes(b"\n".join(data.split(b"\n")[1:]))
+    elif tamper == "truncate":
+        path.write_bytes(data[:-50])
+    elif tamper == "stray_file":
+        (log_dir / "2026-10.jsonl.orig.jsonl").write_bytes(data)
+    elif tamper == "bad_bytes_in_a_record":
+        path.write_bytes(data.replace(b"alice", b"al\xff\xe2\x82ce", 1))
+    elif tamper == "cut_multibyte_at_line_end":
+        path.write_bytes(data + b"\xe2\x82\n\xf0\x9f\x98\n")
+    elif tamper == "empty_line":
+        path.write_bytes(data.replace(b"\n", b"\n\n", 1))
+    else:
+        path.write_bytes(data.replace(b"\n", b"\r\n"))
+    found = [(p.path, p.line, p.message) for p in AuditLog(log_dir).verify()]
+    assert found == reference(log_dir)
+    assert found or tamper == "crlf"  # JSON allows the \r before the newline
+
+
+def test_a_record_with_bytes_that_are_not_utf8_reads_as_before(log_dir: Path) -> None:
+    """Bad bytes decode to U+FFFD line by line just as the whole file did; a record hashed
+    over that text still verifies, with the same content."""
+    log = AuditLog(log_dir)
+    last = log.records()[-1]
+    forged = chain.next_record(
+        last, at=TIMES[-1], event="granted", details={"reason": "a\ufffdb\ufffd"}
+    )
+    raw = chain.dumps(forged).encode().replace("\ufffd".encode(), b"\xff", 1)
+    raw = raw.replace("\ufffd".encode(), b"\xe2\x82", 1)
+    with (log_dir / NOV).open("ab") as handle:
+        handle.write(raw + b"\n")
+    assert reference(log_dir) == []
+    assert AuditLog(log_dir).verify() == []
+    assert AuditLog(log_dir).records()[-1] == forged
+
+
 # ----------------------------------------------------------------------------- tampering
 
 

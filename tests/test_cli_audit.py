@@ -176,3 +176,21 @@ def test_show_refuses_a_broken_log(log_dir: Path) -> None:
     assert f"{october}:1: record was edited" in result.stderr
     assert result.stdout == ""
 
+
+
+def test_audit_names_the_settings_file_as_settings_does() -> None:
+    from jitflow.commands import audit as command  # noqa: PLC0415
+    from jitflow.settings import SETTINGS_FILE  # noqa: PLC0415
+
+    assert command.SETTINGS_FILE == SETTINGS_FILE
+
+
+def test_verify_with_a_directory_loads_no_yaml(log_dir: Path) -> None:
+    """`audit verify DIR` needs no settings, so it imports neither PyYAML nor the schemas."""
+    code = (
+        "import sys; from jitflow.cli import main; code = main(['audit', 'verify', sys.argv[1]]);"
+        "print(sorted(m for m in sys.modules if m == 'yaml' or m.startswith('jitflow.loader')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(log_dir)], capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert result.stdout.splitlines()[-1] == "[]"

@@ -236,6 +236,119 @@ def test_list_files_is_recursive_and_exact_about_the_directory(repo: Git) -> Non
     assert repo.list_files("HEAD~1", "requests") == ["requests/a.yaml"]
 
 
+def test_show_many_answers_as_show_does_one_path_at_a_time(repo: Git) -> None:
+    files: dict[str, bytes | None] = {name: name.encode() + b"\n" for name in HOSTILE}
+    files["bin/data.bin"] = bytes(range(256)) * 4
+    commit_files(repo, files, "hostile names and binary")
+    (repo.repo / "link").symlink_to("requests/a.yaml")
+    repo.run("add", "--all")
+    repo.run("commit", "--quiet", "-m", "symlink")
+    paths = [
+        *HOSTILE, "requests/a.yaml", "bin/data.bin", "link", "requests", "requests/*",
+        "requests/missing.yaml", "nowhere/at/all", "", "/requests/a.yaml",
+    ]
+    many = repo.show_many("HEAD", paths)
+    assert list(many) == paths
+    assert many == {path: repo.show("HEAD", path) for path in paths}
+    assert many["bin/data.bin"] == bytes(range(256)) * 4
+    assert many["requests/new\nline.yaml"] == b"requests/new\nline.yaml\n"
+    assert many["requests"] is None and many["requests/*"] is None
+    assert repo.show_many("HEAD", []) == {}
+
+
+def test_show_many_with_more_paths_than_one_call_takes(
+    repo: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("jitflow.gitcmd._PATHS_PER_CALL", 2)
+    files: dict[str, bytes | None] = {f"requests/r{i}.yaml": b"%d\n" % i for i in range(5)}
+    commit_files(repo, files, "five")
+    paths = [*files, "requests/a.yaml", "requests/none.yaml"]
+    assert repo.show_many("HEAD", paths) == {path: repo.show("HEAD", path) for path in paths}
+
+
+def test_read_blobs_reads_by_object_id_and_refuses_anything_else(repo: Git) -> None:
+    blobs = repo.list_blobs("HEAD", "")
+    assert set(blobs) == {"README.md", "requests/a.yaml"}
+    assert repo.read_blobs(list(blobs.values()) * 2) == {
+        blobs["README.md"]: b"hello\n",
+        blobs["requests/a.yaml"]: b"a: 1\n",
+    }
+    assert repo.read_blobs([]) == {}
+    with pytest.raises(GitError, match="not an object id"):
+        repo.read_blobs(["HEAD"])
+    with pytest.raises(GitError, match="cannot read blob"):
+        repo.read_blobs(["0" * 40])  # missing
+    tree = repo.run("rev-parse", "HEAD^{tree}").strip()
+    with pytest.raises(GitError, match="cannot read blob"):
+        repo.read_blobs([tree])  # not a blob
+
+
+def test_paths_in_history_lists_every_path_that_ever_existed(repo: Git) -> None:
+    names = ["requests/p/kept.yaml", "requests/p/gone.yml", "requests/p/new\nline.yaml",
+             "requests/p/-rf", "requests/p/*.yaml"]
+    first = repo.head()
+    commit_files(repo, dict.fromkeys(names, b"x\n"), "add")
+    commit_files(repo, {"requests/p/gone.yml": None, "requests/p/new\nline.yaml": None}, "rm")
+    commit_files(repo, {"requests/p2/other.yaml": b"o\n", "requests/px.yaml": b"x\n"}, "more")
+    assert repo.paths_in_history("HEAD", ["requests/p"]) == set(names)
+    assert repo.paths_in_history("HEAD", ["requests/p/", "requests/p2"]) == {
+        *names, "requests/p2/other.yaml"
+    }
+    assert repo.paths_in_history(first, ["requests/p"]) == set()
+    assert repo.paths_in_history("HEAD", ["requests/none"]) == set()
+    assert repo.paths_in_history("HEAD", []) == set()
+    assert repo.paths_in_history("HEAD", ["requests"]) >= {"requests/a.yaml", *names}
+
+
+def test_paths_in_history_includes_the_root_commit_whatever_the_config(repo: Git) -> None:
+    repo.run("config", "log.showRoot", "false")
+    assert repo.paths_in_history("HEAD", ["requests"]) == {"requests/a.yaml"}
+
+
+def test_paths_in_history_follows_every_side_of_every_merge(repo: Git) -> None:
+    start = repo.head()
+    repo.run("checkout", "--quiet", "-b", "side")
+    commit_files(repo, {"requests/side.yaml": b"s\n"}, "side adds")
+    commit_files(repo, {"requests/side.yaml": None}, "side removes again")
+    repo.run("checkout", "--quiet", "main")
+    commit_files(repo, {"requests/main.yaml": b"m\n"}, "main adds")
+    # A merge that adds a file neither parent has (an "evil" merge).
+    repo.run("merge", "--quiet", "--no-ff", "--no-commit", "side")
+    (repo.repo / "requests" / "evil.yaml").write_bytes(b"e\n")
+    repo.run("add", "--all")
+    repo.run("commit", "--quiet", "-m", "merge")
+    found = repo.paths_in_history("HEAD", ["requests"])
+    assert found == {"requests/a.yaml", "requests/side.yaml", "requests/main.yaml",
+                     "requests/evil.yaml"}
+    assert repo.paths_in_history(start, ["requests"]) == {"requests/a.yaml"}
+
+
+def test_paths_in_history_keeps_a_side_the_merge_result_does_not_show(repo: Git) -> None:
+    """A merge whose requests/ equal its second parent's: git's default history
+    simplification would follow only that parent and never see x.yaml on the first."""
+    repo.run("checkout", "--quiet", "-b", "side")
+    commit_files(repo, {"requests/a.yaml": b"a: 2\n"}, "side edits a")
+    repo.run("checkout", "--quiet", "main")
+    commit_files(repo, {"requests/x.yaml": b"x\n"}, "main adds x")
+    commit_files(repo, {"requests/x.yaml": None}, "main removes x")
+    repo.run("merge", "--quiet", "--no-ff", "-m", "merge side", "side")
+    assert "requests/x.yaml" in repo.paths_in_history("HEAD", ["requests"])
+
+
+def test_paths_in_history_refuses_output_it_does_not_understand(
+    repo: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_run = Git.run
+
+    def noisy(self: Git, *args: str, input: bytes | None = None) -> str:
+        out = real_run(self, *args, input=input)
+        return "gpg: Signature made\n" + out if "log" in args else out
+
+    monkeypatch.setattr(Git, "run", noisy)
+    with pytest.raises(GitError, match="unexpected git log output"):
+        repo.paths_in_history("HEAD", ["requests"])
+
+
 def test_changed_files_added_modified_deleted_and_type_changed(repo: Git) -> None:
     base = repo.head()
     (repo.repo / "README.md").unlink()

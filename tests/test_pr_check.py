@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,6 +142,92 @@ def test_reused_id_from_history_is_refused(repo: Repo) -> None:
     result = run(repo)
     assert not result.ok
     assert "never reused" in messages(result)
+
+
+def test_reused_id_under_the_other_suffix_from_history_is_refused(repo: Repo) -> None:
+    old = NEW.replace(".yaml", ".yml")
+    repo.on_main(old, dump(request_data()))
+    repo.on_main(old, None)
+    repo.add_request(NEW)
+    assert "never reused" in messages(run(repo))
+
+
+def test_only_the_reused_ids_of_a_pr_with_many_files_are_refused(repo: Repo) -> None:
+    reused = "requests/analytics-raw/alice-old.yaml"
+    repo.on_main(reused, dump(request_data()))
+    repo.on_main(reused, None)
+    fresh = [f"requests/analytics-raw/alice-new-{i}.yaml" for i in range(4)]
+    for name in [*fresh, reused]:
+        repo.write(name, dump(request_data()))
+    repo.commit("five requests")
+    result = run(repo)
+    assert [p.path for p in result.errors] == [reused]
+    assert "never reused" in result.errors[0].message
+    assert sorted(r.id for r in result.requests) == sorted(
+        f"analytics-raw/alice-new-{i}" for i in range(4)
+    )
+
+
+def test_reused_id_hidden_by_a_merge_is_refused(repo: Repo) -> None:
+    """The id was added and removed on main while a side branch added another request; the
+    merge's requests/ then equal the side's, so a history walk that follows only the parent
+    the merge equals (git's default) would never see the id."""
+    repo.git("checkout", "--quiet", "-b", "side", "main")
+    repo.add_request("requests/analytics-raw/alice-side.yaml")
+    repo.git("checkout", "--quiet", "main")
+    repo.write(NEW, dump(request_data()))
+    repo.commit("main adds the id")
+    repo.remove(NEW)
+    repo.commit("main removes it")
+    repo.git("merge", "--quiet", "--no-ff", "-m", "merge side", "side")
+    repo.git("checkout", "--quiet", "pr")
+    repo.add_request()
+    assert "never reused" in messages(run(repo))
+
+
+def test_id_only_on_a_side_branch_that_removed_it_is_judged_as_before(repo: Repo) -> None:
+    """Added and removed again on a branch merged into main, so never in main's own history:
+    git's per-path history (what the check always asked) does not count it as used. The
+    single history pass does see it, so this is answered by the exact per-id question."""
+    repo.git("checkout", "--quiet", "-b", "side", "main")
+    repo.write(NEW, dump(request_data(ticket="OPS-1")))
+    repo.commit("side adds it")
+    repo.remove(NEW)
+    repo.commit("side removes it before merging")
+    repo.git("checkout", "--quiet", "main")
+    repo.write("policies/README.md", "policies\n")
+    repo.commit("main moves on")
+    repo.git("merge", "--quiet", "--no-ff", "-m", "merge side", "side")
+    repo.git("checkout", "--quiet", "pr")
+    repo.add_request()
+    result = run(repo)
+    assert result.ok, messages(result)
+    assert [r.id for r in result.requests] == ["analytics-raw/alice-new-backfill"]
+
+
+def test_git_calls_do_not_grow_with_the_added_files(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, ...]] = []
+    real_run = Git._run
+
+    def counting(self: Git, args: Sequence[str], **kwargs: Any) -> Any:
+        calls.append(tuple(args))
+        return real_run(self, args, **kwargs)
+
+    monkeypatch.setattr(Git, "_run", counting)
+    counts = []
+    for count in (1, 6):
+        for i in range(count):
+            repo.write(f"requests/analytics-raw/alice-{count}-{i}.yaml", dump(request_data()))
+        repo.commit(f"{count} requests")
+        calls.clear()
+        result = run(repo)
+        assert result.ok and len(result.requests) == count, messages(result)
+        repo.git("reset", "--quiet", "--hard", "HEAD~1")
+        counts.append(len(calls))
+    assert counts[0] == counts[1]
+    assert sum(1 for args in calls if "log" in args) == 1  # one pass over the history
 
 
 def test_reused_id_from_audit_log_is_refused(repo: Repo) -> None:

@@ -70,13 +70,19 @@ _MONTH_FILE = re.compile(r"(?:.*[/\\])?(\d{4}-(?:0[1-9]|1[0-2]))\.jsonl\Z")
 _STRING_FIELDS = ("request", "requester", "principal", "account", "commit", "actor",
                   "policy_arn", "reason", "grant_mode", "session", "role_id")
 _BUCKET_KEYS = frozenset({"bucket", "sids", "sha256", "policy_bytes"})
+_ACCESS_KEYS = frozenset({"bucket", "prefix", "actions"})
+
+
+# What `json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# allow_nan=False)` builds on every call, built once (it keeps no state between calls).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
 
 def canonical(obj: Mapping[str, Any]) -> bytes:
     """The one byte form that is hashed: sorted keys, no spaces, UTF-8, no NaN."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(obj).encode("utf-8")
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
@@ -258,6 +264,186 @@ def _shape_problems(record: Mapping[str, Any]) -> list[str]:
             if normalised != record[name]:
                 found.append(f"{name} is not in its recorded form: {record[name]!r}")
     return found
+
+
+def _plain_strings(values: list[Any]) -> bool:
+    for value in values:  # noqa: SIM110 (a loop is faster than all() over a generator here)
+        if type(value) is not str:
+            return False
+    return True
+
+
+def _plain_access(access: list[Any]) -> bool:
+    for item in access:
+        if not (
+            type(item) is dict
+            and item.keys() == _ACCESS_KEYS
+            and type(item["bucket"]) is str
+            and type(item["prefix"]) is str
+            and type(item["actions"]) is list
+            and _plain_strings(item["actions"])
+        ):
+            return False
+    return True
+
+
+# The fields `_plain_details` knows. A field added to the records without a quick test here
+# turns the quick test off (every record then takes `_shape_problems`: slower, never wrong);
+# tests/test_audit_chain.py fails until the quick test knows it.
+_QUICK_FIELDS = frozenset(
+    {*CHAIN_FIELDS, *_STRING_FIELDS, "reconciled", "expiry", "pr", "approvers", "access",
+     "buckets"}
+)
+_QUICK = _QUICK_FIELDS == FIELDS
+_EARLIER_FIELDS = FIELDS - LATER_FIELDS  # a record written before the later fields existed
+
+
+def _plain_buckets(buckets: list[Any]) -> bool:
+    for item in buckets:
+        if not (
+            type(item) is dict
+            and item.keys() == _BUCKET_KEYS
+            and type(item["bucket"]) is str
+            and type(item["sha256"]) is str
+            and type(item["policy_bytes"]) is int
+            and type(item["sids"]) is list
+            and _plain_strings(item["sids"])
+        ):
+            return False
+    return True
+
+
+def _plain_details(record: dict[str, Any]) -> bool:
+    for name in _STRING_FIELDS:
+        value = record.get(name)  # a later field may be missing from an older record
+        if value is not None and type(value) is not str:
+            return False
+    expiry, pr, approvers, access, buckets = (
+        record["expiry"], record["pr"], record["approvers"], record["access"],
+        record.get("buckets"),
+    )
+    return (
+        type(record["reconciled"]) is bool
+        and (expiry is None or (type(expiry) is str and _TIME.match(expiry) is not None))
+        and (pr is None or type(pr) is int)
+        and (approvers is None or (type(approvers) is list and _plain_strings(approvers)))
+        and (access is None or (type(access) is list and _plain_access(access)))
+        and (buckets is None or (type(buckets) is list and _plain_buckets(buckets)))
+    )
+
+
+def _plain_but_hashes(record: dict[str, Any]) -> bool:
+    """`_plainly_well_formed`, except that `prev_hash` and `hash` need only be strings."""
+    keys = record.keys()
+    if not _QUICK or keys not in (FIELDS, _EARLIER_FIELDS):
+        return False
+    seq, time, event = record["seq"], record["time"], record["event"]
+    return (
+        type(seq) is int
+        and seq >= 1
+        and type(time) is str
+        and _TIME.match(time) is not None
+        and type(event) is str
+        and event in EVENTS
+        and type(record["prev_hash"]) is str
+        and type(record["hash"]) is str
+        and _plain_details(record)
+    )
+
+
+def _plainly_well_formed(record: dict[str, Any]) -> bool:
+    """A quick test that implies `_shape_problems(record) == []`, true of every record that
+    `next_record` writes (exact types as `json.loads` makes them). False says nothing: ask
+    `_shape_problems`."""
+    return (
+        _plain_but_hashes(record)
+        and _HEX64.match(record["prev_hash"]) is not None
+        and _HEX64.match(record["hash"]) is not None
+    )
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _loads(text: str) -> Any:
+    """`json.loads(text)`, a little quicker for a line that is one JSON value and nothing
+    else (no whitespace around it): then the two give the same value."""
+    try:
+        value, end = _DECODER.raw_decode(text)
+    except ValueError:
+        return json.loads(text)  # raises as json.loads does (or takes leading whitespace)
+    return value if end == len(text) else json.loads(text)
+
+
+class ChainFollower:
+    """Follows the chain line by line keeping only its last link (seq and hash): the fast
+    path of `verify_chain` for an intact log, in constant memory.
+
+    `feed` returns each line's record while every line so far is a perfect link: a
+    well-formed record, hashing to its stored hash, in its month's file or a later one, seq 1
+    with the genesis prev_hash first and then seq + 1 chained to the hash before. Such a log
+    is one `verify_chain` finds nothing in. At the first line that is not, `broken` turns
+    True for good: only `verify_chain`, over all the lines, can say what is wrong and where."""
+
+    def __init__(self) -> None:
+        self.broken = False
+        self.count = 0  # records followed
+        self.seq = 0
+        self.hash = GENESIS
+        self._file: str | None = None
+        self._month: str | None = None  # the month in the current file's name, if any
+
+    def feed(self, file: str, text: str) -> dict[str, Any] | None:
+        """The record on the next line of the log (in `file`); None once the chain broke."""
+        if self.broken:
+            return None
+        if file != self._file:
+            self._file = file
+            named = _MONTH_FILE.match(file)
+            self._month = named.group(1) if named else None
+        record = self._link(text)
+        if record is None:
+            self.broken = True
+            return None
+        self.count += 1
+        self.seq, self.hash = record["seq"], record["hash"]
+        return record
+
+    def _link(self, text: str) -> dict[str, Any] | None:
+        record = _well_formed(text)
+        return record if record is not None and self._follows(record) else None
+
+    def _follows(self, record: dict[str, Any]) -> bool:
+        """Hashes to its stored hash, sits in its month's file or a later one, and links to
+        the record before (or starts the chain)."""
+        body = dict(record)
+        stored = body.pop("hash")
+        try:
+            computed = hashlib.sha256(canonical(body)).hexdigest()
+        except ValueError:  # NaN / Infinity
+            return False
+        if computed != stored or (self._month is not None and record["time"][:7] > self._month):
+            return False
+        seq: int = record["seq"]
+        prev: str = record["prev_hash"]
+        if self.count == 0:
+            return seq == 1 and prev == GENESIS
+        return seq == self.seq + 1 and prev == self.hash and prev != GENESIS
+
+
+def _well_formed(text: str) -> dict[str, Any] | None:
+    """The record on a line when it is a JSON object with no shape problem, else None."""
+    try:
+        record = _loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if type(record) is not dict:
+        return None
+    # prev_hash and hash need no pattern here: the hash must equal a sha256 hex digest and
+    # prev_hash the one before it (or the genesis), both 64 lowercase hex digits.
+    if not _plain_but_hashes(record) and _shape_problems(record):
+        return None
+    return record
 
 
 @dataclass

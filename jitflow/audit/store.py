@@ -5,6 +5,10 @@ files. A record is added with one O_APPEND write followed by fdatasync, and a sh
 is cut back, so the file holds whole records only. Appends on one machine are serialised
 with a lock on the directory; each append checks the log first (the whole chain once, then
 only that nobody else changed the file since this instance's own last write).
+
+Reading streams the files a line at a time through `chain.ChainFollower`, which keeps only
+the last link, and hands back only the records a caller asked for. Only a log that is not a
+perfect chain is read whole, so that `chain.verify_chain` can explain every break.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +46,19 @@ def _describe(problems: list[Problem]) -> str:
     if more > 0:
         shown += f"; and {more} more"
     return shown
+
+
+_Keep = Callable[[dict[str, Any]], bool]
+
+
+@dataclass(frozen=True)
+class LogSummary:
+    """What one pass over the whole log found."""
+
+    problems: list[Problem]  # empty when the chain is intact
+    records: int  # how many records the log holds
+    files: int  # how many month files hold at least one line
+    last: dict[str, Any] | None  # the last record (None for an empty log)
 
 
 class AuditLog:
@@ -88,12 +106,18 @@ class AuditLog:
                 found.append((label, number, text))
         return found
 
-    def verify(self) -> list[Problem]:
-        """Every problem with the log; empty when the chain is intact."""
-        return self._verify(self.lines())
+    def _stream(self, files: list[Path]) -> Iterator[tuple[str, str]]:
+        """(file, text) of every line of `files` in log order, read a line at a time (the
+        lines `lines` gives, without holding them)."""
+        for path in files:
+            label = str(path)
+            # Decoded as `lines` decodes (bad bytes replaced), split on "\n" only.
+            with path.open(encoding="utf-8", errors="replace", newline="\n") as handle:
+                for line in handle:
+                    yield label, line.removesuffix("\n")
 
-    def _verify(self, lines: list[tuple[str, int, str]]) -> list[Problem]:
-        problems = [
+    def _stray_problems(self) -> list[Problem]:
+        return [
             Problem(
                 str(path),
                 None,
@@ -102,21 +126,70 @@ class AuditLog:
             )
             for path in self._stray_files()
         ]
-        return problems + chain.verify_chain(lines)
+
+    def _verify(self, lines: list[tuple[str, int, str]]) -> list[Problem]:
+        return self._stray_problems() + chain.verify_chain(lines)
+
+    def _pass(
+        self, keep: _Keep | None, files: list[Path] | None = None
+    ) -> tuple[LogSummary, list[dict[str, Any]]]:
+        """One pass over the log: its summary, and the records `keep` says yes to (in order).
+
+        Streams while the chain is perfect; a log that is not is read again whole and judged
+        by `chain.verify_chain`, which names every problem's file and line."""
+        files = self.month_files() if files is None else files
+        follower = chain.ChainFollower()
+        kept: list[dict[str, Any]] = []
+        labels: set[str] = set()
+        last: dict[str, Any] | None = None
+        for label, text in self._stream(files):
+            record = follower.feed(label, text)
+            if record is None:
+                return self._judge_whole(keep)
+            labels.add(label)
+            last = record
+            if keep is not None and keep(record):
+                kept.append(record)
+        summary = LogSummary(self._stray_problems(), follower.count, len(labels), last)
+        return summary, kept
+
+    def _judge_whole(self, keep: _Keep | None) -> tuple[LogSummary, list[dict[str, Any]]]:
+        """`_pass` for a log that is not a perfect chain: every line at once, as it always was."""
+        lines = self.lines()
+        problems = self._verify(lines)
+        files = len({file for file, _line, _text in lines})
+        if problems:
+            return LogSummary(problems, len(lines), files, None), []
+        records = [json.loads(text) for _file, _line, text in lines]
+        kept = [r for r in records if keep(r)] if keep is not None else []
+        return LogSummary([], len(records), files, records[-1] if records else None), kept
+
+    def verify(self) -> list[Problem]:
+        """Every problem with the log; empty when the chain is intact."""
+        return self._pass(None)[0].problems
+
+    def summary(self) -> LogSummary:
+        """Problems, number of records and files, and the last record, in one pass."""
+        return self._pass(None)[0]
+
+    def select(self, keep: _Keep) -> list[dict[str, Any]]:
+        """The records `keep` says yes to, in order, from one pass that verifies the whole
+        chain; AuditError (naming file:line) when it is broken."""
+        summary, kept = self._pass(keep)
+        if summary.problems:
+            raise AuditError(
+                f"audit log {self.directory} does not verify: {_describe(summary.problems)}"
+            )
+        self._seen_seq = int(summary.last["seq"]) if summary.last else 0
+        return kept
 
     def records(self) -> list[dict[str, Any]]:
         """All records in order; AuditError (naming file:line) when the chain is broken."""
-        lines = self.lines()
-        problems = self._verify(lines)
-        if problems:
-            raise AuditError(f"audit log {self.directory} does not verify: {_describe(problems)}")
-        records = [json.loads(text) for _file, _line, text in lines]
-        self._seen_seq = int(records[-1]["seq"]) if records else 0
-        return records
+        return self.select(lambda _record: True)
 
     def for_request(self, request_id: str) -> list[dict[str, Any]]:
         """The records about one request (`policy/name`), in order."""
-        return [r for r in self.records() if r.get("request") == request_id]
+        return self.select(lambda record: record.get("request") == request_id)
 
     def changed_files(self) -> list[Path]:
         """Files this instance appended to, in first-change order (for `git commit`)."""
@@ -139,26 +212,24 @@ class AuditLog:
         st = path.stat()
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
-    def _last(self) -> tuple[dict[str, Any] | None, Path | None, list[tuple[str, int, str]]]:
+    def _last(self) -> tuple[dict[str, Any] | None, Path | None, list[dict[str, Any]]]:
         """The last record and its file, verifying the log unless nothing changed since
-        this instance's own last write; with the lines read (none on that fast path)."""
+        this instance's own last write; with the records after `_seen_seq` (none on that
+        fast path)."""
         files = self.month_files()
         if self._tail is not None:
             record, path, key = self._tail
             with contextlib.suppress(OSError):
                 if files and files[-1] == path and self._stat_key(path) == key:
                     return record, path, []
-        lines = self.lines()
-        problems = self._verify(lines)
-        if problems:
+        seen = self._seen_seq or 0
+        summary, unseen = self._pass(lambda r: int(r["seq"]) > seen, files)
+        if summary.problems:
             raise AuditError(
                 f"refusing to append to audit log {self.directory}: it does not verify: "
-                f"{_describe(problems)}"
+                f"{_describe(summary.problems)}"
             )
-        if not lines:
-            return None, (files[-1] if files else None), lines
-        last: dict[str, Any] = json.loads(lines[-1][2])
-        return last, files[-1], lines
+        return summary.last, (files[-1] if files else None), unseen
 
     def append(self, event: str, details: Mapping[str, Any], at: datetime) -> dict[str, Any]:
         """Append one record (AuditError if the log does not verify); returns it.
@@ -182,10 +253,7 @@ class AuditLog:
         read or wrote (often none), and a true answer writes nothing and returns None.
         Check-and-append is one step, so two runs cannot both record the same change."""
         with self._locked():
-            last, last_path, lines = self._last()
-            # A verified chain numbers its records 1, 2, 3...: record n is line n.
-            unseen = lines[self._seen_seq or 0:]
-            others = [json.loads(text) for _file, _line, text in unseen]
+            last, last_path, others = self._last()
             if others:
                 self._seen_seq = int(others[-1]["seq"])
             if done_elsewhere(others):

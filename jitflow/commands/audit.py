@@ -10,10 +10,9 @@ from typing import Any
 from jitflow.audit.store import AuditLog
 from jitflow.clock import iso, parse_time
 from jitflow.errors import InvalidInput, UsageError
-from jitflow.settings import SETTINGS_FILE, load_settings
-from jitflow.tree import FsTree
 
 DEFAULT_DIR = "audit"
+SETTINGS_FILE = "jitflow.yaml"  # jitflow.settings.SETTINGS_FILE (a test keeps them equal)
 DIR_HELP = f"audit directory (default: audit_dir of ./jitflow.yaml, else {DEFAULT_DIR})"
 
 
@@ -45,6 +44,10 @@ def _directory(given: str | None) -> str:
 
     if not Path(SETTINGS_FILE).is_file():
         return DEFAULT_DIR
+    # Settings need YAML and the schemas: loaded only when they are read.
+    from jitflow.settings import load_settings  # noqa: PLC0415
+    from jitflow.tree import FsTree  # noqa: PLC0415
+
     return load_settings(FsTree(Path.cwd())).audit_dir
 
 
@@ -59,21 +62,19 @@ def _log(directory: str, named: bool) -> AuditLog:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    log = _log(args.dir, args.named)
-    problems = log.verify()
+    summary = _log(args.dir, args.named).summary()  # one streaming pass
+    problems = summary.problems
     if problems:
         count = len(problems)
         raise InvalidInput(
             problems,
             f"audit chain in {args.dir} is broken: {count} problem{'s' if count > 1 else ''}",
         )
-    lines = log.lines()
-    files = len({file for file, _line, _text in lines})
-    if not lines:
+    last = summary.last
+    if last is None:
         print(f"audit chain intact: 0 records in 0 files (no audit records in {args.dir})")
         return 0
-    last = json.loads(lines[-1][2])
-    print(f"audit chain intact: {len(lines)} records in {files} files")
+    print(f"audit chain intact: {summary.records} records in {summary.files} files")
     print(f"last record: seq {last['seq']} at {last['time']}, hash {last['hash']}")
     return 0
 
@@ -110,10 +111,15 @@ def _text(record: dict[str, Any]) -> str:
 
 def _show(args: argparse.Namespace) -> int:
     since = iso(parse_time(args.since)) if args.since else None
-    log = _log(args.dir, args.named)
-    records = log.for_request(args.request) if args.request else log.records()
-    if since is not None:
-        records = [r for r in records if r["time"] >= since]
+    request = args.request
+
+    def wanted(record: dict[str, Any]) -> bool:
+        return (not request or record.get("request") == request) and (
+            since is None or record["time"] >= since
+        )
+
+    # One pass verifies the chain and keeps only the records to show.
+    records = _log(args.dir, args.named).select(wanted)
     if args.format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
         return 0

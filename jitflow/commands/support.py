@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import itertools
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from jitflow.clock import parse_time, system_clock
@@ -59,6 +61,97 @@ def request_files(paths: list[Path]) -> list[Path]:
     return found
 
 
+def scan_request_files(paths: list[Path]) -> tuple[Path | None, Iterator[Path]]:
+    """The files `request_files(paths)` lists, one at a time and in directory order rather
+    than sorted, with the first file of that list (it locates the policies folder).
+
+    For a caller to whom the order does not matter (`validate`: `render` sorts problems)
+    and that should not hold every name: a folder's files stream from `os.scandir`, and
+    only subdirectory names are held. Every path is checked to exist before anything else."""
+    for path in paths:
+        if not path.is_file() and not path.is_dir():
+            raise UsageError(f"{path}: no such file or directory")
+    first: Path | None = None
+    for path in paths:
+        first = path if path.is_file() else _first_file(path, _inside_requests(path))
+        if first is not None:
+            break
+    return first, _scan_paths(paths)
+
+
+def _inside_requests(folder: Path) -> bool:
+    return "requests" in folder.absolute().parts
+
+
+def _is_request_file(path: Path, under_requests: bool) -> bool:
+    return under_requests and PurePath(path.name).suffix in YAML_SUFFIXES and path.is_file()
+
+
+def _scan_paths(paths: list[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_file():
+            yield path
+        elif path.is_dir():
+            yield from _scan(path, _inside_requests(path))
+        else:
+            raise UsageError(f"{path}: no such file or directory")
+
+
+def _entries(folder: Path, under_requests: bool) -> Iterator[tuple[Path, bool]]:
+    """(path, is a request file) for every entry of `folder` that is a request file or a
+    directory rglob would enter (not a symlink); nothing for a folder it may not read."""
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                path = folder / entry.name
+                if _is_request_file(path, under_requests):
+                    yield path, True
+                elif _real_directory(entry):
+                    yield path, False
+    except PermissionError:
+        return
+
+
+def _scan(folder: Path, under_requests: bool) -> Iterator[Path]:
+    """The request files below `folder` (those `request_files` finds), unordered."""
+    subfolders: list[Path] = []
+    for path, is_file in _entries(folder, under_requests):
+        if is_file:
+            yield path
+        else:
+            subfolders.append(path)
+    for path in subfolders:
+        yield from _scan(path, under_requests or path.name == "requests")
+
+
+def _first_file(folder: Path, under_requests: bool) -> Path | None:
+    """The first of `request_files([folder])` (sorted), found holding only the smallest file
+    name of each folder and its subfolder names: a subfolder sorts before a file when its
+    name does, and all its files sort at its name's place."""
+    smallest: Path | None = None
+    subfolders: list[Path] = []
+    for path, is_file in _entries(folder, under_requests):
+        if not is_file:
+            subfolders.append(path)
+        elif smallest is None or path.name < smallest.name:
+            smallest = path
+    for path in sorted(subfolders):
+        if smallest is not None and path.name > smallest.name:
+            break
+        found = _first_file(path, under_requests or path.name == "requests")
+        if found is not None:
+            return found
+    return smallest
+
+
+def _real_directory(entry: os.DirEntry[str]) -> bool:
+    """A directory that is not a symlink to one (rglob enters only those)."""
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
 def load_policies(policies_dir: Path | None, anchor: Path) -> tuple[PolicySet, list[Problem]]:
     """The policy set from --policies, or from policies/ at the repository holding `anchor`."""
     directory = policies_dir if policies_dir is not None else find_repo_root(anchor) / "policies"
@@ -84,11 +177,22 @@ def display_path(path: Path) -> str:
 
 
 def judge_files(
-    files: list[Path], policies_dir: Path | None
+    files: Iterable[Path],
+    policies_dir: Path | None,
+    keep_valid: bool = True,
+    first: Path | None = None,
 ) -> tuple[PolicySet, list[Request], list[Problem]]:
-    """Load every file and judge it: (policy set, valid requests, every problem found)."""
+    """Load every file and judge it: (policy set, valid requests, every problem found).
 
-    policy_set, problems = load_policies(policies_dir, files[0] if files else Path.cwd())
+    The policies are looked for from `first` (default: the first of `files`). With
+    `keep_valid` False the valid requests are judged and dropped (an empty list comes back):
+    a caller that only reports problems, given an iterator of files, then holds neither the
+    files nor the requests in memory."""
+    files = iter(files)
+    if first is None:
+        first = next(files, None)
+        files = itertools.chain([] if first is None else [first], files)
+    policy_set, problems = load_policies(policies_dir, first if first is not None else Path.cwd())
     valid: list[Request] = []
     for path in files:
         try:
@@ -98,7 +202,7 @@ def judge_files(
             continue
         # Judge by the canonical requests/<policy>/<name> location; report by the given path.
         request, found = judge_request(raw, display_path(path), policy_set, check_request)
-        if request is not None:
+        if request is not None and keep_valid:
             valid.append(request)
         problems += [Problem(str(path), p.line, p.col, p.message, p.severity) for p in found]
     return policy_set, valid, problems

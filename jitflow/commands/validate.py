@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from jitflow.commands.support import add_policies_argument, judge_files, request_files
+from jitflow.commands.support import add_policies_argument, judge_files, scan_request_files
 from jitflow.problems import render
 
 
@@ -23,8 +24,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    files = request_files(args.paths)
-    _, _, problems = judge_files(files, args.policies)
+    # One file at a time, none kept once judged: memory stays flat however many files.
+    checked = 0
+
+    def counted(files: Iterator[Path]) -> Iterator[Path]:
+        nonlocal checked
+        for path in files:
+            checked += 1
+            yield path
+
+    first, files = scan_request_files(args.paths)
+    _, _, problems = judge_files(counted(files), args.policies, keep_valid=False, first=first)
     errors = [p for p in problems if p.severity == "error"]
     if args.format == "json":
         print(render(problems, "json"))
@@ -32,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
         print(render(problems, args.format))
     if args.format == "text":
         verdict = f"{len(errors)} error(s)" if errors else "all valid"
-        print(f"{len(files)} request file(s) checked: {verdict}", file=sys.stderr)
+        print(f"{checked} request file(s) checked: {verdict}", file=sys.stderr)
     return 1 if errors else 0

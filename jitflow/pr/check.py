@@ -126,11 +126,16 @@ def scope_problems(changes: Sequence[ChangeLike]) -> list[Problem]:
 
 def used_request_ids(base: Tree, audit_dir: str) -> set[str]:
     """Request ids that already appear in the base branch's audit log (ever granted/refused)."""
+    return _ids_in_logs(
+        base.read(path) for path in base.list(audit_dir) if path.endswith(".jsonl")
+    )
+
+
+def _ids_in_logs(contents: Iterable[bytes | None]) -> set[str]:
+    """The `request` of every record in these audit files' contents."""
     used: set[str] = set()
-    for path in base.list(audit_dir):
-        if not path.endswith(".jsonl"):
-            continue
-        for line in (base.read(path) or b"").decode("utf-8", errors="replace").splitlines():
+    for data in contents:
+        for line in (data or b"").decode("utf-8", errors="replace").splitlines():
             try:
                 record = json.loads(line)
             except ValueError:
@@ -152,23 +157,57 @@ def _audit_dir(base: Tree) -> str:
         return "audit"
 
 
-def _ids_on(base: Tree, policy: str) -> dict[str, str]:
-    """Request id -> path for every request file of `policy` on the base."""
-    found: dict[str, str] = {}
-    for path in base.list(f"{REQUESTS_DIR}/{policy}"):
-        rid = request_id_of(path)
-        if rid is not None:
-            found[rid] = path
-    return found
-
-
 def _ever_on(git: Git, base: GitTree, rid: str) -> bool:
-    """Did a file for request `rid` exist at any time in the base's history?"""
+    """Did a file for request `rid` exist at any time in the base's history? One `git log`
+    per id (default history simplification); `_BaseIds.ever_on` asks it only about an id
+    that its single pass over the history has seen."""
     candidates = [f"{REQUESTS_DIR}/{rid}{suffix}" for suffix in YAML_SUFFIXES]
     found = git.run(
         "log", "--format=%H", "--max-count=1", git.rev_parse(base.ref), "--", *candidates
     )
     return bool(found.strip())
+
+
+@dataclass
+class _BaseIds:
+    """What the base branch says about request ids, read once per check and shared by every
+    added file: the request files at its tip, the ids in its audit log and, when first asked,
+    every request path in the history of the policies the pull request adds to.
+
+    A constant number of git calls per check, whatever the number of added files; the history
+    is read in one `git log` instead of one per added id."""
+
+    git: Git
+    base: GitTree
+    policies: frozenset[str]  # the policies of the added files: whose history to read
+    on_tip: dict[str, str]  # request id -> its path on the base
+    used: set[str]  # request ids in the base's audit log
+    _history: set[str] | None = None
+
+    @classmethod
+    def read(cls, git: Git, base: GitTree, policies: Iterable[str]) -> _BaseIds:
+        on_tip: dict[str, str] = {}
+        for path in sorted(git.list_blobs(base.ref, REQUESTS_DIR)):
+            rid = request_id_of(path)
+            if rid is not None:
+                on_tip[rid] = path  # x.yml wins over x.yaml, as `sorted` put them before
+        logs = git.list_blobs(base.ref, _audit_dir(base))
+        blobs = git.read_blobs([oid for path, oid in logs.items() if path.endswith(".jsonl")])
+        return cls(git, base, frozenset(policies), on_tip, _ids_in_logs(blobs.values()))
+
+    def ever_on(self, rid: str) -> bool:
+        """`_ever_on(rid)`, asked of git only for an id whose path the history holds.
+
+        The single pass lists every path that ever existed (no side branch pruned), a superset
+        of what `_ever_on` finds, so an id it does not hold was never on the base; one it
+        holds is confirmed with `_ever_on` itself, which keeps the answer exactly as before."""
+        if self._history is None:
+            directories = [f"{REQUESTS_DIR}/{policy}" for policy in sorted(self.policies)]
+            self._history = self.git.paths_in_history(self.base.ref, directories)
+        candidates = {f"{REQUESTS_DIR}/{rid}{suffix}" for suffix in YAML_SUFFIXES}
+        if self._history.isdisjoint(candidates):
+            return False
+        return _ever_on(self.git, self.base, rid)
 
 
 def _base_policy_problems(problems: Iterable[Problem], policy: str) -> list[Problem]:
@@ -243,9 +282,11 @@ def check_changes(
 
     base_tree = GitTree(git, base)
     policies, policy_problems = load_policy_set(base_tree)
-    used = used_request_ids(base_tree, _audit_dir(base_tree))
+    added_ids = {c.path: rid for c in changes if c.status == "A" and (rid := request_id_of(c.path))}
+    base_ids = _BaseIds.read(git, base_tree, {rid.split("/", 1)[0] for rid in added_ids.values()})
+    contents = git.show_many(head, list(added_ids))  # every added request file, in one read
     acc = _Acc(problems=scope_problems(changes))
-    added = _Added(git, head, author, policies, policy_problems, teams, base_tree, used, acc)
+    added = _Added(author, policies, policy_problems, teams, base_ids, contents, acc)
     for change in changes:
         rid = request_id_of(change.path)
         if rid is None:
@@ -289,14 +330,12 @@ def check_changes(
 class _Added:
     """Judges the added request files of one check (state shared across files)."""
 
-    git: Git
-    head: str
     author: str
     policies: PolicySet
     policy_problems: list[Problem]
     teams: TeamResolver | None
-    base_tree: GitTree
-    used: set[str]
+    base: _BaseIds
+    contents: dict[str, bytes | None]  # added path -> its bytes at the head (None: unreadable)
     acc: _Acc
     seen: dict[str, str] = field(default_factory=dict)  # request id -> path added
 
@@ -310,7 +349,7 @@ class _Added:
             )
             return
         self.seen[rid] = path
-        existing = _ids_on(self.base_tree, policy).get(rid)
+        existing = self.base.on_tip.get(rid)
         if existing is not None:
             acc.problems.append(
                 _problem(
@@ -320,7 +359,7 @@ class _Added:
                 )
             )
             return
-        if rid in self.used or _ever_on(self.git, self.base_tree, rid):
+        if rid in self.base.used or self.base.ever_on(rid):
             acc.problems.append(
                 _problem(
                     path,
@@ -329,7 +368,7 @@ class _Added:
                 )
             )
             return
-        raw = self.git.show(self.head, path)
+        raw = self.contents.get(path)
         if raw is None:
             acc.problems.append(_problem(path, "cannot read the file at the pull request's head"))
             return
