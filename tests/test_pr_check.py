@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 
 from jitflow.approvals import APPROVED, PullFacts, Review
+from jitflow.audit.store import AuditLog
 from jitflow.gh import STICKY_MARKER
 from jitflow.gitcmd import Git
 from jitflow.pr.check import COMMENT_MARKER, CheckResult, check_changes
@@ -326,3 +329,45 @@ def test_report_escapes_untrusted_text(repo: Repo) -> None:
 
 def test_comment_marker_is_the_one_gh_looks_for() -> None:
     assert COMMENT_MARKER == STICKY_MARKER
+
+
+def _recorded_size(size: int) -> str:
+    """An audit log on the base whose last record measured analytics-raw's bucket policy."""
+    log = AuditLog(Path(tempfile.mkdtemp()))
+    record = log.append("granted", {
+        "request": "analytics-raw/earlier", "account": "111122223333",
+        "grant_mode": "bucket-policy",
+        "buckets": [{"bucket": "analytics-raw", "sids": ["S"], "sha256": "0" * 64,
+                     "policy_bytes": size}]}, AT)
+    return json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def test_the_report_shows_the_bucket_policy_size_budget(repo: Repo) -> None:
+    repo.on_main("audit/2026-11.jsonl", _recorded_size(4_000))
+    repo.add_request()
+    result = run(repo)
+    assert result.ok, messages(result)
+    (budget,) = result.budgets["analytics-raw/alice-new-backfill"]
+    assert budget.current == 4_000 and 4_000 < budget.total < 20_480
+    assert "Bucket policy size" in render_report(result)
+
+
+def test_a_grant_that_would_pass_the_20_kb_limit_is_refused_before_merge(repo: Repo) -> None:
+    repo.on_main("audit/2026-11.jsonl", _recorded_size(20_300))
+    repo.add_request()
+    result = run(repo)
+    assert not result.ok
+    assert "over S3's limit of 20,480" in messages(result)
+
+
+def test_two_grants_in_one_pull_request_count_against_one_budget(repo: Repo) -> None:
+    repo.on_main("audit/2026-11.jsonl", _recorded_size(20_000))
+    first = run(repo)  # nothing added yet: nothing to refuse
+    assert first.ok
+    repo.add_request()
+    repo.add_request("requests/analytics-raw/alice-second.yaml",
+                     access=[{"bucket": "analytics-raw", "prefix": "clickstream/2026/11/29/",
+                              "actions": ["s3:PutObject"]}])
+    result = run(repo)
+    budgets = [result.budgets[r.id][0].total for r in result.requests]
+    assert budgets[1] > budgets[0]  # the second counts the first

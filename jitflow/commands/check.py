@@ -124,7 +124,7 @@ def _print_result(result: CheckResult, fmt: str, github: bool) -> None:
             print(_line(f"{request_id}: {text}"))
     if fmt == "text" and not github:
         for plan in result.plans:
-            print(render_text(plan))
+            print(render_text(plan, result.budgets.get(plan.request.id, ())))
     print(_line(f"jitflow check: {verdict(result)}"), file=sys.stderr)
 
 

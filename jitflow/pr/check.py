@@ -15,9 +15,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jitflow.approvals import ApprovalStatus, PullFacts, TeamResolver, evaluate
+from jitflow.bucketpolicy import BUCKET_POLICY_LIMIT, Budget
+from jitflow.budget import budgets
 from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
 from jitflow.model import PolicySet, Request
 from jitflow.plan import Plan, build_plan, subject_for
@@ -64,6 +66,7 @@ class CheckResult:
     approvals_checked: bool = False  # False when no PR facts were given (a local run)
     notes: tuple[str, ...] = ()
     policies: PolicySet | None = None  # the base branch's, that judged the requests
+    budgets: dict[str, tuple[Budget, ...]] = field(default_factory=dict)  # bucket-policy grants
 
     @property
     def touches_requests(self) -> bool:
@@ -126,23 +129,45 @@ def scope_problems(changes: Sequence[ChangeLike]) -> list[Problem]:
 
 def used_request_ids(base: Tree, audit_dir: str) -> set[str]:
     """Request ids that already appear in the base branch's audit log (ever granted/refused)."""
-    return _ids_in_logs(
+    return _log_facts(
         base.read(path) for path in base.list(audit_dir) if path.endswith(".jsonl")
-    )
+    ).used
 
 
-def _ids_in_logs(contents: Iterable[bytes | None]) -> set[str]:
-    """The `request` of every record in these audit files' contents."""
+@dataclass(frozen=True)
+class _LogFacts:
+    """What the check needs from the base's audit log, read in one pass: the request ids it
+    names, and each bucket policy's last recorded size (bucket -> (bytes, when))."""
+
+    used: set[str]
+    sizes: dict[str, tuple[int, str]]
+
+
+def _log_facts(contents: Iterable[bytes | None]) -> _LogFacts:
     used: set[str] = set()
+    sizes: dict[str, tuple[int, str]] = {}
     for data in contents:
         for line in (data or b"").decode("utf-8", errors="replace").splitlines():
             try:
                 record = json.loads(line)
             except ValueError:
                 continue  # a broken log is `jitflow audit verify`'s finding, not this check's
-            if isinstance(record, dict) and isinstance(record.get("request"), str):
+            if not isinstance(record, dict):
+                continue
+            if isinstance(record.get("request"), str):
                 used.add(record["request"])
-    return used
+            sizes.update(_sizes_of(record))
+    return _LogFacts(used, sizes)
+
+
+def _sizes_of(record: dict[str, Any]) -> dict[str, tuple[int, str]]:
+    """The bucket policy sizes a record measured (none from a malformed one)."""
+    items, time = record.get("buckets"), record.get("time")
+    if not isinstance(items, list) or not isinstance(time, str):
+        return {}
+    return {item["bucket"]: (item["policy_bytes"], time) for item in items
+            if isinstance(item, dict) and isinstance(item.get("bucket"), str)
+            and type(item.get("policy_bytes")) is int and item["policy_bytes"] > 0}
 
 
 def _audit_dir(base: Tree) -> str:
@@ -182,6 +207,7 @@ class _BaseIds:
     policies: frozenset[str]  # the policies of the added files: whose history to read
     on_tip: dict[str, str]  # request id -> its path on the base
     used: set[str]  # request ids in the base's audit log
+    sizes: dict[str, tuple[int, str]]  # bucket -> its policy's last recorded size, when
     _history: set[str] | None = None
 
     @classmethod
@@ -193,7 +219,8 @@ class _BaseIds:
                 on_tip[rid] = path  # x.yml wins over x.yaml, as `sorted` put them before
         logs = git.list_blobs(base.ref, _audit_dir(base))
         blobs = git.read_blobs([oid for path, oid in logs.items() if path.endswith(".jsonl")])
-        return cls(git, base, frozenset(policies), on_tip, _ids_in_logs(blobs.values()))
+        facts = _log_facts(blobs.values())
+        return cls(git, base, frozenset(policies), on_tip, facts.used, facts.sizes)
 
     def ever_on(self, rid: str) -> bool:
         """`_ever_on(rid)`, asked of git only for an id whose path the history holds.
@@ -230,6 +257,7 @@ class _Acc:
     deleted: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     approvals: dict[str, ApprovalStatus] = field(default_factory=dict)
+    budgets: dict[str, list[Budget]] = field(default_factory=dict)
 
 
 def judge_added(
@@ -306,11 +334,14 @@ def check_changes(
     if pull is not None and teams is not None:
         for request in acc.requests:
             acc.approvals[request.id] = evaluate(pull, policies.policies[request.policy], teams)
+    sizes = dict(base_ids.sizes)
     for request in acc.requests:
         policy = policies.policies[request.policy]
         subject = subject_for(request, policy, policies.identities) \
             if policy.in_bucket_policy else None
-        acc.plans.append(build_plan(request, policy, applied_at, subject))
+        plan = build_plan(request, policy, applied_at, subject)
+        acc.plans.append(plan)
+        acc.budgets[request.id] = _budget(plan, sizes, acc.problems)
     return CheckResult(
         base=base,
         head=head,
@@ -323,7 +354,25 @@ def check_changes(
         approvals_checked=pull is not None and teams is not None,
         notes=tuple(acc.notes),
         policies=policies,
+        budgets={rid: tuple(found) for rid, found in acc.budgets.items() if found},
     )
+
+
+def _budget(plan: Plan, sizes: dict[str, tuple[int, str]], problems: list[Problem]
+            ) -> list[Budget]:
+    """The size budget of a bucket-policy grant, from the log's last recorded sizes plus the
+    grants this pull request adds before it; over S3's limit, a problem (refused before
+    merge, as apply would refuse it after)."""
+    found = budgets(plan, sizes)
+    for budget in found:
+        sizes[budget.bucket] = (budget.total, "this pull request")
+        if budget.over:
+            problems.append(Problem(
+                plan.request.path, *plan.request.where("access"),
+                f"the bucket policy of {budget.bucket} would be about {budget.total:,} bytes, "
+                f"over S3's limit of {BUCKET_POLICY_LIMIT:,} ({budget.text()}): wait for "
+                "grants to end, or ask for fewer entries"))
+    return found
 
 
 @dataclass

@@ -44,7 +44,7 @@ def render_report(result: CheckResult, *, marker: str = COMMENT_MARKER) -> str:
             ]
             out += [f"- {markdown.text(line)}" for line in lines[1:]]
             out.append("")
-        out.append(render_markdown(plan))
+        out.append(render_markdown(plan, result.budgets.get(plan.request.id, ())))
     return "\n".join(out).rstrip() + "\n"
 
 
