@@ -194,3 +194,19 @@ def test_verify_with_a_directory_loads_no_yaml(log_dir: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code, str(log_dir)], capture_output=True,
                             text=True, timeout=60, check=True)
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_show_names_the_session_and_the_bucket_policies_of_a_bucket_grant(
+    log_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    AuditLog(log_dir).append("granted", {
+        "request": "analytics-raw/fix", "principal": "arn:aws:iam::111122223333:role/shared",
+        "account": "111122223333", "grant_mode": "bucket-policy",
+        "session": "alice@acme.example", "role_id": "AROAEXAMPLE",
+        "buckets": [{"bucket": "analytics-raw", "sids": ["JitflowGaE1O", "JitflowGaE1L"],
+                     "sha256": "0" * 64, "policy_bytes": 900}]},
+        datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
+    assert main(["audit", "show", "--dir", str(log_dir)]) == 0
+    line = capsys.readouterr().out
+    assert "session alice@acme.example (aws:userid AROAEXAMPLE:alice@acme.example)" in line
+    assert "in the bucket policy of analytics-raw (2 statements)" in line

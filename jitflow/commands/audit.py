@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,32 +80,43 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _session(record: dict[str, Any]) -> str:
+    role_id = record.get("role_id")
+    return f"session {record['session']}" + (f" (aws:userid {role_id}:{record['session']})"
+                                               if role_id else "")
+
+
+def _buckets(record: dict[str, Any]) -> str:
+    return "in the bucket policy of " + ", ".join(
+        f"{b['bucket']} ({len(b['sids'])} statement{'s' if len(b['sids']) != 1 else ''})"
+        for b in record["buckets"])
+
+
+# How each field reads in one line of `audit show`, in this order; a field that is empty (or
+# absent, in a record older than the field) is left out.
+_SHOWN: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
+    ("request", lambda r: r["request"]),
+    ("principal", lambda r: r["principal"]),
+    ("session", _session),
+    ("account", lambda r: f"account {r['account']}"),
+    ("access", lambda r: "  ".join(f"s3://{i['bucket']}/{i['prefix']} {','.join(i['actions'])}"
+                                    for i in r["access"])),
+    ("buckets", _buckets),
+    ("expiry", lambda r: f"until {r['expiry']}"),
+    ("requester", lambda r: f"requested by {r['requester']}"),
+    ("approvers", lambda r: f"approved by {', '.join(r['approvers'])}"),
+    ("pr", lambda r: f"PR #{r['pr']}"),
+    ("commit", lambda r: f"commit {r['commit'][:12]}"),
+    ("reconciled", lambda r: "(reconciled)"),
+    ("reason", lambda r: f"reason: {r['reason']}"),
+    ("actor", lambda r: f"by {r['actor']}"),
+)
+
+
 def _text(record: dict[str, Any]) -> str:
     parts = [f"#{record['seq']}", record["time"], f"{record['event']:<14}"]
-    if record.get("request"):
-        parts.append(record["request"])
-    if record.get("principal"):
-        parts.append(record["principal"])
-    if record.get("account"):
-        parts.append(f"account {record['account']}")
-    for item in record.get("access") or []:
-        parts.append(f"s3://{item['bucket']}/{item['prefix']} {','.join(item['actions'])}")
-    if record.get("expiry"):
-        parts.append(f"until {record['expiry']}")
-    if record.get("requester"):
-        parts.append(f"requested by {record['requester']}")
-    if record.get("approvers"):
-        parts.append(f"approved by {', '.join(record['approvers'])}")
-    if record.get("pr") is not None:
-        parts.append(f"PR #{record['pr']}")
-    if record.get("commit"):
-        parts.append(f"commit {record['commit'][:12]}")
-    if record.get("reconciled"):
-        parts.append("(reconciled)")
-    if record.get("reason"):
-        parts.append(f"reason: {record['reason']}")
-    if record.get("actor"):
-        parts.append(f"by {record['actor']}")
+    parts += [shown(record) for key, shown in _SHOWN
+              if record.get(key) or (key == "pr" and record.get("pr") is not None)]
     # One record, one line: a newline in a reason must not forge a second record.
     return "  ".join(str(p) for p in parts).replace("\r", "\\r").replace("\n", "\\n")
 
