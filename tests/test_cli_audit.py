@@ -210,3 +210,16 @@ def test_show_names_the_session_and_the_bucket_policies_of_a_bucket_grant(
     line = capsys.readouterr().out
     assert "session alice@acme.example (aws:userid AROAEXAMPLE:alice@acme.example)" in line
     assert "in the bucket policy of analytics-raw (2 statements)" in line
+
+
+@pytest.mark.parametrize("event", [["granted"], {"a": 1}, 7, None])
+def test_an_event_of_the_wrong_type_is_a_finding_not_a_crash(
+    log_dir: Path, capsys: pytest.CaptureFixture[str], event: object
+) -> None:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    (log_dir / "2026-11.jsonl").write_text(json.dumps(
+        {"seq": 1, "time": "2026-11-28T09:00:00Z", "event": event, "prev_hash": "0" * 64,
+         "hash": "0" * 64}) + "\n")
+    assert main(["audit", "verify", str(log_dir)]) == 1
+    err = capsys.readouterr().err
+    assert f"unknown event {event!r}" in err and "internal error" not in err

@@ -248,7 +248,8 @@ def _shape_problems(record: Mapping[str, Any]) -> list[str]:
     time = record.get("time")
     if "time" in record and not (isinstance(time, str) and _TIME.match(time)):
         found.append(f"time must be a UTC time like 2026-11-28T09:00:00Z, not {time!r}")
-    if "event" in record and record.get("event") not in EVENTS:
+    event = record.get("event")
+    if "event" in record and not (isinstance(event, str) and event in EVENTS):
         found.append(f"unknown event {record.get('event')!r}")
     for name in ("prev_hash", "hash"):
         value = record.get(name)
