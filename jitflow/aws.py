@@ -13,7 +13,7 @@ import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote
 
 import boto3
@@ -356,21 +356,20 @@ class Accounts:
         """The IAM port for `account`; `label` names the assumed-role session (jitflow-<label>)."""
         key = self._key(account, label)
         if key not in self._ports:
-            with aws_errors("iam client"):
-                client = self._session_for(account, label).client(
-                    "iam", region_name=self.region, config=self.config)
-            self._ports[key] = Iam(client, account)
+            self._ports[key] = Iam(self._client("iam", account, label), account)
         return self._ports[key]
 
     def buckets(self, account: str, label: str = "run") -> Buckets:
         """The bucket-policy port for `account` (sessions as for `iam`)."""
         key = self._key(account, label)
         if key not in self._buckets:
-            with aws_errors("s3 client"):
-                client = self._session_for(account, label).client(
-                    "s3", region_name=self.region, config=self.config)
-            self._buckets[key] = Buckets(client, account)
+            self._buckets[key] = Buckets(self._client("s3", account, label), account)
         return self._buckets[key]
+
+    def _client(self, service: Literal["iam", "s3"], account: str, label: str) -> Any:
+        with aws_errors(f"{service} client"):
+            return self._session_for(account, label).client(
+                service, region_name=self.region, config=self.config)
 
     def _key(self, account: str, label: str) -> tuple[str, str]:
         if account not in self.settings.accounts:
