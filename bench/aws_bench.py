@@ -237,7 +237,7 @@ class Round:
         engine = _engine(audit)
         with counting() as calls, time_spent() as spent:
             started = time.perf_counter()
-            outcomes = engine.revoke_expired(T0 + timedelta(hours=2))
+            outcomes = engine.revoke(T0 + timedelta(hours=2))
             elapsed = time.perf_counter() - started
         assert sum(o.action == "expired" for o in outcomes) == self.grants, outcomes[:3]
         assert not _iam(self.endpoint).list_policies(Scope="Local", PathPrefix="/jitflow/")[

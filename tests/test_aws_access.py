@@ -153,11 +153,11 @@ def test_role_session_opened_before_expiry_revoke_loses_access(
     assert can_put(session, "data-lake", "clickstream/x.json")
 
     # One second before the expiry the sweep must leave the grant alone...
-    make_engine(tmp_path).revoke_expired(T0 + timedelta(hours=2) - timedelta(seconds=1))
+    make_engine(tmp_path).revoke(T0 + timedelta(hours=2) - timedelta(seconds=1))
     assert can_put(session, "data-lake", "clickstream/x.json")
     # ...and at the expiry it must end it: moto ignores the DateLessThan condition, so this
     # proves the revoke path, which is what ends access if AWS's own condition is not enough.
-    make_engine(tmp_path).revoke_expired(T0 + timedelta(hours=2))
+    make_engine(tmp_path).revoke(T0 + timedelta(hours=2))
     assert not can_put(session, "data-lake", "clickstream/x.json")
     assert audit_events(tmp_path) == [
         ("granted", request.id, False),

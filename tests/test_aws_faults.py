@@ -147,7 +147,7 @@ def _granted(world: World, audit: Path, shared: bool = False) -> str:
 
 
 def _revoke_expired(engine: Engine, request_id: str) -> Any:
-    return engine.revoke_expired(EXPIRY)
+    return engine.revoke(EXPIRY)
 
 
 def _revoke_early(engine: Engine, request_id: str) -> Any:

@@ -295,7 +295,7 @@ def test_revoke_expired_only_touches_expired_grants(world: World) -> None:
     long = _grant(world, "long", "clickstream/b/", duration="3h")
     world.calls.clear()
 
-    outcomes = world.engine().revoke_expired(T0 + timedelta(hours=1))  # expiry <= now: expired
+    outcomes = world.engine().revoke(T0 + timedelta(hours=1))  # expiry <= now: expired
     assert [(o.action, o.request_id) for o in outcomes] == [("expired", short.request_id)]
     # One list for the account; per expired grant: detach the recorded principal, delete.
     assert world.iam_calls() == [
@@ -306,7 +306,7 @@ def test_revoke_expired_only_touches_expired_grants(world: World) -> None:
     assert (expired["event"], expired["requester"], expired["principal"], expired["pr"]) == (
         "expired", "alice", ROLE_ARN, 7)
     # Nothing left to do: a second run makes no change and writes nothing.
-    assert world.engine().revoke_expired(T0 + timedelta(hours=1)) == []
+    assert world.engine().revoke(T0 + timedelta(hours=1)) == []
     assert len(world.audit.records()) == 3
 
 
@@ -315,7 +315,7 @@ def test_revoke_of_a_grant_held_by_someone_else_too_falls_back_to_listing(
     granted = _grant(world, "fix", "clickstream/a/", duration="1h")
     world.iam().attach_user_policy(UserName="alice", PolicyArn=granted.policy_arn)  # by hand
     world.calls.clear()
-    outcomes = world.engine().revoke_expired(T0 + timedelta(hours=1))
+    outcomes = world.engine().revoke(T0 + timedelta(hours=1))
     assert [o.action for o in outcomes] == ["expired"]
     assert world.iam_calls() == [
         "iam.ListPolicies", "iam.DetachRolePolicy",
@@ -336,7 +336,7 @@ def test_revoke_of_a_grant_with_an_extra_version_deletes_the_version_first(
         PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
                        '"Action":"s3:GetObject","Resource":"*"}]}')
     world.calls.clear()
-    world.engine().revoke_expired(T0 + timedelta(hours=1))
+    world.engine().revoke(T0 + timedelta(hours=1))
     assert world.iam_calls() == [
         "iam.ListPolicies", "iam.DetachRolePolicy", "iam.DeletePolicy",  # DeleteConflict
         "iam.ListEntitiesForPolicy", "iam.ListPolicyVersions", "iam.DeletePolicyVersion",
@@ -349,7 +349,7 @@ def test_revoke_without_an_open_record_lists_the_holders_first(world: World) -> 
     (world.root / "audit").rename(world.root / "audit-lost")  # the record is gone
     world.audit = AuditLog(world.root / "audit")
     world.calls.clear()
-    world.engine().revoke_expired(T0 + timedelta(hours=1))
+    world.engine().revoke(T0 + timedelta(hours=1))
     assert world.iam_calls() == [
         "iam.ListPolicies", "iam.ListEntitiesForPolicy", "iam.DetachRolePolicy",
         "iam.DeletePolicy"]
@@ -359,7 +359,7 @@ def test_revoke_without_an_open_record_lists_the_holders_first(world: World) -> 
 
 def test_revoke_dry_run_changes_nothing(world: World) -> None:
     _grant(world, "short", "clickstream/a/", duration="1h")
-    outcomes = world.engine(dry_run=True).revoke_expired(T0 + timedelta(hours=2))
+    outcomes = world.engine(dry_run=True).revoke(T0 + timedelta(hours=2))
     assert [(o.action, o.dry_run) for o in outcomes] == [("expired", True)]
     assert len(world.jitflow_policies()) == 1
     assert [e for e, _r, _c in world.events()] == ["granted"]
@@ -370,7 +370,7 @@ def test_revoke_settles_a_grant_removed_without_its_record(world: World) -> None
     iam = world.iam()
     iam.detach_role_policy(RoleName="alice-data", PolicyArn=granted.policy_arn)
     iam.delete_policy(PolicyArn=granted.policy_arn)
-    outcomes = world.engine().revoke_expired(T0 + timedelta(hours=2))
+    outcomes = world.engine().revoke(T0 + timedelta(hours=2))
     assert [o.action for o in outcomes] == ["expired"]
     assert world.events() == [("granted", granted.request_id, False),
                               ("expired", granted.request_id, True)]
@@ -397,7 +397,7 @@ def test_remove_handles_extra_versions_and_other_attachments(world: World) -> No
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
     iam.create_policy_version(PolicyArn=granted.policy_arn, PolicyDocument=doc,
                               SetAsDefault=False)
-    world.engine().revoke_expired(T0 + timedelta(hours=1))
+    world.engine().revoke(T0 + timedelta(hours=1))
     assert world.jitflow_policies() == []
     assert iam.list_attached_user_policies(UserName="alice")["AttachedPolicies"] == []
 
@@ -442,7 +442,7 @@ def test_apply_failing_at_any_call_converges_on_rerun(world: World, n: int) -> N
     # again); moto allows it, so a leftover may remain: unattached, it grants nothing, and the
     # sweep removes it at its expiry without recording a grant that never was.
     assert outcome.policy_arn in [p["Arn"] for p in world.jitflow_policies()]
-    world.engine().revoke_expired(T0 + timedelta(hours=3))
+    world.engine().revoke(T0 + timedelta(hours=3))
     assert world.jitflow_policies() == []
     assert world.events() == [("granted", request.id, False), ("expired", request.id, False)]
 
@@ -456,9 +456,9 @@ def test_revoke_failing_at_any_call_converges_on_rerun(world: World, n: int) -> 
     now = T0 + timedelta(hours=1)
     _fail_nth_iam_call(world, n)
     with pytest.raises(AwsError):
-        world.engine().revoke_expired(now)
+        world.engine().revoke(now)
     _stop_failing(world)
-    world.engine().revoke_expired(now)
+    world.engine().revoke(now)
     assert world.jitflow_policies() == [] and world.attached() == []
     assert sorted(world.events()) == sorted([
         ("granted", "analytics-raw/one", False), ("granted", "analytics-raw/two", False),

@@ -125,7 +125,7 @@ def test_two_revoke_runs_at_once_record_each_expiry_once(
     op, before = REVOKE_RACES[race]
     first = make_engine(tmp_path)
     outcomes: list[Outcome] = _interleave(
-        op, lambda: first.revoke_expired(EXPIRY), lambda: make_engine(tmp_path).revoke_expired(
+        op, lambda: first.revoke(EXPIRY), lambda: make_engine(tmp_path).revoke(
             EXPIRY), before=before)
     assert sorted(o.action for o in first.outcomes) == ["expired", "expired"]
     assert {o.request_id for o in outcomes} <= set(ids)  # B neither fails nor invents work
@@ -140,8 +140,8 @@ def test_revoke_that_removed_a_grant_but_not_yet_recorded_it_does_not_record_it_
     writes the record (marked reconciled). A must then write nothing."""
     [request_id] = _grant(world, tmp_path, "one")
     second = make_engine(tmp_path)
-    _interleave("iam.DeletePolicy", lambda: second.revoke_expired(EXPIRY),
-                lambda: make_engine(tmp_path).revoke_expired(EXPIRY))
+    _interleave("iam.DeletePolicy", lambda: second.revoke(EXPIRY),
+                lambda: make_engine(tmp_path).revoke(EXPIRY))
     assert [o.action for o in second.outcomes] == ["expired"]
     assert _live(world) == {}
     assert audit_events(tmp_path) == [("granted", request_id, False),
@@ -159,7 +159,7 @@ def test_two_revoke_threads_at_once_record_each_expiry_once(
     def run(index: int) -> None:
         try:
             start.wait()
-            engines[index].revoke_expired(EXPIRY)
+            engines[index].revoke(EXPIRY)
         except BaseException as error:  # reported by the main thread
             errors.append(error)
 
@@ -179,7 +179,7 @@ def test_early_revoke_racing_the_expiry_sweep_records_one_end(
     [request_id] = _grant(world, tmp_path, "one")
     sweep = make_engine(tmp_path)
     outcome = _interleave(
-        "iam.ListPolicies", lambda: sweep.revoke_expired(EXPIRY),
+        "iam.ListPolicies", lambda: sweep.revoke(EXPIRY),
         lambda: make_engine(tmp_path).revoke_request(request_id, "done", EXPIRY))
     assert outcome.action in {"early_revoked", "none"}
     assert _live(world) == {}
@@ -200,11 +200,11 @@ def test_apply_between_the_revoke_listing_and_its_log_read_is_not_recorded_as_en
         make_engine(tmp_path).apply(request, make_policy(), Approvals(), T0)
 
     outcomes = _interleave("iam.ListPolicies", apply,
-                           lambda: make_engine(tmp_path).revoke_expired(T0))
+                           lambda: make_engine(tmp_path).revoke(T0))
     assert outcomes == []
     assert _live(world) == {"jitflow.lake.late": [world.role_name]}
     assert _events(tmp_path) == [("granted", request.id)]
-    make_engine(tmp_path).revoke_expired(EXPIRY)  # and the next interval ends it normally
+    make_engine(tmp_path).revoke(EXPIRY)  # and the next interval ends it normally
     assert _live(world) == {}
     assert _events(tmp_path) == _granted_then_expired([request.id])
 
@@ -218,7 +218,7 @@ def test_revoke_during_an_apply_leaves_the_grant_and_its_one_record(
     request = make_request("mid", world.role_arn, duration=DURATION)
     sweep = make_engine(tmp_path)
     outcome = _interleave(
-        op, lambda: sweep.revoke_expired(T0 + timedelta(minutes=1)),
+        op, lambda: sweep.revoke(T0 + timedelta(minutes=1)),
         lambda: make_engine(tmp_path).apply(request, make_policy(), Approvals(), T0))
     assert outcome.action == "granted"
     assert sweep.outcomes == []
@@ -243,7 +243,7 @@ def test_apply_and_revoke_threads_never_leave_a_grant_without_its_record(
         engine = make_engine(tmp_path)
         start.wait()
         for _ in range(3):
-            engine.revoke_expired(T0)
+            engine.revoke(T0)
 
     def guarded(target: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -365,12 +365,12 @@ def test_revoke_with_a_clock_behind_never_removes_early_and_removes_on_the_next_
     whatever the runner's clock, by the DateLessThan condition on its document."""
     [request_id] = _grant(world, tmp_path, "slow")
     true_time = EXPIRY + timedelta(minutes=1)  # the first run after the expiry
-    assert make_engine(tmp_path).revoke_expired(true_time - SKEW) == []  # it thinks: 4 min left
+    assert make_engine(tmp_path).revoke(true_time - SKEW) == []  # it thinks: 4 min left
     assert list(_live(world)) == ["jitflow.lake.slow"]
     assert _events(tmp_path) == [("granted", request_id)]
 
     true_time += INTERVAL
-    [outcome] = make_engine(tmp_path).revoke_expired(true_time - SKEW)
+    [outcome] = make_engine(tmp_path).revoke(true_time - SKEW)
     assert outcome.action == "expired"
     assert true_time - EXPIRY <= INTERVAL + SKEW
     assert _live(world) == {}

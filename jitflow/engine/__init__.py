@@ -94,11 +94,6 @@ class Engine:
         return self.run.done(Outcome("rejected", request.id, policy.account,
                                      detail=error.message, dry_run=self.run.dry_run))
 
-    def revoke_expired(self, now: datetime) -> list[Outcome]:
-        """Remove every expired grant and settle grants the log thinks open that AWS no
-        longer has."""
-        return self.revoke(now)
-
     def revoke(self, now: datetime, check: Check | None = None) -> list[Outcome]:
         """One pass per account over one listing: expired grants removed, grants missing from
         AWS settled, and with `check` the live ones reconciled against the default branch."""
