@@ -38,9 +38,10 @@ from moto.iam.models import IAMBackend
 
 from jitflow.audit.store import AuditLog
 from jitflow.aws import Accounts
-from jitflow.engine import Approval, Engine
+from jitflow.engine import Engine
 from jitflow.model import AccessEntry, Policy, PolicySet, Request, Settings
 from jitflow.sandbox import moto as sandbox_moto
+from testing import builders
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -480,16 +481,11 @@ GRANT_PREFIX = "clickstream/"
 
 
 def make_policy(buckets: tuple[str, ...] = ("data-lake", "other-bucket")) -> Policy:
-    return Policy(
-        name="lake",
-        description="the data lake",
-        account=ACCOUNT,
-        buckets=buckets,
+    """The data-lake policy of the moto tests (testing.builders.make_policy, their values)."""
+    return builders.make_policy(
+        name="lake", description="the data lake", buckets=buckets,
         prefixes=("clickstream/", "clickstream-old/", "backfill/"),
-        actions=("s3:PutObject", "s3:DeleteObject"),
-        max_duration=timedelta(hours=8),
-        approvers=("erin",),
-    )
+        actions=("s3:PutObject", "s3:DeleteObject"), max_duration=timedelta(hours=8))
 
 
 def make_request(
@@ -499,27 +495,11 @@ def make_request(
     bucket: str = "data-lake",
     duration: timedelta = timedelta(hours=2),
 ) -> Request:
-    return Request(
-        policy="lake",
-        name=name,
-        requester="alice",
-        principal=principal,
-        reason="backfill after job 4411 failed",
-        ticket=None,
-        duration=duration,
-        access=(AccessEntry(bucket=bucket, prefix=prefix, actions=("s3:PutObject",)),),
-    )
-
-
-@dataclass
-class Approvals:
-    """An ApprovalSource that approves every request (approval logic is tested elsewhere)."""
-
-    asked: list[str] = field(default_factory=list)
-
-    def approval_for(self, request: Request, policy: Policy) -> Approval:
-        self.asked.append(request.id)
-        return Approval(request.id, ("erin",), 7, "c" * 40)
+    """A request of `make_policy()` (testing.builders.make_request, their values)."""
+    return builders.make_request(
+        policy="lake", name=name, principal=principal,
+        reason="backfill after job 4411 failed", duration=duration, path="",
+        access=(AccessEntry(bucket=bucket, prefix=prefix, actions=("s3:PutObject",)),))
 
 
 def jitflow_settings(quota: int = 10) -> Settings:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from testing.builders import Approvals
 from testing.moto_server import (
     T0,
-    Approvals,
     Creds,
     MotoServer,
     World,

@@ -30,11 +30,11 @@ from jitflow.model import AccessEntry, Identities, Identity, Policy, PolicySet, 
 from jitflow.sandbox.github import FakeGitHub
 from jitflow.sandbox.moto_eval import DecisionLog, SettableClock, policy_evaluation
 from jitflow.sandbox.policy_eval import Decision
+from testing.builders import Approvals
 from testing.check_repo import EXISTING, Repo, dump
 from testing.moto_server import (
     ACCOUNT,
     T0,
-    Approvals,
     CallLog,
     Creds,
     MotoServer,

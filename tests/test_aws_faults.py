@@ -22,11 +22,11 @@ from jitflow import cli
 from jitflow.audit.store import AuditLog
 from jitflow.engine import Engine
 from jitflow.errors import AwsError
+from testing.builders import Approvals
 from testing.moto_server import (
     ACCOUNT,
     FAULT_KINDS,
     T0,
-    Approvals,
     FaultInjector,
     MotoServer,
     World,

@@ -29,9 +29,9 @@ from jitflow import grants
 from jitflow.audit.store import AuditLog
 from jitflow.clock import iso
 from jitflow.engine import Outcome
+from testing.builders import Approvals
 from testing.moto_server import (
     T0,
-    Approvals,
     CallLog,
     MotoServer,
     OnCall,
