@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from jitflow.bucketpolicy import NoSuchBucketError
 from jitflow.errors import AwsError
 from jitflow.grants import (
     PATH_ROOT,
@@ -49,6 +50,7 @@ class NoSuchBucketPolicyError(AwsError):
 
 _CODE_ERRORS: dict[str, type[AwsError]] = {
     "NoSuchBucketPolicy": NoSuchBucketPolicyError,
+    "NoSuchBucket": NoSuchBucketError,
     "NoSuchEntity": NoSuchEntityError,
     "EntityAlreadyExists": EntityExistsError,
     "DeleteConflict": DeleteConflictError,

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jitflow import actions as catalogue
+from jitflow.errors import AwsError
 from jitflow.model import PERMISSION_SET_PREFIX, AccessEntry, Policy, Request
 
 BUCKET_POLICY_LIMIT = 20 * 1024  # S3: a bucket policy is at most 20 KB
@@ -45,6 +46,10 @@ _SSO_ROLE = r"AWSReservedSSO_{name}_[0-9a-f]{{16}}"
 # Object-level writes the baseline denies besides the policy's own actions: every way to
 # create, change, tag, lock or delete an object.
 _BASELINE_LEVELS = frozenset({"Write", "Permissions management", "Tagging"})
+
+
+class NoSuchBucketError(AwsError):
+    """The bucket does not exist (in the account S3 was told to expect)."""
 
 
 # --- Sids -------------------------------------------------------------------------------------

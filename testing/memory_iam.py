@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jitflow.bucketpolicy import NoSuchBucketError
 from jitflow.errors import AwsError
 from jitflow.grants import (
     DeleteConflictError,
@@ -195,7 +196,7 @@ class MemoryBuckets:
         if error is not None:
             raise error
         if bucket not in self.buckets:
-            raise AwsError(f"AWS s3:{name} failed: NoSuchBucket: {bucket}")
+            raise NoSuchBucketError(f"AWS s3:{name} failed: NoSuchBucket: {bucket}")
 
     def get_policy(self, bucket: str) -> str | None:
         self._call("GetBucketPolicy", bucket)

@@ -338,3 +338,17 @@ def test_an_early_revoke_of_a_bucket_grant_never_asks_iam(world: World) -> None:
     world.iam.calls.clear()
     outcome = world.engine().revoke_request("data-fix/fix", "file deleted", EXPIRY)
     assert outcome.action == "none" and world.iam.calls == []
+
+
+def test_a_bucket_that_does_not_exist_refuses_the_grant_and_never_stops_the_sweep(
+    world: World
+) -> None:
+    world.grant()
+    world.s3.buckets.discard("other")  # a policy names a bucket that is not (or no longer) there
+    outcomes = world.engine().revoke(EXPIRY)
+    assert sorted((o.action, o.buckets) for o in outcomes) == [
+        ("bucket_missing", ("other",)), ("expired", ("lake",))]
+    request = make_request(name="later", principal=SHARED,
+                           access=(AccessEntry("other", "p/", ("s3:PutObject",)),))
+    refused = world.engine().apply_requests([(request, POLICY)], Approvals(), EXPIRY)[0]
+    assert refused.action == "rejected" and "bucket other does not exist" in refused.detail

@@ -51,7 +51,8 @@ class BucketApplier(BucketBase):
         opened = self.run.ledger.open_grant(request.id)
         if opened is not None:
             return self.run.done(self._confirm(port, request, opened, now))
-        befores = {b: self.read(port, b) for b in plan.bucket_statements}
+        befores = {b: self._read_granted(port, request, policy, b)
+                   for b in plan.bucket_statements}
         afters = {b: self._after(plan, subject, b, before, now) for b, before in befores.items()}
         _refuse_oversize(request, afters)
         buckets = tuple(plan.bucket_statements)
@@ -68,6 +69,14 @@ class BucketApplier(BucketBase):
         self.run.ledger.record("granted", now, **granted_facts(plan, subject, approval, items))
         return self.run.done(Outcome("granted", request.id, policy.account,
                                      detail=f"until {iso(plan.expiry)}", buckets=buckets))
+
+    def _read_granted(self, port: BucketPort, request: Request, policy: Policy,
+                      bucket: str) -> dict[str, Any] | None:
+        try:
+            return self.read(port, bucket)
+        except bp.NoSuchBucketError:
+            raise Rejected(f"{request.id}: bucket {bucket} does not exist in account "
+                           f"{policy.account}; nothing was changed") from None
 
     def _check_account(self, request: Request, policy: Policy) -> None:
         match = ARN.fullmatch(request.principal)

@@ -52,7 +52,8 @@ class BucketRevoker(BucketBase):
 
     def sweep(self, account: str, now: datetime, check: Check | None) -> list[Outcome]:
         port = self.run.accounts.buckets(account, "revoke")
-        befores = {b: self.read(port, b) for b in sorted(self.governed(account))}
+        results: list[Outcome] = []
+        befores = self._read_existing(port, account, results)
         held = held_statements(befores)
         verdicts = {rid: self._judge(rid, by_bucket, account, now, check)
                     for rid, by_bucket in sorted(held.items())}
@@ -61,7 +62,6 @@ class BucketRevoker(BucketBase):
         proven = {rid: live_from(AuditRecord.from_json(
                       {"seq": 0, "time": "", "event": "granted", **v.reconcile}))
                   for rid, v in verdicts.items() if v.reconcile}
-        results: list[Outcome] = []
         sizes = {b: bp.size_of(before) for b, before in befores.items()}
         for bucket, before in befores.items():
             extra = [live for rid, live in proven.items() if bucket in held[rid]]
@@ -72,6 +72,20 @@ class BucketRevoker(BucketBase):
         results += [self._conclude(rid, held[rid], v, account, now=now, sizes=sizes)
                     for rid, v in verdicts.items() if v.event or v.reconcile]
         return results + self._settle_missing(account, held, now)
+
+    def _read_existing(self, port: BucketPort, account: str, results: list[Outcome]
+                       ) -> dict[str, dict[str, Any] | None]:
+        """Every governed bucket's policy; a bucket that does not exist holds no grant (a
+        policy naming it is reported, and never stops the sweep of the others)."""
+        found: dict[str, dict[str, Any] | None] = {}
+        for bucket in sorted(self.governed(account)):
+            try:
+                found[bucket] = self.read(port, bucket)
+            except bp.NoSuchBucketError:
+                results.append(self.run.done(Outcome(
+                    "bucket_missing", "", account, buckets=(bucket,),
+                    detail="no such bucket in this account: nothing to revoke there")))
+        return found
 
     def _after(self, account: str, bucket: str, before: dict[str, Any] | None, *,
                held: dict[str, Held], ending: set[str], now: datetime,
