@@ -32,6 +32,7 @@ from jitflow.grants import (
     NoSuchEntityError,
     Principal,
     QuotaExceededError,
+    RoleFacts,
     role_session_name,
 )
 from jitflow.model import Settings
@@ -255,24 +256,30 @@ class Iam:
         _call("iam:DeletePolicy", self.client.delete_policy, PolicyArn=arn)
 
     # who a bucket-policy grant admits (reads only)
-    def role_id(self, name: str) -> tuple[str, str]:
-        """(ARN, RoleId) of a role: the RoleId is what `aws:userid` starts with."""
-        role = _call("iam:GetRole", self.client.get_role, RoleName=name)["Role"]
-        return role["Arn"], role["RoleId"]
+    def role(self, name: str) -> RoleFacts:
+        """The role's ARN, RoleId and trust policy (one iam:GetRole)."""
+        return _role_facts(_call("iam:GetRole", self.client.get_role, RoleName=name)["Role"])
 
-    def roles_under(self, path_prefix: str) -> list[tuple[str, str, str]]:
-        """(name, ARN, RoleId) of every role under `path_prefix` (Identity Center's roles)."""
-        out: list[tuple[str, str, str]] = []
+    def roles_under(self, path_prefix: str) -> list[RoleFacts]:
+        """Every role under `path_prefix` (Identity Center's roles), with its facts."""
+        out: list[RoleFacts] = []
         marker: str | None = None
         while True:
             kwargs: dict[str, Any] = {"PathPrefix": path_prefix, "MaxItems": 1000}
             if marker:
                 kwargs["Marker"] = marker
             page = _call("iam:ListRoles", self.client.list_roles, **kwargs)
-            out += [(r["RoleName"], r["Arn"], r["RoleId"]) for r in page.get("Roles", [])]
+            out += [_role_facts(role) for role in page.get("Roles", [])]
             if not page.get("IsTruncated"):
                 return out
             marker = page.get("Marker")
+
+
+def _role_facts(role: Any) -> RoleFacts:
+    trust: Any = role.get("AssumeRolePolicyDocument", {})
+    if isinstance(trust, str):  # some endpoints return it URL-encoded
+        trust = json.loads(unquote(trust))
+    return RoleFacts(role["RoleName"], role["Arn"], role["RoleId"], dict(trust))
 
 
 @_unreadable_answers

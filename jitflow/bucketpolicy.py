@@ -36,16 +36,17 @@ GRANT_SID_PREFIX = "JitflowG"
 BASELINE_SID_PREFIX = "JitflowBaseline"
 OBJECTS, BUCKET, LIST = "O", "B", "L"
 _GRANT_SID = re.compile(r"JitflowG([a-z0-9HS]{3,96})E([1-9][0-9]?)([OBL])")
-# The baseline's Deny, and for each session it exempts, `U<n>T` (denied again from the end of
-# its last live grant) and `U<n>R` (denied outside the resources it was granted).
-_BASELINE_SID = re.compile(r"JitflowBaseline([a-z0-9H]{1,32})(?:U[0-9]{1,4}[TR])?")
+# The baseline's Deny, and for each grantee it exempts, `U<n>T` (denied again from the end of
+# its last live grant), `U<n>R` (outside the resources) and `U<n>A` (the actions) it was granted.
+_BASELINE_SID = re.compile(r"JitflowBaseline([a-z0-9H]{1,32})(?:U[0-9]{1,4}[TRA])?")
 _TIME = "%Y-%m-%dT%H:%M:%SZ"
 # Identity Center's roles: /aws-reserved/sso.amazonaws.com/[<region>/]AWSReservedSSO_<set>_<hex>
 SSO_PATH = "/aws-reserved/sso.amazonaws.com/"
 _SSO_ROLE = r"AWSReservedSSO_{name}_[0-9a-f]{{16}}"
-# Object-level writes the baseline denies besides the policy's own actions: every way to
-# create, change, tag, lock or delete an object.
-_BASELINE_LEVELS = frozenset({"Write", "Permissions management", "Tagging"})
+# What the read-only baseline leaves everyone: reading. Every S3 action that reads a bucket or
+# an object is named Get* or List*; everything else (writes, deletes, tags, locks, ACLs, the
+# bucket's configuration and its policy) is denied but to those the baseline exempts.
+READS = ("s3:Get*", "s3:List*")
 
 
 class NoSuchBucketError(AwsError):
@@ -149,6 +150,48 @@ class Subject:
         return found
 
 
+# The AssumeRole calls whose caller names the session (RoleSessionName); with SAML (IAM
+# Identity Center) the identity provider names it, not the caller.
+_CALLER_NAMED = ("sts:AssumeRole", "sts:AssumeRoleWithWebIdentity")
+PINNED_SESSION = "${aws:username}"
+
+
+def unpinned_session_names(trust: Mapping[str, Any]) -> str | None:
+    """Why anyone who may assume a role could take someone else's session name, or None.
+
+    `aws:userid` = `<RoleId>:<session>` names one person only when the caller cannot choose
+    the session name: every trust statement that allows a caller-named assume must pin
+    `sts:RoleSessionName` to `${aws:username}` (the caller's own IAM user name). Roles that
+    IAM Identity Center manages are assumed with SAML only, so they pass."""
+    for index, statement in enumerate(statements_of(trust), start=1):
+        if statement.get("Effect") != "Allow":
+            continue
+        if "NotAction" in statement:
+            return f"trust statement {index} allows actions by NotAction"
+        actions = statement.get("Action", [])
+        named = [a for a in ([actions] if isinstance(actions, str) else actions)
+                 if isinstance(a, str) and _matches_caller_named(a)]
+        if named and not _pins_session(statement.get("Condition")):
+            return (f"trust statement {index} allows {named[0]} without pinning "
+                    f"sts:RoleSessionName to {PINNED_SESSION}")
+    return None
+
+
+def _matches_caller_named(pattern: str) -> bool:
+    regex = re.compile(re.escape(pattern.lower()).replace(r"\*", ".*").replace(r"\?", "."))
+    return any(regex.fullmatch(action.lower()) for action in _CALLER_NAMED)
+
+
+def _pins_session(condition: Any) -> bool:
+    equals = condition.get("StringEquals") if isinstance(condition, Mapping) else None
+    if not isinstance(equals, Mapping):
+        return False
+    for key, value in equals.items():
+        if key.lower() == "sts:rolesessionname":
+            return bool(value in (PINNED_SESSION, [PINNED_SESSION]))
+    return False
+
+
 def sso_role_name_pattern(permission_set: str) -> re.Pattern[str]:
     """The exact name of a permission set's role (what resolution at apply accepts)."""
     return re.compile(_SSO_ROLE.format(name=re.escape(permission_set)))
@@ -212,36 +255,36 @@ def grant_statements(request: Request, subject: Subject, expiry: datetime
     return out
 
 
-def baseline_actions(policy: Policy) -> list[str]:
-    """The writes the read-only baseline denies: the policy's own actions and every object
-    write, tag, lock and delete in the S3 catalogue."""
-    writes = {a.name for a in catalogue.catalogue().values()
-              if a.resource == "object" and a.access_level in _BASELINE_LEVELS}
-    return sorted(writes | set(policy.actions))
-
-
 @dataclass(frozen=True)
 class Exempted:
     """A grantee the baseline lets through, and only as far as its live grants on the bucket
-    reach: `resources` (the granted ARNs) until `until` (its last live grant's expiry)."""
+    reach: `actions` on `resources` (the granted ARNs) until `until` (its last grant's end)."""
 
     subject: Subject
     resources: tuple[str, ...]
+    actions: tuple[str, ...]
     until: str
 
 
 def baseline_statements(policy: Policy, bucket: str, exempt_arns: Iterable[str],
                         grantees: Sequence[Exempted], partition: str = "aws"
                         ) -> list[dict[str, Any]]:
-    """The read-only baseline of `bucket`: the Deny of every write to everyone but the exempt
-    ARNs and the grantees, then for each grantee two Denies that hold it to its grants, since
-    the first Deny can exempt a caller only as a whole: one from its grants' end on (so the
-    exemption ends by itself, like the grants), one outside the granted resources."""
-    whole = [g.subject.principal for g in grantees if g.subject.session is None]
-    sessions = [g.subject.userid for g in grantees if g.subject.userid]
-    out = [baseline_statement(policy, bucket, [*exempt_arns, *whole],
+    """The read-only baseline of `bucket`.
+
+    First one Deny of everything but reading (`s3:Get*`, `s3:List*`: every write, delete,
+    tag, lock, ACL and bucket configuration, the bucket policy itself included) to everyone
+    but the exempt ARNs and the grantees. The Deny can exempt a grantee only as a whole, so
+    three more Denies hold each grantee to its grants: from their end on (`U<n>T`, so the
+    exemption ends by itself, like the grants), outside the granted resources (`U<n>R`), and
+    for any action it was not granted (`U<n>A`). A grantee that is exempt anyway (a
+    standing writer, a jitflow role) is not held to anything."""
+    exempt = sorted(set(exempt_arns))
+    held = [g for g in grantees if g.subject.principal not in exempt]
+    whole = [g.subject.principal for g in held if g.subject.session is None]
+    sessions = [g.subject.userid for g in held if g.subject.userid]
+    out = [baseline_statement(policy, bucket, [*exempt, *whole],
                               [s for s in sessions if s], partition)]
-    for index, grantee in enumerate(sorted(grantees, key=_grantee_key), start=1):
+    for index, grantee in enumerate(sorted(held, key=_grantee_key), start=1):
         out += _held_to_grants(policy, bucket, grantee, index, partition)
     return out
 
@@ -254,14 +297,16 @@ def _held_to_grants(policy: Policy, bucket: str, grantee: Exempted, index: int,
                     partition: str) -> list[dict[str, Any]]:
     arn = f"arn:{partition}:s3:::{bucket}"
     who = grantee.subject.conditions()
-    base = {"Effect": "Deny", "Principal": grantee.subject.principal_element(),
-            "Action": baseline_actions(policy)}
-    after = {**who, "DateGreaterThanEquals": {"aws:CurrentTime": grantee.until}}
+    sid = f"{baseline_sid(policy.name)}U{index}"
+    deny = {"Effect": "Deny", "Principal": grantee.subject.principal_element()}
+    when = {"Condition": who} if who else {}
     return [
-        {"Sid": f"{baseline_sid(policy.name)}U{index}T", **base,
-         "Resource": [arn, f"{arn}/*"], "Condition": after},
-        {"Sid": f"{baseline_sid(policy.name)}U{index}R", **base,
-         "NotResource": sorted(grantee.resources), **({"Condition": who} if who else {})},
+        {"Sid": f"{sid}T", **deny, "NotAction": list(READS), "Resource": [arn, f"{arn}/*"],
+         "Condition": {**who, "DateGreaterThanEquals": {"aws:CurrentTime": grantee.until}}},
+        {"Sid": f"{sid}R", **deny, "NotAction": list(READS),
+         "NotResource": sorted(grantee.resources), **when},
+        {"Sid": f"{sid}A", **deny, "NotAction": sorted({*READS, *grantee.actions}),
+         "Resource": sorted(grantee.resources), **when},
     ]
 
 
@@ -283,10 +328,10 @@ def granted_resources(entries: Iterable[AccessEntry], bucket: str,
 
 def baseline_statement(policy: Policy, bucket: str, exempt_arns: Iterable[str],
                        live_userids: Iterable[str], partition: str = "aws") -> dict[str, Any]:
-    """One Deny of every write to `bucket`, except for the exempt principals (standing
-    writers, jitflow's roles, the break-glass role, live whole-principal grants) and the
-    sessions with a live grant. Conditions are ANDed: the Deny applies only to a caller that
-    is neither exempt by ARN nor a granted session."""
+    """One Deny of everything but reading `bucket` and its objects, except for the exempt
+    principals (standing writers, jitflow's roles, the break-glass role, live whole-principal
+    grants) and the sessions with a live grant. Conditions are ANDed: the Deny applies only
+    to a caller that is neither exempt by ARN nor a granted session."""
     condition: dict[str, dict[str, list[str]]] = {
         "ArnNotEquals": {"aws:PrincipalArn": sorted(set(exempt_arns))}
     }
@@ -298,7 +343,7 @@ def baseline_statement(policy: Policy, bucket: str, exempt_arns: Iterable[str],
         "Sid": baseline_sid(policy.name),
         "Effect": "Deny",
         "Principal": "*",
-        "Action": baseline_actions(policy),
+        "NotAction": list(READS),
         "Resource": [arn, f"{arn}/*"],
         "Condition": condition,
     }
@@ -322,9 +367,16 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def normal_form(value: Any) -> str:
+    """The form two statements share when S3 means the same by them: key order, list order
+    and a one-item list vs a scalar (S3 may hand back `"s3:PutObject"` for a list of one)
+    ignored. What is hashed as a grant's evidence and compared on read-back."""
+    return canonical(_normal(value))
+
+
 def same(a: Any, b: Any) -> bool:
-    """Semantically the same statement: key order and a one-item list vs a scalar ignored."""
-    return canonical(_normal(a)) == canonical(_normal(b))
+    """Semantically the same statement."""
+    return normal_form(a) == normal_form(b)
 
 
 def _normal(value: Any) -> Any:
@@ -353,15 +405,18 @@ def parse_policy(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
     value = json.loads(text)
-    if not isinstance(value, dict) or not isinstance(value.get("Statement", []), list):
+    if not isinstance(value, dict) or not isinstance(value.get("Statement", []), list | dict):
         raise ValueError("not a policy document with a Statement list")
     return value
 
 
 def statements_of(policy: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The statements of a policy; IAM's grammar also allows one statement as an object."""
     if policy is None:
         return []
     statements = policy.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
     return [s for s in statements if isinstance(s, dict)]
 
 

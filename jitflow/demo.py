@@ -480,9 +480,15 @@ def allow(action: str, resource: str | list[str]) -> str:
         {"Effect": "Allow", "Action": action, "Resource": resource}]})
 
 
-def trust(*arns: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": list(arns)}, "Action": "sts:AssumeRole"}]})
+def trust(*arns: str, pinned: bool = False) -> str:
+    """Who may assume a role. `pinned`: each only under their own IAM user name as session
+    name, which a shared role needs before a session can name one person (jitflow checks;
+    moto does not evaluate trust conditions, so the demo's people still pick their names)."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"AWS": list(arns)},
+                                 "Action": "sts:AssumeRole"}
+    if pinned:
+        statement["Condition"] = {"StringEquals": {"sts:RoleSessionName": "${aws:username}"}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def foreign_policy(account: str, bucket: str) -> dict[str, Any]:
@@ -522,8 +528,10 @@ def seed_aws(story: Story) -> None:
     operator_arn, story.operator = user_with_keys(iam, "jitflow-operator")
     iam.put_user_policy(UserName="jitflow-operator", PolicyName="admin",
                         PolicyDocument=allow("*", "*"))
-    alice_arn, story.alice = user_with_keys(iam, "alice")
-    bob_arn, story.bob = user_with_keys(iam, "bob")
+    # IAM user names equal to the session names identities.yaml gives them: the shared role's
+    # trust lets each assume it only under their own name.
+    alice_arn, story.alice = user_with_keys(iam, ex.alice_session)
+    bob_arn, story.bob = user_with_keys(iam, ex.bob_session)
     # Act II: the analytics buckets (one with a policy of its own) and the role alice and
     # bob share, read-only; reporting is the principal of the foreign statement.
     for bucket in ex.buckets:
@@ -533,7 +541,8 @@ def seed_aws(story: Story) -> None:
                          Policy=json.dumps(foreign_policy(ex.account, ex.buckets[0])))
     iam.create_role(RoleName="reporting", AssumeRolePolicyDocument=trust(operator_arn))
     shared = ex.shared_role.rsplit("/", 1)[-1]
-    iam.create_role(RoleName=shared, AssumeRolePolicyDocument=trust(alice_arn, bob_arn))
+    iam.create_role(RoleName=shared,
+                    AssumeRolePolicyDocument=trust(alice_arn, bob_arn, pinned=True))
     iam.put_role_policy(RoleName=shared, PolicyName="read-only",
                         PolicyDocument=read_only(ex.buckets))
     # Act I: the ML bucket and alice's own role there, read-only, assumed across accounts.
@@ -543,9 +552,9 @@ def seed_aws(story: Story) -> None:
     ml_iam.create_role(RoleName=own, AssumeRolePolicyDocument=trust(alice_arn))
     ml_iam.put_role_policy(RoleName=own, PolicyName="read-only",
                            PolicyDocument=read_only((ex.ml_bucket,)))
-    iam.put_user_policy(UserName="alice", PolicyName="assume",
+    iam.put_user_policy(UserName=ex.alice_session, PolicyName="assume",
                         PolicyDocument=allow("sts:AssumeRole", [ex.alice_ml, ex.shared_role]))
-    iam.put_user_policy(UserName="bob", PolicyName="assume",
+    iam.put_user_policy(UserName=ex.bob_session, PolicyName="assume",
                         PolicyDocument=allow("sts:AssumeRole", ex.shared_role))
     seed_other_accounts(story, operator_arn)
 
@@ -909,9 +918,10 @@ def step_shared_role(story: Story) -> None:
     ex = story.ex
     role = ex.shared_role.split(":")[-1]
     story.say(f"alice and bob both work through one role, {role} (read-only), each assuming it "
-              "with their own keys and their own session name (here each names it; with IAM "
-              "Identity Center AWS sets it to the signed-in user, which is what lets a grant "
-              "trust it):")
+              "with their own keys, under their own IAM user name as the session name: the "
+              "role's trust pins sts:RoleSessionName to ${aws:username}, so nobody can take "
+              "another's session (jitflow refuses a shared role without that pin; with IAM "
+              "Identity Center, AWS itself names the session after the signed-in user):")
     for creds, session in ((story.alice, ex.alice_session), (story.bob, ex.bob_session)):
         me = story.client("sts", session_creds(story, creds, ex.shared_role, session))
         identity = me.get_caller_identity()

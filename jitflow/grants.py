@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from jitflow.clock import iso
 from jitflow.errors import AwsError
@@ -100,6 +101,17 @@ class ListedPolicy:
     path: str
     attachment_count: int
     default_version_id: str = "v1"
+
+
+@dataclass(frozen=True)
+class RoleFacts:
+    """What a bucket-policy grant needs to know of a role: its ARN, its RoleId (what
+    `aws:userid` starts with) and who may assume it, and how (its trust policy)."""
+
+    name: str
+    arn: str
+    role_id: str
+    trust: dict[str, Any]
 
 
 @dataclass(frozen=True)

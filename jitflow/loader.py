@@ -179,6 +179,7 @@ def load_identities(raw: bytes, path: str) -> tuple[Identities | None, list[Prob
         for login, entries in doc.data.items()
         for entry in _repeated(principals[login.lower()])
     ]
+    problems += _shared_sessions(principals, doc, path)
     return (None, problems) if problems else (Identities(principals=principals, path=path), [])
 
 
@@ -190,6 +191,26 @@ def _identity(entry: str | dict[str, str]) -> Identity:
         return Identity(PERMISSION_SET_PREFIX + entry["permission_set"], entry["session"],
                         entry["account"])
     return Identity(entry["principal"], entry["session"])
+
+
+def _shared_sessions(principals: dict[str, tuple[Identity, ...]], doc: safeyaml.YamlDoc,
+                     path: str) -> list[Problem]:
+    """A session names one person: two logins on the same session of the same role would
+    each be granted the other's access."""
+    owner: dict[tuple[str, str | None, str], str] = {}
+    problems = []
+    for login, entries in principals.items():
+        for entry in entries:
+            if entry.session is None:
+                continue
+            key = (entry.principal, entry.account, entry.session)
+            first = owner.setdefault(key, login)
+            if first != login:
+                problems.append(Problem(
+                    path, *doc.where((login,)),
+                    f"{login}: session {entry.session} of {entry.principal} is already "
+                    f"{first}'s: a session names one person"))
+    return problems
 
 
 def _repeated(entries: tuple[Identity, ...]) -> list[Identity]:

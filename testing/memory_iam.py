@@ -26,6 +26,7 @@ from jitflow.grants import (
     NoSuchEntityError,
     Principal,
     QuotaExceededError,
+    RoleFacts,
 )
 
 
@@ -52,11 +53,15 @@ class MemoryIam:
     principals: set[tuple[str, str]] = field(default_factory=set)
     # (kind, name) -> (ARN, unique id) as GetRole / GetUser answer
     ids: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    trusts: dict[str, dict[str, Any]] = field(default_factory=dict)  # role name -> trust
 
-    def add_role(self, name: str, path: str = "/") -> Principal:
+    def add_role(self, name: str, path: str = "/", trust: dict[str, Any] | None = None
+                 ) -> Principal:
+        """A role; by default assumable only as oneself (session name = the IAM user name)."""
         self.principals.add(("role", name))
         arn = f"arn:{self.partition}:iam::{self.account}:role{path}{name}"
         self.ids[("role", name)] = (arn, _unique_id("AROA", arn))
+        self.trusts[name] = trust if trust is not None else PINNED_TRUST
         return Principal(arn=arn, account=self.account, kind="role", name=name)
 
     def add_user(self, name: str) -> Principal:
@@ -158,20 +163,34 @@ class MemoryIam:
             raise DeleteConflictError("AWS iam: DeleteConflict: attached or has versions")
         del self.policies[arn]
 
-    def role_id(self, name: str) -> tuple[str, str]:
+    def role(self, name: str) -> RoleFacts:
         self._call("GetRole")
         self._need("role", name)
-        return self.ids[("role", name)]
+        return self._facts(name)
 
-    def roles_under(self, path_prefix: str) -> list[tuple[str, str, str]]:
+    def roles_under(self, path_prefix: str) -> list[RoleFacts]:
         self._call("ListRoles")
         prefix = f"arn:{self.partition}:iam::{self.account}:role{path_prefix}"
-        return sorted((name, *self.ids[(kind, name)]) for kind, name in self.principals
-                      if kind == "role" and self.ids[(kind, name)][0].startswith(prefix))
+        return [self._facts(name) for kind, name in sorted(self.principals)
+                if kind == "role" and self.ids[(kind, name)][0].startswith(prefix)]
+
+    def _facts(self, name: str) -> RoleFacts:
+        arn, role_id = self.ids[("role", name)]
+        return RoleFacts(name, arn, role_id, self.trusts[name])
 
     def _need(self, kind: str, name: str) -> None:
         if (kind, name) not in self.principals:
             raise NoSuchEntityError(f"AWS iam: NoSuchEntity: {kind} {name} does not exist")
+
+
+# Who may assume a role, as a shared role must say it: each user as themselves only.
+PINNED_TRUST: dict[str, Any] = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole",
+    "Condition": {"StringEquals": {"sts:RoleSessionName": "${aws:username}"}}}]}
+# What IAM Identity Center's roles trust: its SAML provider, which names the session.
+SAML_TRUST: dict[str, Any] = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::111122223333:saml-provider/x"},
+    "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"]}]}
 
 
 def _unique_id(prefix: str, arn: str) -> str:

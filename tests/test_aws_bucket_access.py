@@ -68,9 +68,15 @@ def _document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
+# A shared role's trust must pin the session name (jitflow refuses a role whose callers pick
+# it). moto does not evaluate trust conditions, so here `idp`, standing in for the identity
+# provider that names sessions, still assumes the role as alice or bob.
+PINNED = {"StringEquals": {"sts:RoleSessionName": "${aws:username}"}}
+
+
 def _role(iam: Any, name: str, path: str, trusted: str, *statements: dict[str, Any]) -> str:
     trust = _document({"Effect": "Allow", "Principal": {"AWS": trusted},
-                       "Action": "sts:AssumeRole"})
+                       "Action": "sts:AssumeRole", "Condition": PINNED})
     arn: str = iam.create_role(RoleName=name, Path=path,
                                AssumeRolePolicyDocument=trust)["Role"]["Arn"]
     iam.put_role_policy(RoleName=name, PolicyName="own", PolicyDocument=_document(*statements))
@@ -321,9 +327,9 @@ def test_read_only_baseline_leaves_only_standing_writers_and_live_grants_writing
     first = sandbox.request("alice-backfill", hours=2)
     assert sandbox.engine(guarded).apply(first, guarded, Approvals(), T0).action == "granted"
     baseline = bp.baseline_sid(guarded.name)
-    # The Deny, then alice's session held to her grant: again from its end (T), and outside
-    # what it was granted (R).
-    limits = [f"{baseline}U1T", f"{baseline}U1R"]
+    # The Deny, then alice's session held to her grant: again from its end (T), outside the
+    # resources (R) and for the actions (A) it was granted.
+    limits = [f"{baseline}U1T", f"{baseline}U1R", f"{baseline}U1A"]
     assert sandbox.sids(LAKE) == [bp.grant_sid(first.id, 1, "O"), baseline, *limits]
     # An apply writes the buckets it grants in; the revoke sweep guards the policy's others.
     assert sandbox.sids(OTHER) == []

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -172,19 +173,58 @@ def test_expiry_is_read_from_the_statement_itself() -> None:
     assert bp.statement_expiry(FOREIGN[0]) is None
 
 
-def test_baseline_denies_every_object_write_except_exempt_arns_and_live_sessions() -> None:
+def test_baseline_denies_everything_but_reading_except_exempt_arns_and_live_sessions() -> None:
     policy = replace(BUCKET_POLICY, enforce_read_only=True)
     deny = bp.baseline_statement(policy, "b", ["arn:aws:iam::1:role/jitflow-apply"],
                                  ["AROAEXAMPLE:alice@acme.example"])
     assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
-    assert {"s3:PutObject", "s3:DeleteObject", "s3:PutObjectAcl", "s3:PutBucketTagging",
-            "s3:PutObjectTagging", "s3:BypassGovernanceRetention"} <= set(deny["Action"])
+    assert deny["NotAction"] == ["s3:Get*", "s3:List*"]  # writes, config, the policy itself
     assert deny["Resource"] == ["arn:aws:s3:::b", "arn:aws:s3:::b/*"]
     assert deny["Condition"] == {
         "ArnNotEquals": {"aws:PrincipalArn": ["arn:aws:iam::1:role/jitflow-apply"]},
         "StringNotEquals": {"aws:userid": ["AROAEXAMPLE:alice@acme.example"]}}
     quiet = bp.baseline_statement(policy, "b", ["arn:aws:iam::1:role/jitflow-apply"], [])
     assert "StringNotEquals" not in quiet["Condition"]
+
+
+def test_each_grantee_is_held_to_its_grants_time_resources_and_actions() -> None:
+    policy = replace(BUCKET_POLICY, enforce_read_only=True)
+    alice = bp.Subject(ROLE, ACCOUNT, "alice@acme.example", "AROAEXAMPLE")
+    grantee = bp.Exempted(alice, ("arn:aws:s3:::b/p/*",), ("s3:PutObject",),
+                          "2026-11-28T11:00:00Z")
+    main, until, where, what = bp.baseline_statements(policy, "b", ["arn:aws:iam::1:role/j"],
+                                                      [grantee])
+    userid = {"StringEquals": {"aws:userid": "AROAEXAMPLE:alice@acme.example"}}
+    assert main["Condition"]["StringNotEquals"] == {
+        "aws:userid": ["AROAEXAMPLE:alice@acme.example"]}
+    assert until["Condition"] == {**userid, "DateGreaterThanEquals": {
+        "aws:CurrentTime": "2026-11-28T11:00:00Z"}}
+    assert where["NotResource"] == ["arn:aws:s3:::b/p/*"] and where["Condition"] == userid
+    assert what["NotAction"] == ["s3:Get*", "s3:List*", "s3:PutObject"]
+    assert what["Resource"] == ["arn:aws:s3:::b/p/*"]
+    assert [s["Sid"] for s in (until, where, what)] == [
+        "JitflowBaselinedataHfixU1T", "JitflowBaselinedataHfixU1R", "JitflowBaselinedataHfixU1A"]
+    assert all(bp.baseline_policy_of(s["Sid"]) == "data-fix" for s in (until, where, what))
+
+
+def test_a_grantee_that_is_exempt_anyway_is_not_held_to_its_grant() -> None:
+    """A standing writer (or jitflow's role) granted as a whole principal keeps writing."""
+    writer = "arn:aws:iam::1:role/etl"
+    grantee = bp.Exempted(bp.Subject(writer, ACCOUNT), ("arn:aws:s3:::b/p/*",),
+                          ("s3:PutObject",), "2026-11-28T11:00:00Z")
+    statements = bp.baseline_statements(replace(BUCKET_POLICY, enforce_read_only=True), "b",
+                                        [writer], [grantee])
+    assert [s["Sid"] for s in statements] == ["JitflowBaselinedataHfix"]
+
+
+def test_a_single_statement_object_is_read_as_a_policy_of_one() -> None:
+    """IAM's grammar allows `"Statement": {...}`; such a foreign policy must not stop jitflow."""
+    policy = bp.parse_policy(json.dumps({"Version": "2012-10-17", "Statement": FOREIGN[0]}))
+    assert bp.statements_of(policy) == [FOREIGN[0]]
+    after = bp.apply_edit(policy, bp.Edit(put=tuple(grant("one"))))
+    assert after is not None and after["Statement"][0] == FOREIGN[0]
+    assert bp.apply_edit(after, bp.Edit(remove=frozenset({grant("one")[0]["Sid"]}))) == {
+        "Version": "2012-10-17", "Statement": [FOREIGN[0]]}
 
 
 @given(st.lists(st.tuples(st.from_regex(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", fullmatch=True),
@@ -204,3 +244,28 @@ def test_the_cheap_bound_is_never_below_the_real_statements_size(
     per_bucket = bp.grant_statements(request, subject, T0 + timedelta(days=1))
     real = max(bp.envelope_size() + bp.statements_size(s) for s in per_bucket.values())
     assert real <= bucket_size_upper_bound(request)
+
+
+PIN = {"StringEquals": {"sts:RoleSessionName": "${aws:username}"}}
+
+
+@pytest.mark.parametrize(("statement", "pinned"), [
+    ({"Effect": "Allow", "Action": "sts:AssumeRole"}, False),
+    ({"Effect": "Allow", "Action": "sts:AssumeRole", "Condition": PIN}, True),
+    ({"Effect": "Allow", "Action": ["sts:TagSession", "sts:AssumeRole*"]}, False),
+    ({"Effect": "Allow", "Action": "*", "Condition": PIN}, True),
+    ({"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity"}, False),
+    ({"Effect": "Allow", "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"]}, True),
+    ({"Effect": "Allow", "NotAction": "sts:TagSession"}, False),
+    ({"Effect": "Deny", "Action": "sts:AssumeRole"}, True),
+    ({"Effect": "Allow", "Action": "sts:AssumeRole",
+      "Condition": {"StringLike": {"sts:RoleSessionName": "${aws:username}"}}}, False),
+    ({"Effect": "Allow", "Action": "sts:AssumeRole",
+      "Condition": {"StringEquals": {"sts:RoleSessionName": ["${aws:username}", "admin"]}}},
+     False),
+])
+def test_session_names_count_only_when_no_caller_can_choose_them(
+    statement: dict[str, object], pinned: bool
+) -> None:
+    found = bp.unpinned_session_names({"Statement": [statement]})
+    assert (found is None) == pinned, found

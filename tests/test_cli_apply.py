@@ -50,7 +50,11 @@ def _trust(account: str) -> str:
 
 
 def _bucket_setup(iam: Any, s3: Any) -> None:
-    iam.create_role(RoleName="data-engineers", AssumeRolePolicyDocument=_trust("111122223333"))
+    # A shared role names a person by session only if callers cannot pick the session name.
+    trust = json.loads(_trust("111122223333"))
+    trust["Statement"][0]["Condition"] = {
+        "StringEquals": {"sts:RoleSessionName": "${aws:username}"}}
+    iam.create_role(RoleName="data-engineers", AssumeRolePolicyDocument=json.dumps(trust))
     for bucket in ("analytics-raw", "analytics-raw-eu"):  # the policy's buckets
         s3.create_bucket(Bucket=bucket)
 

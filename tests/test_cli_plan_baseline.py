@@ -61,7 +61,7 @@ def test_a_policy_file_plans_its_baseline_per_bucket(
     statements = shown["baseline_statements"]
     assert sorted(statements) == ["analytics-raw", "analytics-raw-eu"]
     deny = statements["analytics-raw"]
-    assert deny["Effect"] == "Deny" and "s3:PutObject" in deny["Action"]
+    assert deny["Effect"] == "Deny" and deny["NotAction"] == ["s3:Get*", "s3:List*"]
     assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == sorted(
         [APPLY, f"arn:aws:iam::{ACCOUNT}:role/etl"])
 

@@ -352,3 +352,18 @@ def test_a_bucket_that_does_not_exist_refuses_the_grant_and_never_stops_the_swee
                            access=(AccessEntry("other", "p/", ("s3:PutObject",)),))
     refused = world.engine().apply_requests([(request, POLICY)], Approvals(), EXPIRY)[0]
     assert refused.action == "rejected" and "bucket other does not exist" in refused.detail
+
+
+def test_a_shared_role_whose_callers_pick_their_session_name_is_refused(world: World) -> None:
+    """On a role anyone may assume under any session name, `<RoleId>:alice` names no one:
+    bob could call his session alice. The role's trust must pin the session name."""
+    world.iam.trusts["shared-data"] = {"Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": "sts:AssumeRole"}]}
+    request = make_request(principal=SHARED,
+                           access=(AccessEntry("lake", "p/", ("s3:PutObject",)),))
+    refused = world.engine().apply_requests([(request, POLICY)], Approvals(), T0)[0]
+    assert refused.action == "rejected"
+    assert "chooses the session name" in refused.detail
+    assert "without pinning sts:RoleSessionName to ${aws:username}" in refused.detail
+    assert world.s3.policies == {}

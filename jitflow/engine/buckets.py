@@ -20,13 +20,15 @@ from jitflow.clock import iso
 from jitflow.engine.ports import BucketPort, IamPort
 from jitflow.engine.run import Run
 from jitflow.errors import AwsError, Rejected
+from jitflow.grants import RoleFacts
 from jitflow.model import AccessEntry, Identities, Policy, PolicySet, Request
 
 
 def digest(statements: Iterable[Mapping[str, Any]]) -> str:
-    """sha256 of a grant's statements in one bucket, in Sid order (what the log records)."""
-    ordered = sorted(statements, key=lambda s: str(s.get("Sid")))
-    return hashlib.sha256(bp.canonical(ordered).encode("utf-8")).hexdigest()
+    """sha256 of a grant's statements in one bucket (what the log records), over their
+    normal form, so a statement S3 hands back in another but equal form still matches."""
+    ordered = sorted(bp.normal_form(s) for s in statements)
+    return hashlib.sha256("\n".join(ordered).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,9 @@ def exempted(live: Sequence[Live], bucket: str) -> list[bp.Exempted]:
     out = []
     for grants in by_who.values():
         resources = {r for g in grants for r in bp.granted_resources(g.access, bucket)}
+        actions = {a for g in grants for e in g.access if e.bucket == bucket for a in e.actions}
         out.append(bp.Exempted(grants[0].subject(), tuple(sorted(resources)),
+                               tuple(sorted(actions)),
                                max(g.expiry for g in grants)))
     return out
 
@@ -121,13 +125,19 @@ class BucketBase:
             return subject
         iam = self.run.accounts.iam(policy.account, request.id)
         if subject.permission_set:
-            arn, role_id = _sso_role(iam, subject.permission_set, request.id)
+            role = _sso_role(iam, subject.permission_set, request.id)
         else:
-            arn, role_id = iam.role_id(request.principal.rsplit("/", 1)[-1])
-            if arn != request.principal:
-                raise Rejected(f"{request.id}: the role named in the request is {arn} in AWS, "
-                               f"not {request.principal}")
-        return bp.Subject(request.principal, policy.account, identity.session, role_id)
+            role = iam.role(request.principal.rsplit("/", 1)[-1])
+            if role.arn != request.principal:
+                raise Rejected(f"{request.id}: the role named in the request is {role.arn} in "
+                               f"AWS, not {request.principal}")
+        unpinned = bp.unpinned_session_names(role.trust)
+        if unpinned:
+            # aws:userid names one person only if nobody can pick another's session name.
+            raise Rejected(f"{request.id}: anyone who may assume {role.arn} chooses the session "
+                           f"name, so session {identity.session} names no one person "
+                           f"({unpinned}); IAM Identity Center roles are safe by construction")
+        return bp.Subject(request.principal, policy.account, identity.session, role.role_id)
 
     # --- live grants and baselines ---------------------------------------------------------
 
@@ -188,11 +198,10 @@ class BucketBase:
         return found
 
 
-def _sso_role(iam: IamPort, permission_set: str, request_id: str) -> tuple[str, str]:
-    """The one Identity Center role of a permission set in the account: (ARN, RoleId)."""
+def _sso_role(iam: IamPort, permission_set: str, request_id: str) -> RoleFacts:
+    """The one Identity Center role of a permission set in the account."""
     pattern = bp.sso_role_name_pattern(permission_set)
-    found = [(arn, role_id) for name, arn, role_id in iam.roles_under(bp.SSO_PATH)
-             if pattern.fullmatch(name)]
+    found = [role for role in iam.roles_under(bp.SSO_PATH) if pattern.fullmatch(role.name)]
     if len(found) != 1:
         raise Rejected(
             f"{request_id}: permission set {permission_set} has {len(found)} roles "

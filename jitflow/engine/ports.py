@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from jitflow import grants
-from jitflow.grants import Entities, ListedPolicy, Principal
+from jitflow.grants import Entities, ListedPolicy, Principal, RoleFacts
 from jitflow.loader import YAML_SUFFIXES
 from jitflow.model import Policy, PolicySet, Request
 from jitflow.tree import Tree
@@ -53,8 +53,8 @@ class IamPort(Protocol):
     def delete_version(self, arn: str, version_id: str) -> None: ...
     def delete_policy(self, arn: str) -> None: ...
     # reads that tell who a bucket-policy grant admits
-    def role_id(self, name: str) -> tuple[str, str]: ...
-    def roles_under(self, path_prefix: str) -> list[tuple[str, str, str]]: ...
+    def role(self, name: str) -> RoleFacts: ...
+    def roles_under(self, path_prefix: str) -> list[RoleFacts]: ...
 
 
 class BucketPort(Protocol):
