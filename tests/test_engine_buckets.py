@@ -367,3 +367,19 @@ def test_a_shared_role_whose_callers_pick_their_session_name_is_refused(world: W
     assert "chooses the session name" in refused.detail
     assert "without pinning sts:RoleSessionName to ${aws:username}" in refused.detail
     assert world.s3.policies == {}
+
+
+def test_a_statement_added_while_the_apply_writes_another_bucket_is_kept(world: World) -> None:
+    """Between reading `other` and writing it, the apply writes `lake`: someone adds a
+    statement to `other` meanwhile. It is read again before the put, and kept."""
+    def someone_else(bucket: str) -> None:
+        if bucket == "lake":
+            world.s3.policies["other"] = PRE_JITFLOW
+    world.s3.after_put = someone_else
+    request = make_request(principal=SHARED, access=(
+        AccessEntry("lake", "p/", ("s3:PutObject",)),
+        AccessEntry("other", "p/", ("s3:PutObject",))))
+    assert world.engine().apply(request, POLICY, Approvals(), T0).action == "granted"
+    assert world.sids("other") == ["Replication", "JitflowGdataHfixSfixE2O"]
+    assert world.s3.calls.count("GetBucketPolicy other") == 3  # read, read again, read back
+    assert world.s3.calls.count("GetBucketPolicy lake") == 2  # nothing happened in between

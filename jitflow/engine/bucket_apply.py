@@ -53,8 +53,8 @@ class BucketApplier(BucketBase):
             return self.run.done(self._confirm(port, request, opened, now))
         befores = {b: self._read_granted(port, request, policy, b)
                    for b in plan.bucket_statements}
-        afters = {b: self._after(plan, subject, b, before, now) for b, before in befores.items()}
-        _refuse_oversize(request, afters)
+        edits = {b: self._edit(plan, subject, b, before, now) for b, before in befores.items()}
+        _refuse_oversize(request, {b: bp.apply_edit(befores[b], e) for b, e in edits.items()})
         buckets = tuple(plan.bucket_statements)
         if self.run.dry_run:
             return self.run.done(Outcome("granted", request.id, policy.account,
@@ -63,8 +63,8 @@ class BucketApplier(BucketBase):
         items = [
             BucketItem(b, tuple(s["Sid"] for s in plan.bucket_statements[b]),
                        digest(plan.bucket_statements[b]),
-                       self.write(port, b, befores[b], afters[b]))
-            for b in buckets
+                       self.write(port, b, befores[b], edits[b], reread=index > 0))
+            for index, b in enumerate(buckets)
         ]
         self.run.ledger.record("granted", now, **granted_facts(plan, subject, approval, items))
         return self.run.done(Outcome("granted", request.id, policy.account,
@@ -88,16 +88,15 @@ class BucketApplier(BucketBase):
         if policy.account not in self.run.settings.accounts:
             raise Rejected(f"{request.id}: account {policy.account} is not in jitflow.yaml")
 
-    def _after(self, plan: Plan, subject: bp.Subject, bucket: str,
-               before: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
+    def _edit(self, plan: Plan, subject: bp.Subject, bucket: str,
+              before: dict[str, Any] | None, now: datetime) -> bp.Edit:
         account = plan.policy.account
         live = [*self.live_on(account, bucket, now, leaving=[plan.request.id]),
                 Live(subject.principal, account, subject.session, subject.unique_id,
                      plan.request.access, iso(plan.expiry))]
-        edit = bp.Edit(put=(*plan.bucket_statements[bucket],
+        return bp.Edit(put=(*plan.bucket_statements[bucket],
                             *self.baselines(account, bucket, live)),
                        remove=self.stale_baselines(account, bucket, before))
-        return bp.apply_edit(before, edit)
 
     def _confirm(self, port: BucketPort, request: Request, opened: AuditRecord,
                  now: datetime) -> Outcome:

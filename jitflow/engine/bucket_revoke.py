@@ -53,6 +53,7 @@ class BucketRevoker(BucketBase):
     def sweep(self, account: str, now: datetime, check: Check | None) -> list[Outcome]:
         port = self.run.accounts.buckets(account, "revoke")
         results: list[Outcome] = []
+        self._asked_outside = False  # set when judging a grant asked IAM or GitHub
         befores = self._read_existing(port, account, results)
         held = held_statements(befores)
         verdicts = {rid: self._judge(rid, by_bucket, account, now, check)
@@ -63,12 +64,18 @@ class BucketRevoker(BucketBase):
                       {"seq": 0, "time": "", "event": "granted", **v.reconcile}))
                   for rid, v in verdicts.items() if v.reconcile}
         sizes = {b: bp.size_of(before) for b, before in befores.items()}
+        written = 0
         for bucket, before in befores.items():
             extra = [live for rid, live in proven.items() if bucket in held[rid]]
-            after = self._after(account, bucket, before, held=held, ending=ending, now=now,
-                                results=results, extra_live=extra)
-            if not self.run.dry_run:
-                sizes[bucket] = self.write(port, bucket, before, after)
+            edit = self._edit(account, bucket, before, held=held, ending=ending, now=now,
+                              results=results, extra_live=extra)
+            if self.run.dry_run or bp.apply_edit(before, edit) == before:
+                continue
+            # Read again unless nothing happened since the first read: no bucket written
+            # yet, no request judged against GitHub.
+            sizes[bucket] = self.write(port, bucket, before, edit,
+                                       reread=written > 0 or self._asked_outside)
+            written += 1
         results += [self._conclude(rid, held[rid], v, account, now=now, sizes=sizes)
                     for rid, v in verdicts.items() if v.event or v.reconcile]
         return results + self._settle_missing(account, held, now)
@@ -87,10 +94,9 @@ class BucketRevoker(BucketBase):
                     detail="no such bucket in this account: nothing to revoke there")))
         return found
 
-    def _after(self, account: str, bucket: str, before: dict[str, Any] | None, *,
-               held: dict[str, Held], ending: set[str], now: datetime,
-               results: list[Outcome], extra_live: Sequence[Live] = ()
-               ) -> dict[str, Any] | None:
+    def _edit(self, account: str, bucket: str, before: dict[str, Any] | None, *,
+              held: dict[str, Held], ending: set[str], now: datetime,
+              results: list[Outcome], extra_live: Sequence[Live] = ()) -> bp.Edit:
         remove = frozenset(s["Sid"] for rid in ending for s in held[rid].get(bucket, ()))
         live = [*self.live_on(account, bucket, now, leaving=ending), *extra_live]
         try:
@@ -100,10 +106,9 @@ class BucketRevoker(BucketBase):
             # as it is until the settings are fixed.
             results.append(self.run.done(Outcome("baseline_skipped", "", account,
                                                  detail=error.message, buckets=(bucket,))))
-            return bp.apply_edit(before, bp.Edit(remove=remove))
-        edit = bp.Edit(put=baselines,
+            return bp.Edit(remove=remove)
+        return bp.Edit(put=baselines,
                        remove=remove | self.stale_baselines(account, bucket, before))
-        return bp.apply_edit(before, edit)
 
     def _judge(self, rid: str, by_bucket: Held, account: str, now: datetime,
                check: Check | None) -> Verdict:
@@ -125,6 +130,7 @@ class BucketRevoker(BucketBase):
     def _reconcile(self, rid: str, by_bucket: Held, expiry: datetime, check: Check) -> Verdict:
         """Unrecorded statements stay only when they are exactly what the request on the
         default branch grants and its merge re-verifies against GitHub."""
+        self._asked_outside = True
         request, policy, reason = self._request_on_branch(rid, check)
         if request is None or policy is None:
             return Verdict("orphan_revoked", reason)
@@ -246,10 +252,10 @@ class BucketRevoker(BucketBase):
     def _remove(self, port: BucketPort, account: str, befores: dict[str, Any], *,
                 request_id: str, held: Held, now: datetime) -> None:
         results: list[Outcome] = []
-        for bucket, before in befores.items():
-            after = self._after(account, bucket, before, held={request_id: held},
-                                ending={request_id}, now=now, results=results)
-            self.write(port, bucket, before, after)
+        for index, (bucket, before) in enumerate(befores.items()):
+            edit = self._edit(account, bucket, before, held={request_id: held},
+                              ending={request_id}, now=now, results=results)
+            self.write(port, bucket, before, edit, reread=index > 0)
 
     def _where(self, request_id: str, opened: AuditRecord | None
                ) -> tuple[str | None, list[str]]:

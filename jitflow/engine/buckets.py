@@ -88,10 +88,21 @@ class BucketBase:
                            ) from None
 
     def write(self, port: BucketPort, bucket: str, before: dict[str, Any] | None,
-              after: dict[str, Any] | None) -> int:
-        """Put (or delete) the policy when it changes, read it back, and return its size."""
-        if after == before:
-            return bp.size_of(before)
+              edit: bp.Edit, *, reread: bool) -> int:
+        """Apply `edit` to the policy and put (or delete) it when it changes, read it back,
+        and return its size.
+
+        `reread`: read the policy again first, when anything happened since `before` was read
+        (another bucket written, GitHub asked): a statement someone else added meanwhile is
+        then kept, not overwritten. The edit names only jitflow's Sids, so it applies as well
+        to the fresh copy. What remains is the time between that read and the put."""
+        current = self.read(port, bucket) if reread else before
+        after = bp.apply_edit(current, edit)
+        if after == current:
+            return bp.size_of(current)
+        if bp.size_of(after) > bp.BUCKET_POLICY_LIMIT:
+            raise AwsError(f"the policy of bucket {bucket} changed since it was read and would "
+                           f"now pass S3's limit of {bp.BUCKET_POLICY_LIMIT:,} bytes; rerun")
         if after is None:
             port.delete_policy(bucket)
         else:
