@@ -476,7 +476,8 @@ def test_apply_makes_get_role_then_get_put_get_per_bucket(sandbox: Sandbox) -> N
         "iam.GetRole",
         f"s3.GetBucketPolicy {LAKE}", f"s3.GetBucketPolicy {OTHER}",  # all read first
         f"s3.PutBucketPolicy {LAKE}", f"s3.GetBucketPolicy {LAKE}",
-        f"s3.PutBucketPolicy {OTHER}", f"s3.GetBucketPolicy {OTHER}",
+        # read again: it was read before the first bucket was written
+        f"s3.GetBucketPolicy {OTHER}", f"s3.PutBucketPolicy {OTHER}", f"s3.GetBucketPolicy {OTHER}",
     ]
     assert log.calls.count("sts.GetCallerIdentity") == 1
 
@@ -502,6 +503,7 @@ def test_revoke_makes_get_put_or_delete_get_per_bucket_touched_not_per_grant(
     assert _jitflow_calls(sweep) == [  # no IAM listing: this account grants in buckets only
         f"s3.GetBucketPolicy {LAKE}", f"s3.GetBucketPolicy {OTHER}",
         f"s3.PutBucketPolicy {LAKE}", f"s3.GetBucketPolicy {LAKE}",  # the foreign one stays
+        f"s3.GetBucketPolicy {OTHER}",  # read again: a bucket was written since its first read
         f"s3.DeleteBucketPolicy {OTHER}", f"s3.GetBucketPolicy {OTHER}",
     ]
 
@@ -515,6 +517,7 @@ def test_revoke_makes_get_put_or_delete_get_per_bucket_touched_not_per_grant(
     assert _jitflow_calls(early) == [
         f"s3.GetBucketPolicy {LAKE}", f"s3.GetBucketPolicy {OTHER}",
         f"s3.PutBucketPolicy {LAKE}", f"s3.GetBucketPolicy {LAKE}",
+        f"s3.GetBucketPolicy {OTHER}",
         f"s3.DeleteBucketPolicy {OTHER}", f"s3.GetBucketPolicy {OTHER}",
     ]
     assert sandbox.sids(LAKE) == ["Replication"] and sandbox.policy_text(OTHER) is None
