@@ -383,3 +383,53 @@ def test_a_statement_added_while_the_apply_writes_another_bucket_is_kept(world: 
     assert world.sids("other") == ["Replication", "JitflowGdataHfixSfixE2O"]
     assert world.s3.calls.count("GetBucketPolicy other") == 3  # read, read again, read back
     assert world.s3.calls.count("GetBucketPolicy lake") == 2  # nothing happened in between
+
+
+def _request_on_branch(tmp_path: Path, buckets: tuple[str, ...] = ("lake",)) -> FsTree:
+    request_file = tmp_path / "branch" / "requests" / "data-fix" / "fix.yaml"
+    request_file.parent.mkdir(parents=True, exist_ok=True)
+    entries = "".join(f"  - bucket: {b}\n    prefix: p/2026/\n    actions: [s3:PutObject]\n"
+                      for b in buckets)
+    request_file.write_text(f"requester: alice\nprincipal: {SHARED}\n"
+                            f"reason: Backfill after job 4411 failed\nduration: 2h\naccess:\n"
+                            f"{entries}")
+    return FsTree(tmp_path / "branch")
+
+
+def test_statements_with_a_later_expiry_than_any_apply_are_not_adopted(
+    world: World, tmp_path: Path
+) -> None:
+    """An approved request never applied: someone writes its exact statements, but to
+    last a year. Reconcile refuses to adopt them as approved."""
+    role_id = world.iam.ids[("role", "shared-data")][1]
+    request = make_request(principal=SHARED,
+                           access=(AccessEntry("lake", "p/2026/", ("s3:PutObject",)),))
+    forged = bp.grant_statements(request, bp.Subject(SHARED, ACCOUNT, ALICE, role_id),
+                                 T0 + timedelta(days=365))
+    world.s3.policies["lake"] = json.dumps({"Statement": forged["lake"]})
+    check = Check(_request_on_branch(tmp_path), world.policies, Approvals())
+    outcomes = world.engine().revoke(T0, check)
+    assert [(o.action, o.detail) for o in outcomes] == [("orphan_revoked", (
+        "its expiry is later than the request's duration from any apply so far"))]
+    assert "lake" not in world.s3.policies
+
+
+def test_an_approved_apply_that_failed_half_way_is_kept_for_its_rerun(
+    world: World, tmp_path: Path
+) -> None:
+    request = make_request(principal=SHARED, access=(
+        AccessEntry("lake", "p/2026/", ("s3:PutObject",)),
+        AccessEntry("other", "p/2026/", ("s3:PutObject",))))
+    world.s3.fail["PutBucketPolicy"] = AwsError("AWS s3:PutBucketPolicy failed: SlowDown")
+    world.s3.after_put = lambda bucket: world.s3.fail.update(
+        {"PutBucketPolicy": AwsError("AWS s3:PutBucketPolicy failed: SlowDown")})
+    world.s3.fail.clear()  # the first put succeeds, the second fails
+    with pytest.raises(AwsError):
+        world.engine().apply(request, POLICY, Approvals(), T0)
+    assert world.sids("lake") and "other" not in world.s3.policies and world.records() == []
+    world.s3.after_put = None
+    check = Check(_request_on_branch(tmp_path, ("lake", "other")), world.policies, Approvals())
+    assert world.engine().revoke(T0 + timedelta(minutes=5), check) == []  # kept, not revoked
+    assert world.sids("lake")
+    rerun = world.engine().apply(request, POLICY, Approvals(), T0 + timedelta(minutes=6))
+    assert rerun.action == "granted" and world.sids("other")

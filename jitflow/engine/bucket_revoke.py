@@ -125,11 +125,14 @@ class BucketRevoker(BucketBase):
             return Verdict("orphan_revoked", "its grant has ended; the statements came back")
         if check is None:
             return Verdict()  # unrecorded: only a reconcile may prove or remove it
-        return self._reconcile(rid, by_bucket, expiry, check)
+        return self._reconcile(rid, by_bucket, expiry, check, now)
 
-    def _reconcile(self, rid: str, by_bucket: Held, expiry: datetime, check: Check) -> Verdict:
+    def _reconcile(self, rid: str, by_bucket: Held, expiry: datetime, check: Check,
+                   now: datetime) -> Verdict:
         """Unrecorded statements stay only when they are exactly what the request on the
-        default branch grants and its merge re-verifies against GitHub."""
+        default branch grants, from an apply no later than now, and its merge re-verifies
+        against GitHub. Statements in only some of its buckets (an apply that failed half-way)
+        stay unrecorded until the apply's rerun completes them, or they expire."""
         self._asked_outside = True
         request, policy, reason = self._request_on_branch(rid, check)
         if request is None or policy is None:
@@ -139,14 +142,15 @@ class BucketRevoker(BucketBase):
         except Rejected as error:
             return Verdict("orphan_revoked", error.message)
         expected = bp.grant_statements(request, subject, expiry)
-        if sorted(expected) != sorted(by_bucket) or any(
-            digest(expected[b]) != digest(by_bucket[b]) for b in expected
-        ):
-            return Verdict("orphan_revoked", "it does not match the request on the default branch")
+        mismatch = _mismatch(request, expected, by_bucket, expiry, now)
+        if mismatch:
+            return Verdict("orphan_revoked", mismatch)
         try:
             approval = check.source.approval_for(request, policy)
         except Rejected as error:
             return Verdict("orphan_revoked", f"not approved: {error.message}")
+        if set(by_bucket) != set(expected):
+            return Verdict()  # approved, half-written: the apply's rerun completes it
         return Verdict(reconcile={
             "request": rid, "requester": request.requester, "principal": request.principal,
             "account": policy.account, "access": access_summary(request), "expiry": iso(expiry),
@@ -267,6 +271,19 @@ class BucketRevoker(BucketBase):
         if policy is None or not policy.in_bucket_policy:
             return None, []
         return policy.account, sorted(policy.buckets)
+
+
+def _mismatch(request: Request, expected: dict[str, list[dict[str, Any]]], by_bucket: Held,
+              expiry: datetime, now: datetime) -> str:
+    """Why unrecorded statements are not (part of) what an apply of `request` wrote ("")."""
+    if expiry - request.duration > now:
+        # Written by hand with a later expiry than any apply up to now could give.
+        return "its expiry is later than the request's duration from any apply so far"
+    if not set(by_bucket) <= set(expected) or any(
+        digest(expected[b]) != digest(by_bucket[b]) for b in by_bucket
+    ):
+        return "it does not match the request on the default branch"
+    return ""
 
 
 def _drift(opened: AuditRecord, by_bucket: Held) -> str:
