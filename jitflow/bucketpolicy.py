@@ -470,7 +470,7 @@ class Budget:
 
     @property
     def total(self) -> int:
-        return (self.current if self.current is not None else envelope_size()) + self.adds
+        return max(self.current or 0, envelope_size()) + self.adds
 
     @property
     def over(self) -> bool:

@@ -27,7 +27,7 @@ def last_sizes(records: Iterable[AuditRecord]) -> dict[str, tuple[int, str]]:
     sizes: dict[str, tuple[int, str]] = {}
     for record in records:
         for item in record.buckets or ():
-            if item.policy_bytes > 0:  # 0: not measured (a record written without a write)
+            if item.policy_bytes >= 0:  # < 0: not measured (no write, or a record of an end)
                 sizes[item.bucket] = (item.policy_bytes, record.time)
     return sizes
 

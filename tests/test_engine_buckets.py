@@ -433,3 +433,25 @@ def test_an_approved_apply_that_failed_half_way_is_kept_for_its_rerun(
     assert world.sids("lake")
     rerun = world.engine().apply(request, POLICY, Approvals(), T0 + timedelta(minutes=6))
     assert rerun.action == "granted" and world.sids("other")
+
+
+def test_a_record_ending_a_grant_measures_the_policy_it_left(world: World) -> None:
+    """The next size budget counts from what is there now, not from the grant's time."""
+    world.s3.policies["lake"] = PRE_JITFLOW
+    world.grant()
+    world.engine().revoke(EXPIRY)
+    granted, expired = world.records()
+    assert granted.buckets is not None and expired.buckets is not None
+    assert expired.buckets[0].policy_bytes == len(world.s3.policies["lake"].encode())
+    assert expired.buckets[0].policy_bytes < granted.buckets[0].policy_bytes
+
+
+def test_an_early_revoke_goes_on_when_one_of_its_buckets_is_gone(world: World) -> None:
+    request = make_request(principal=SHARED, access=(
+        AccessEntry("lake", "p/", ("s3:PutObject",)),
+        AccessEntry("other", "p/", ("s3:PutObject",))))
+    world.engine().apply(request, POLICY, Approvals(), T0)
+    world.s3.buckets.discard("other")
+    outcome = world.engine().revoke_request(request.id, "done", T0 + timedelta(minutes=1))
+    assert outcome.action == "early_revoked" and outcome.buckets == ("lake",)
+    assert "lake" not in world.s3.policies

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 GRANTED = "granted"
+UNMEASURED = -1  # a bucket policy's size a record does not know
 REJECTED = "rejected"
 # Events that end a grant: after one of them, the request is never granted again (no replay).
 ENDED = frozenset({"revoked", "expired", "early_revoked", "orphan_revoked"})
@@ -36,7 +37,7 @@ class BucketItem:
     bucket: str
     sids: tuple[str, ...]
     sha256: str  # of the grant's statements in this bucket (jitflow.bucketpolicy.digest)
-    policy_bytes: int  # the bucket policy's size after the write
+    policy_bytes: int  # the bucket policy's size after the write (0: none; UNMEASURED: not known)
 
     def to_json(self) -> dict[str, Any]:
         return {"bucket": self.bucket, "sids": list(self.sids), "sha256": self.sha256,

@@ -9,13 +9,13 @@ part-way records nothing; the rerun finds what is left and completes it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from jitflow import bucketpolicy as bp
-from jitflow.audit.record import AuditRecord, BucketItem
+from jitflow.audit.record import UNMEASURED, AuditRecord, BucketItem
 from jitflow.clock import iso
 from jitflow.engine.apply import access_summary
 from jitflow.engine.bucket_apply import BUCKET_POLICY
@@ -80,12 +80,13 @@ class BucketRevoker(BucketBase):
                     for rid, v in verdicts.items() if v.event or v.reconcile]
         return results + self._settle_missing(account, held, now)
 
-    def _read_existing(self, port: BucketPort, account: str, results: list[Outcome]
+    def _read_existing(self, port: BucketPort, account: str, results: list[Outcome],
+                       buckets: Iterable[str] | None = None
                        ) -> dict[str, dict[str, Any] | None]:
-        """Every governed bucket's policy; a bucket that does not exist holds no grant (a
-        policy naming it is reported, and never stops the sweep of the others)."""
+        """Each bucket's policy (default: every governed bucket); a bucket that does not
+        exist holds no grant: it is reported, and never stops the others."""
         found: dict[str, dict[str, Any] | None] = {}
-        for bucket in sorted(self.governed(account)):
+        for bucket in sorted(self.governed(account) if buckets is None else buckets):
             try:
                 found[bucket] = self.read(port, bucket)
             except bp.NoSuchBucketError:
@@ -189,23 +190,29 @@ class BucketRevoker(BucketBase):
                                          "written", dry_run=self.run.dry_run))
         event = verdict.event or ""
         if not self.run.dry_run:
-            self.run.ledger.record(event, now, **self._ended(rid, account, by_bucket),
+            self.run.ledger.record(event, now, **self._ended(rid, account, by_bucket, sizes),
                                    **({"reason": verdict.reason} if verdict.reason else {}))
         return self.run.done(Outcome(event, rid, account, detail=verdict.reason,
                                      buckets=buckets, dry_run=self.run.dry_run))
 
-    def _ended(self, rid: str, account: str, by_bucket: Held) -> dict[str, Any]:
+    def _ended(self, rid: str, account: str, by_bucket: Held, sizes: dict[str, int]
+               ) -> dict[str, Any]:
         """Details of a record ending a grant: its `granted` record's facts when there is one,
-        else what the statements say."""
+        else what the statements say; each bucket with its policy's size after the removal
+        (what `jitflow check` next counts the budget from; UNMEASURED when not known)."""
         opened = self.run.ledger.open_grant(rid)
         if opened is not None and opened.in_bucket_policy:
-            return opened.grant_facts()
-        expiry = earliest_expiry(by_bucket)
-        return {"request": rid, "account": account, "grant_mode": BUCKET_POLICY,
-                "expiry": iso(expiry) if expiry else None,
-                "buckets": [BucketItem(b, tuple(sorted(s["Sid"] for s in items)),
-                                       digest(items), 0).to_json()
-                            for b, items in sorted(by_bucket.items())]}
+            details = opened.grant_facts()
+        else:
+            expiry = earliest_expiry(by_bucket)
+            details = {"request": rid, "account": account, "grant_mode": BUCKET_POLICY,
+                       "expiry": iso(expiry) if expiry else None,
+                       "buckets": [BucketItem(b, tuple(sorted(s["Sid"] for s in items)),
+                                              digest(items), UNMEASURED).to_json()
+                                   for b, items in sorted(by_bucket.items())]}
+        for item in details.get("buckets") or ():
+            item["policy_bytes"] = sizes.get(item["bucket"], UNMEASURED)
+        return details
 
     def _settle_missing(self, account: str, held: dict[str, Held], now: datetime
                         ) -> list[Outcome]:
@@ -239,13 +246,14 @@ class BucketRevoker(BucketBase):
         if account is None:
             return None
         port = self.run.accounts.buckets(account, request_id)
-        befores = {b: self.read(port, b) for b in buckets}
+        befores = self._read_existing(port, account, [], buckets)
         held = held_statements(befores).get(request_id, {})
         if not held and opened is None:
             return None
         if not self.run.dry_run:
-            self._remove(port, account, befores, request_id=request_id, held=held, now=now)
-            details = opened.grant_facts() if opened else self._ended(request_id, account, held)
+            sizes = self._remove(port, account, befores, request_id=request_id, held=held,
+                                 now=now)
+            details = self._ended(request_id, account, held, sizes)
             self.run.ledger.record("early_revoked", now, **details, reason=reason,
                                    reconciled=not held)
         detail = reason if held else "no longer in AWS; record written"
@@ -254,12 +262,15 @@ class BucketRevoker(BucketBase):
                                      dry_run=self.run.dry_run))
 
     def _remove(self, port: BucketPort, account: str, befores: dict[str, Any], *,
-                request_id: str, held: Held, now: datetime) -> None:
+                request_id: str, held: Held, now: datetime) -> dict[str, int]:
+        """Take one request's statements out of each bucket; each policy's size after."""
         results: list[Outcome] = []
+        sizes = {}
         for index, (bucket, before) in enumerate(befores.items()):
             edit = self._edit(account, bucket, before, held={request_id: held},
                               ending={request_id}, now=now, results=results)
-            self.write(port, bucket, before, edit, reread=index > 0)
+            sizes[bucket] = self.write(port, bucket, before, edit, reread=index > 0)
+        return sizes
 
     def _where(self, request_id: str, opened: AuditRecord | None
                ) -> tuple[str | None, list[str]]:

@@ -167,7 +167,7 @@ def _sizes_of(record: dict[str, Any]) -> dict[str, tuple[int, str]]:
         return {}
     return {item["bucket"]: (item["policy_bytes"], time) for item in items
             if isinstance(item, dict) and isinstance(item.get("bucket"), str)
-            and type(item.get("policy_bytes")) is int and item["policy_bytes"] > 0}
+            and type(item.get("policy_bytes")) is int and item["policy_bytes"] >= 0}
 
 
 def _audit_dir(base: Tree) -> str:
