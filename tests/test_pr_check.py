@@ -371,3 +371,17 @@ def test_two_grants_in_one_pull_request_count_against_one_budget(repo: Repo) -> 
     result = run(repo)
     budgets = [result.budgets[r.id][0].total for r in result.requests]
     assert budgets[1] > budgets[0]  # the second counts the first
+
+
+def test_a_read_only_baseline_without_jitflow_roles_is_refused_before_merge(repo: Repo) -> None:
+    policy = (repo.path / "policies" / "analytics-raw.yaml").read_text()
+    repo.on_main("policies/analytics-raw.yaml", policy + "enforce_read_only: true\n")
+    repo.add_request()
+    assert "lists no jitflow_roles for account 111122223333" in messages(run(repo))
+    settings = (repo.path / "jitflow.yaml").read_text().replace(
+        '"111122223333": {}',
+        '"111122223333":\n    jitflow_roles: [arn:aws:iam::111122223333:role/jitflow/jitflow-apply]')
+    assert settings != (repo.path / "jitflow.yaml").read_text()
+    repo.on_main("jitflow.yaml", settings)
+    result = run(repo)
+    assert result.ok, messages(result)

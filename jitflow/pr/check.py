@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from jitflow.approvals import ApprovalStatus, PullFacts, TeamResolver, evaluate
 from jitflow.bucketpolicy import BUCKET_POLICY_LIMIT, Budget
 from jitflow.budget import budgets
+from jitflow.errors import ConfigError
 from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
-from jitflow.model import PolicySet, Request
+from jitflow.model import PolicySet, Request, Settings
 from jitflow.plan import Plan, build_plan, subject_for
 from jitflow.problems import Problem
 from jitflow.rules import check_request
-from jitflow.settings import SETTINGS_FILE
+from jitflow.settings import SETTINGS_FILE, load_settings
 from jitflow.tree import GitTree, Tree
 
 if TYPE_CHECKING:
@@ -170,16 +171,20 @@ def _sizes_of(record: dict[str, Any]) -> dict[str, tuple[int, str]]:
             and type(item.get("policy_bytes")) is int and item["policy_bytes"] >= 0}
 
 
-def _audit_dir(base: Tree) -> str:
-    from jitflow.errors import ConfigError  # noqa: PLC0415
-    from jitflow.settings import load_settings  # noqa: PLC0415
-
+def _base_settings(base: Tree) -> Settings | None:
+    """The base branch's jitflow.yaml, or None when it is missing or broken (the check of a
+    pull request that changes settings is someone else's: request PRs may not)."""
     if base.read(SETTINGS_FILE) is None:
-        return "audit"
+        return None
     try:
-        return load_settings(base).audit_dir
+        return load_settings(base)
     except ConfigError:
-        return "audit"
+        return None
+
+
+def _audit_dir(base: Tree) -> str:
+    settings = _base_settings(base)
+    return settings.audit_dir if settings is not None else "audit"
 
 
 def _ever_on(git: Git, base: GitTree, rid: str) -> bool:
@@ -342,6 +347,7 @@ def check_changes(
         plan = build_plan(request, policy, applied_at, subject)
         acc.plans.append(plan)
         acc.budgets[request.id] = _budget(plan, sizes, acc.problems)
+        acc.problems += _baseline_problems(plan, _base_settings(base_tree))
     return CheckResult(
         base=base,
         head=head,
@@ -356,6 +362,21 @@ def check_changes(
         policies=policies,
         budgets={rid: tuple(found) for rid, found in acc.budgets.items() if found},
     )
+
+
+def _baseline_problems(plan: Plan, settings: Settings | None) -> list[Problem]:
+    """A grant under `enforce_read_only` is refused at apply while jitflow.yaml names no
+    jitflow roles for the account (the baseline would lock jitflow out): say so before merge."""
+    policy = plan.policy
+    if not (policy.in_bucket_policy and policy.enforce_read_only):
+        return []
+    if settings is not None and settings.jitflow_roles.get(policy.account):
+        return []
+    return [Problem(plan.request.path, *plan.request.where("access"),
+                    f"policy {policy.name} sets enforce_read_only, but jitflow.yaml on the base "
+                    f"branch lists no jitflow_roles for account {policy.account}: apply would "
+                    "refuse the grant (the baseline would lock jitflow out); an admin must add "
+                    "them first")]
 
 
 def _budget(plan: Plan, sizes: dict[str, tuple[int, str]], problems: list[Problem]
