@@ -9,6 +9,7 @@ a small mutation of a real workflow's text (test_each_rule_catches_its_mutation)
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,28 @@ AWS_GROUP = "jitflow-aws"
 APPLY_ENVIRONMENT = "jitflow-apply"
 SECRETS_ALLOWED = {"JITFLOW_TEAMS_TOKEN"}
 
+# Where jitflow runs beside credentials (the tokens, AWS), it installs only from the hash-checked
+# lock (tests/test_lock.py checks the lock itself), then builds itself from its checkout with
+# the locked setuptools: these lines exactly, in this order, before any AWS credentials.
+LOCK = "requirements/runtime.lock"
+INSTALL_ROOTS = {"jitflow-check.yml": "base/", "jitflow-apply.yml": "", "jitflow-revoke.yml": ""}
+
+
+def locked_install(root: str) -> list[str]:
+    project = f"./{root.rstrip('/')}" if root else "."
+    return [
+        f"python -m pip install --require-hashes --no-deps --only-binary :all: -r {root}{LOCK}",
+        f"python -m pip install --no-deps --no-build-isolation --no-index {project}",
+        "python -m pip check",
+    ]
+
+
+# A command line that runs a Python package tool, by any path (pip check included).
+PACKAGE_TOOL = re.compile(
+    r"(?<![\w-])(?:pip3?|pipx|uvx?|easy_install|poetry|pdm|hatch|conda|mamba)(?![\w-])"
+    r"|setup\.py|ensurepip"
+)
+
 
 @dataclass(frozen=True)
 class Workflow:
@@ -93,6 +116,23 @@ def real_workflows() -> list[Workflow]:
 
 def is_checkout(step: dict[str, Any]) -> bool:
     return str(step.get("uses", "")).split("@")[0] == "actions/checkout"
+
+
+def is_aws_credentials(step: dict[str, Any]) -> bool:
+    return str(step.get("uses", "")).split("@")[0] == "aws-actions/configure-aws-credentials"
+
+
+def command_lines(run: str) -> list[str]:
+    """A `run:` script's command lines, continuations joined and whitespace collapsed."""
+    return [" ".join(line.split()) for line in run.replace("\\\n", " ").splitlines()]
+
+
+def lock_python_version() -> str:
+    """The Python version the lock was resolved for (its header: tools/lock_runtime.py)."""
+    text = (WORKFLOWS.parent.parent / LOCK).read_text(encoding="utf-8")
+    found = re.search(r"(?m)^#.* --python-version (\S+)", text)
+    assert found, f"{LOCK}: no --python-version in its header"
+    return found.group(1)
 
 
 # ---- the rules -----------------------------------------------------------------------------
@@ -192,8 +232,15 @@ def rule_check_never_runs_pr_code(w: Workflow) -> list[str]:
             uses = str(step.get("uses", ""))
             if uses.startswith("./") or uses.startswith("pr/"):
                 problems.append(f"{label}: runs a local action ({uses})")
-            if "pip install" in run and not re.search(r"pip install \./base\b", run):
-                problems.append(f"{label}: installs something other than ./base")
+            paths = [
+                token
+                for line in command_lines(run)
+                if "pip install" in line
+                for token in shlex.split(line)
+                if "/" in token or token.startswith(".")
+            ]
+            if any(p != "./base" and not p.startswith(("./base/", "base/")) for p in paths):
+                problems.append(f"{label}: installs something outside base/: {paths}")
     return problems
 
 
@@ -347,6 +394,50 @@ def rule_triggers_as_designed(w: Workflow) -> list[str]:
     return [] if ok else [f"{w.name}: unexpected triggers {sorted(t)}"]
 
 
+def rule_installs_only_from_the_lock(w: Workflow) -> list[str]:
+    """Jobs with credentials run only hash-checked packages: `pip install .` would resolve
+    open ranges from the index, about 25 packages beside the AWS credentials and the tokens."""
+    root = INSTALL_ROOTS.get(w.name)
+    if root is None:
+        credentials = "secrets." in w.text or any(
+            "write" in (job.get("permissions") or {}).values() for _, job in w.jobs()
+        )
+        if credentials:
+            return [f"{w.name}: has credentials, so must install from {LOCK} (INSTALL_ROOTS)"]
+        return []
+    problems = []
+    for job_id, job in w.jobs():
+        installs: list[str] = []
+        credentials_at = None
+        for index, step in enumerate(job.get("steps") or []):
+            if is_aws_credentials(step) and credentials_at is None:
+                credentials_at = index
+            lines = [line for line in command_lines(str(step.get("run", "")))
+                     if PACKAGE_TOOL.search(line)]
+            if lines and credentials_at is not None:
+                problems.append(f"{w.name}: job {job_id}: installs after the AWS credentials")
+            installs += lines
+        if installs != locked_install(root):
+            problems.append(
+                f"{w.name}: job {job_id} installs {installs}, not {locked_install(root)}"
+            )
+    return problems
+
+
+def rule_python_is_the_locks(w: Workflow) -> list[str]:
+    """The lock is resolved for one Python version: the one these jobs set up."""
+    if w.name not in INSTALL_ROOTS:
+        return []
+    wanted = lock_python_version()
+    problems = []
+    for job_id, step in w.steps():
+        if str(step.get("uses", "")).split("@")[0] == "actions/setup-python":
+            version = str((step.get("with") or {}).get("python-version"))
+            if version != wanted:
+                problems.append(f"{w.name}: job {job_id}: Python {version}, the lock's {wanted}")
+    return problems
+
+
 RULES: dict[str, Rule] = {
     "no_dangerous_triggers": rule_no_dangerous_triggers,
     "top_level_permissions_empty": rule_top_level_permissions_empty,
@@ -363,6 +454,8 @@ RULES: dict[str, Rule] = {
     "commands_are_the_contract": rule_commands_are_the_contract,
     "aws_credentials_from_own_role": rule_aws_credentials_from_own_role,
     "triggers_as_designed": rule_triggers_as_designed,
+    "installs_only_from_the_lock": rule_installs_only_from_the_lock,
+    "python_is_the_locks": rule_python_is_the_locks,
 }
 
 
@@ -440,6 +533,14 @@ def test_triggers_as_designed() -> None:
     assert violations(rule_triggers_as_designed) == []
 
 
+def test_installs_only_from_the_lock() -> None:
+    assert violations(rule_installs_only_from_the_lock) == []
+
+
+def test_python_is_the_locks() -> None:
+    assert violations(rule_python_is_the_locks) == []
+
+
 def test_every_rule_has_its_named_test() -> None:
     names = set(globals())
     assert {f"test_{rule}" for rule in RULES} <= names
@@ -456,6 +557,14 @@ def test_push_script_exists_and_is_bash() -> None:
 CHECK_CMD = 'run: jitflow check --repo pr --base "$BASE_SHA" --head "$HEAD_SHA"'
 CHECKOUT = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1"
 PR_CHECKOUT = "path: pr\n          fetch-depth: 0\n          persist-credentials: false\n"
+LOCKED_APPLY = (
+    "          python -m pip install --require-hashes --no-deps --only-binary :all: "
+    "-r requirements/runtime.lock\n"
+    "          python -m pip install --no-deps --no-build-isolation --no-index .\n"
+)
+LOCKED_CHECK = LOCKED_APPLY.replace("-r requirements/", "-r base/requirements/").replace(
+    "--no-index .\n", "--no-index ./base\n"
+)
 
 MUTATIONS: list[tuple[str, str, str, str, str]] = [
     # (rule, id, workflow, old text, new text)
@@ -498,9 +607,11 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
     ("no_expressions_in_run", "revoke-input", "jitflow-revoke.yml",
      '--reason "$REASON"', '--reason "${{ inputs.reason }}"'),
     ("check_never_runs_pr_code", "install-pr", "jitflow-check.yml",
-     "python -m pip install ./base", "python -m pip install ./pr"),
+     "--no-index ./base\n", "--no-index ./pr\n"),
     ("check_never_runs_pr_code", "install-both", "jitflow-check.yml",
-     "python -m pip install ./base", "python -m pip install ./base ./pr"),
+     "--no-index ./base\n", "--no-index ./base ./pr\n"),
+    ("check_never_runs_pr_code", "lock-of-the-workspace", "jitflow-check.yml",
+     "-r base/requirements/runtime.lock", "-r requirements/runtime.lock"),
     ("check_never_runs_pr_code", "run-script", "jitflow-check.yml",
      CHECK_CMD, f"run: bash pr/setup.sh && {CHECK_CMD[5:]}"),
     ("check_never_runs_pr_code", "working-directory", "jitflow-check.yml",
@@ -567,6 +678,42 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
      "    branches: [main]\n", ""),
     ("triggers_as_designed", "check-on-push", "jitflow-check.yml",
      "  pull_request_review:\n", "  push:\n  pull_request_review:\n"),
+    ("installs_only_from_the_lock", "apply-pip-install-dot", "jitflow-apply.yml",
+     LOCKED_APPLY, "          python -m pip install .\n"),
+    ("installs_only_from_the_lock", "revoke-pip-install-dot", "jitflow-revoke.yml",
+     LOCKED_APPLY, "          python -m pip install .\n"),
+    ("installs_only_from_the_lock", "check-pip-install-base", "jitflow-check.yml",
+     LOCKED_CHECK, "          python -m pip install ./base\n"),
+    ("installs_only_from_the_lock", "no-require-hashes", "jitflow-revoke.yml",
+     " --require-hashes", ""),
+    ("installs_only_from_the_lock", "with-deps", "jitflow-apply.yml",
+     "--require-hashes --no-deps", "--require-hashes"),
+    ("installs_only_from_the_lock", "sdists", "jitflow-check.yml",
+     " --only-binary :all:", ""),
+    ("installs_only_from_the_lock", "self-from-index", "jitflow-check.yml",
+     " --no-index ./base", " ./base"),
+    ("installs_only_from_the_lock", "build-isolation", "jitflow-apply.yml",
+     " --no-build-isolation", ""),
+    ("installs_only_from_the_lock", "no-pip-check", "jitflow-revoke.yml",
+     "          python -m pip check\n", ""),
+    ("installs_only_from_the_lock", "one-more-package", "jitflow-apply.yml",
+     "          python -m pip check\n",
+     "          python -m pip check\n          /usr/bin/pip3 install awscli\n"),
+    ("installs_only_from_the_lock", "uv-instead", "jitflow-revoke.yml",
+     "python -m pip install --require-hashes --no-deps --only-binary :all: -r",
+     "uv pip install -r"),
+    ("installs_only_from_the_lock", "after-credentials", "jitflow-apply.yml",
+     "      - name: Set up Python\n",
+     "      - uses: aws-actions/configure-aws-credentials@"
+     "e6de054238d6b7531b4efff3b6587d9aade6a06c # v6.2.3\n"
+     "        with:\n          role-to-assume: ${{ vars.JITFLOW_APPLY_ROLE_ARN }}\n"
+     "      - name: Set up Python\n"),
+    ("installs_only_from_the_lock", "ci-gets-credentials", "ci.yml",
+     "      contents: read #", "      id-token: write\n      contents: read #"),
+    ("python_is_the_locks", "apply", "jitflow-apply.yml",
+     'python-version: "3.11"', 'python-version: "3.12"'),
+    ("python_is_the_locks", "check", "jitflow-check.yml",
+     'python-version: "3.11"', 'python-version: "3.x"'),
 ]  # fmt: skip
 
 
