@@ -380,7 +380,8 @@ def test_a_read_only_baseline_without_jitflow_roles_is_refused_before_merge(repo
     assert "lists no jitflow_roles for account 111122223333" in messages(run(repo))
     settings = (repo.path / "jitflow.yaml").read_text().replace(
         '"111122223333": {}',
-        '"111122223333":\n    jitflow_roles: [arn:aws:iam::111122223333:role/jitflow/jitflow-apply]')
+        '"111122223333":\n    jitflow_roles: '
+        '[arn:aws:iam::111122223333:role/jitflow/jitflow-apply]')
     assert settings != (repo.path / "jitflow.yaml").read_text()
     repo.on_main("jitflow.yaml", settings)
     result = run(repo)
