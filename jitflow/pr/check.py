@@ -340,6 +340,7 @@ def check_changes(
         for request in acc.requests:
             acc.approvals[request.id] = evaluate(pull, policies.policies[request.policy], teams)
     sizes = dict(base_ids.sizes)
+    settings = _base_settings(base_tree) if acc.requests else None  # read once, not per file
     for request in acc.requests:
         policy = policies.policies[request.policy]
         subject = subject_for(request, policy, policies.identities) \
@@ -347,7 +348,7 @@ def check_changes(
         plan = build_plan(request, policy, applied_at, subject)
         acc.plans.append(plan)
         acc.budgets[request.id] = _budget(plan, sizes, acc.problems)
-        acc.problems += _baseline_problems(plan, _base_settings(base_tree))
+        acc.problems += _baseline_problems(plan, settings)
     return CheckResult(
         base=base,
         head=head,
