@@ -45,6 +45,8 @@ def _limits_size(plan: Plan, bucket: str) -> int:
     """Under enforce_read_only, the two Denies that hold the grantee to its grant."""
     if plan.subject is None or not plan.policy.enforce_read_only:
         return 0
-    grantee = Exempted(plan.subject, granted_resources(plan.request.access, bucket),
+    partition = plan.subject.partition
+    grantee = Exempted(plan.subject, granted_resources(plan.request.access, bucket, partition),
                        iso(plan.expiry))
-    return statements_size(baseline_statements(plan.policy, bucket, [], [grantee])[1:])
+    return statements_size(
+        baseline_statements(plan.policy, bucket, [], [grantee], partition)[1:])

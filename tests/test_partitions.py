@@ -8,11 +8,33 @@ their sha256)."""
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import pytest
 
-from jitflow.model import PARTITION_PATTERN, PARTITIONS, Settings, partition_of
+from jitflow.bucketpolicy import (
+    Exempted,
+    Subject,
+    baseline_statements,
+    granted_resources,
+    statements_size,
+)
+from jitflow.budget import budgets
+from jitflow.clock import iso
+from jitflow.model import (
+    PARTITION_PATTERN,
+    PARTITIONS,
+    AccessEntry,
+    Identities,
+    Identity,
+    Settings,
+    partition_of,
+)
+from jitflow.plan import build_plan, document_sha256, subject_for
+from testing.builders import ACCOUNT, T0, make_policy, make_request
+from testing.foundation import dump, example_policies, judge, ml_request_data, valid_request_data
 
 OTHER = ["aws-cn", "aws-us-gov"]
 
@@ -48,3 +70,105 @@ def test_the_partition_pattern_matches_exactly_the_known_partitions() -> None:
         assert re.fullmatch(PARTITION_PATTERN, partition), partition
     for other in ["", "aws-", "aws-xx", "aws-cnx", "aws-cn-north", "aws-iso-c", "AWS", "cn"]:
         assert re.fullmatch(PARTITION_PATTERN, other) is None, other
+
+
+# ---- plans: every ARN in the partition --------------------------------------------------------
+
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/alice-data"
+SESSION = "alice@acme.example"
+BOTH_KINDS = (AccessEntry("b", "p/2026/", ("s3:PutObject", "s3:ListBucket")),
+              AccessEntry("c", "", ("s3:PutObject",)))
+BUCKET_POLICY = make_policy(grant="bucket-policy", buckets=("b", "c"), prefixes=("p/", ""),
+                            actions=("s3:PutObject", "s3:ListBucket"), enforce_read_only=True)
+
+
+def in_partition(arn: str, partition: str) -> str:
+    assert arn.startswith("arn:aws:"), arn
+    return f"arn:{partition}:{arn.removeprefix('arn:aws:')}"
+
+
+def arns_in(value: Any) -> list[str]:
+    """Every string in `value` that is an ARN (or an ARN pattern)."""
+    if isinstance(value, dict):
+        return [arn for item in value.values() for arn in arns_in(item)]
+    if isinstance(value, list | tuple):
+        return [arn for item in value for arn in arns_in(item)]
+    return [value] if isinstance(value, str) and value.startswith("arn:") else []
+
+
+def assert_only_in(value: Any, partition: str) -> None:
+    found = arns_in(value)
+    assert found, "no ARN at all: nothing was checked"
+    assert all(arn.startswith(f"arn:{partition}:") for arn in found), found
+    assert "arn:aws:" not in json.dumps(value)
+
+
+@pytest.mark.parametrize("partition", OTHER)
+def test_an_identity_policy_plan_names_only_its_partition(partition: str) -> None:
+    request = make_request(principal=in_partition(ROLE, partition), access=BOTH_KINDS)
+    plan = build_plan(request, make_policy(buckets=("b", "c")), T0, partition=partition)
+    assert [s["Sid"] for s in plan.document["Statement"]] == [
+        "Objects1", "Bucket1", "Objects2", "DenyPermissionsManagement"]
+    assert_only_in(plan.document, partition)
+    deny = plan.document["Statement"][-1]
+    assert deny["Resource"] == [f"arn:{partition}:s3:::{b}{s}" for b in "bc" for s in ("", "/*")]
+
+
+@pytest.mark.parametrize("partition", OTHER)
+@pytest.mark.parametrize("principal", [ROLE, "permission-set/DataEngineer"])
+def test_a_bucket_policy_plan_names_only_its_partition(partition: str, principal: str) -> None:
+    if principal.startswith("arn:"):
+        principal = in_partition(principal, partition)
+    identities = Identities({"alice": (Identity(principal, SESSION, ACCOUNT),)})
+    request = make_request(principal=principal, access=BOTH_KINDS)
+    subject = subject_for(request, BUCKET_POLICY, identities, partition=partition)
+    plan = build_plan(request, BUCKET_POLICY, T0, subject, partition=partition)
+    assert sorted(plan.bucket_statements) == ["b", "c"]
+    assert [s["Sid"][-1] for s in plan.document["Statement"]] == ["O", "L", "O"]
+    assert_only_in(plan.document, partition)
+    if principal.startswith("permission-set/"):  # the pinned Identity Center role pattern
+        pattern = plan.document["Statement"][0]["Condition"]["ArnLike"]["aws:PrincipalArn"]
+        assert pattern.startswith(f"arn:{partition}:iam::{ACCOUNT}:role/aws-reserved/")
+    # the Denies a read-only baseline holds the grantee to, counted in the size budget
+    assert plan.subject is not None
+    grantee = Exempted(plan.subject, granted_resources(request.access, "b", partition),
+                       iso(plan.expiry))
+    limits = baseline_statements(BUCKET_POLICY, "b", [], [grantee], partition)[1:]
+    assert_only_in(limits, partition)
+    assert budgets(plan, {})[0].adds == (
+        statements_size(plan.bucket_statements["b"]) + statements_size(limits))
+
+
+@pytest.mark.parametrize("partition", OTHER)
+def test_a_bucket_policy_plan_without_a_subject_admits_the_principal_in_its_partition(
+    partition: str,
+) -> None:
+    request = make_request(principal=in_partition(ROLE, partition), access=BOTH_KINDS)
+    plan = build_plan(request, BUCKET_POLICY, T0, partition=partition)
+    assert plan.subject is not None and plan.subject.partition == partition
+    assert_only_in(plan.document, partition)
+
+
+def test_a_subject_of_another_partition_than_the_plan_is_a_bug() -> None:
+    request = make_request(principal=in_partition(ROLE, "aws-cn"))
+    subject = Subject(request.principal, ACCOUNT, partition="aws-cn")
+    with pytest.raises(ValueError, match="partition aws-cn, the plan in aws"):
+        build_plan(request, BUCKET_POLICY, T0, subject)
+
+
+def test_the_aws_partition_keeps_the_documents_and_hashes_on_record() -> None:
+    """Grants made before the partition was threaded carry these sha256 in their tags and audit
+    records: reconcile and the apply re-run compare against them."""
+    policies = example_policies()
+    ml, _ = judge(dump(ml_request_data()), "requests/ml-models/alice-churn.yaml")
+    shared, _ = judge(dump(valid_request_data()))
+    assert ml is not None and shared is not None
+    identity = build_plan(ml, policies.policies["ml-models"], T0)
+    assert identity.document == build_plan(ml, policies.policies["ml-models"], T0,
+                                           partition="aws").document
+    assert document_sha256(identity.document_json()) == (
+        "e675fc58cdc8487718e152b0e76db1eedfbf14fc148be390c88afe72303fbb39")
+    policy = policies.policies["analytics-raw"]
+    bucket = build_plan(shared, policy, T0, subject_for(shared, policy, policies.identities))
+    assert document_sha256(bucket.document_json()) == (
+        "eb33f1e67edb2416a59552dac624d020b5f8746431b898310c04bf3b7ff7b239")
