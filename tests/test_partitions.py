@@ -10,31 +10,47 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from typing import Any
 
 import pytest
+import yaml
 
+from jitflow import schema
 from jitflow.bucketpolicy import (
     Exempted,
     Subject,
     baseline_statements,
+    envelope_size,
     granted_resources,
     statements_size,
 )
 from jitflow.budget import budgets
 from jitflow.clock import iso
+from jitflow.grants import parse_principal
+from jitflow.loader import judge_request, parse_yaml
 from jitflow.model import (
     PARTITION_PATTERN,
     PARTITIONS,
     AccessEntry,
     Identities,
     Identity,
+    PolicySet,
     Settings,
     partition_of,
 )
-from jitflow.plan import build_plan, document_sha256, subject_for
+from jitflow.plan import build_plan, document_sha256, document_size, subject_for
+from jitflow.problems import Problem
+from jitflow.rules import bucket_size_upper_bound, check_request, size_upper_bound
 from testing.builders import ACCOUNT, T0, make_policy, make_request
-from testing.foundation import dump, example_policies, judge, ml_request_data, valid_request_data
+from testing.foundation import (
+    dump,
+    example_policies,
+    judge,
+    messages,
+    ml_request_data,
+    valid_request_data,
+)
 
 OTHER = ["aws-cn", "aws-us-gov"]
 
@@ -172,3 +188,122 @@ def test_the_aws_partition_keeps_the_documents_and_hashes_on_record() -> None:
     bucket = build_plan(shared, policy, T0, subject_for(shared, policy, policies.identities))
     assert document_sha256(bucket.document_json()) == (
         "eb33f1e67edb2416a59552dac624d020b5f8746431b898310c04bf3b7ff7b239")
+
+
+# ---- schemas and rules: the known partitions, and only jitflow's --------------------------
+
+SCHEMA_ARN = f"arn:{PARTITION_PATTERN}:iam::"
+EXAMPLE = "arn:aws:iam::111122223333:role/data-engineers"
+
+
+def schema_problems(name: str, data: dict[str, Any]) -> list[Problem]:
+    """The compiled validator's and jsonschema's findings (both must agree)."""
+    text = yaml.safe_dump(data).encode()
+    doc, problems = parse_yaml(text, f"{name}.yaml", name)
+    assert (doc is not None) == schema.validator(name).is_valid(data), (name, problems)
+    return problems
+
+
+def documents(arn: str) -> dict[str, dict[str, Any]]:
+    """One document of each schema naming `arn` wherever that schema takes an ARN."""
+    request = {**valid_request_data(), "principal": arn}
+    identities = {"alice": [arn, {"principal": arn, "session": SESSION}]}
+    policy = {"description": "x", "grant": "bucket-policy", "account": "111122223333",
+              "buckets": ["lake"], "prefixes": ["p/"], "actions": ["s3:PutObject"],
+              "max_duration": "1h", "approvers": ["erin"], "enforce_read_only": True,
+              "standing_writers": [arn]}
+    settings = {"admins": ["@acme/security"], "region": "cn-north-1", "accounts": {
+        "111122223333": {"role": arn, "jitflow_roles": [arn], "break_glass_role": arn}}}
+    return {"request": request, "identities": identities, "policy": policy,
+            "settings": settings}
+
+
+def test_every_arn_pattern_of_the_schemas_takes_the_known_partitions() -> None:
+    for name in ("request", "identities", "policy", "settings"):
+        text = schema.schema_text(name)
+        patterns = re.findall(r'"pattern": "([^"]*iam::[^"]*)"', text)
+        assert patterns, name
+        for pattern in patterns:
+            assert SCHEMA_ARN in pattern, (name, pattern)
+        assert "arn:aws:iam::" not in "".join(patterns), name
+
+
+@pytest.mark.parametrize("partition", PARTITIONS)
+def test_the_schemas_accept_arns_of_every_known_partition(partition: str) -> None:
+    for name, data in documents(in_partition(EXAMPLE, partition)).items():
+        assert schema_problems(name, data) == [], name
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws-xx:iam::111122223333:role/data-engineers",
+        "arn:aws-cn-north-1:iam::111122223333:role/data-engineers",
+        "arn:AWS:iam::111122223333:role/data-engineers",
+        "arn::iam::111122223333:role/data-engineers",
+        "arn:*:iam::111122223333:role/data-engineers",
+    ],
+)
+def test_the_schemas_refuse_an_unknown_partition(arn: str) -> None:
+    for name, data in documents(arn).items():
+        assert schema_problems(name, data), name
+
+
+@pytest.mark.parametrize("partition", PARTITIONS)
+def test_a_principal_of_a_known_partition_parses(partition: str) -> None:
+    principal = parse_principal(in_partition(ROLE, partition))
+    assert (principal.partition, principal.account, principal.name) == (
+        partition, ACCOUNT, "alice-data")
+    with pytest.raises(ValueError, match="arn:<partition>:iam::"):
+        parse_principal(ROLE.replace("arn:aws:", "arn:aws-xx:"))
+
+
+def cn_policies() -> PolicySet:
+    """The examples, with alice on the shared role in aws-cn as in aws."""
+    policies = example_policies()
+    return PolicySet(policies.policies, Identities({"alice": (
+        Identity(EXAMPLE, SESSION), Identity(in_partition(EXAMPLE, "aws-cn"), SESSION))}))
+
+
+@pytest.mark.parametrize(("principal", "partition"), [
+    (in_partition(EXAMPLE, "aws-cn"), "aws"),
+    (EXAMPLE, "aws-cn"),
+])
+def test_a_principal_outside_jitflows_partition_is_refused(principal: str, partition: str) -> None:
+    policies = cn_policies()
+    data = {**valid_request_data(), "principal": principal}
+    request, problems = judge_request(dump(data), "requests/analytics-raw/x.yaml", policies,
+                                      partial(check_request, partition=partition))
+    assert request is None
+    assert messages(problems) == (
+        f"principal is in partition {principal.split(':')[1]}, but jitflow grants in partition "
+        f"{partition} (the partition of the region in jitflow.yaml)")
+    right = principal.split(":")[1]  # the same request where jitflow grants in its partition
+    assert judge_request(dump(data), "requests/analytics-raw/x.yaml", policies,
+                         partial(check_request, partition=right))[1] == []
+
+
+def test_check_request_grants_in_the_aws_partition_by_default() -> None:
+    request = make_request(principal=in_partition(ROLE, "aws-cn"))
+    policies = PolicySet({"data-fix": make_policy()},
+                         Identities({"alice": (Identity(request.principal),)}))
+    assert "partition aws-cn" in messages(check_request(request, policies))
+    assert check_request(request, policies, partition="aws-cn") == []
+
+
+@pytest.mark.parametrize("grant", ["identity-policy", "bucket-policy"])
+def test_the_size_bounds_hold_in_the_longest_partition(grant: str) -> None:
+    partition = max(PARTITIONS, key=len)
+    request = make_request(principal=in_partition(ROLE, partition), access=tuple(
+        AccessEntry(f"bucket-{i:02d}-" + "x" * 40, f"p/{i}/" + "y" * 60 + "/",
+                    ("s3:PutObject", "s3:ListBucket", "s3:DeleteObject"))
+        for i in range(20)))
+    policy = make_policy(grant=grant)
+    if grant == "identity-policy":
+        size = document_size(build_plan(request, policy, T0, partition=partition).document)
+        assert size <= size_upper_bound(request)
+    else:
+        subject = Subject(request.principal, ACCOUNT, "s" * 64, "AROA" + "X" * 17, partition)
+        plan = build_plan(request, policy, T0, subject, partition=partition)
+        real = max(envelope_size() + statements_size(s) for s in plan.bucket_statements.values())
+        assert real <= bucket_size_upper_bound(request)
