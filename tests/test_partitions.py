@@ -11,22 +11,30 @@ from __future__ import annotations
 import json
 import re
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from jitflow import schema
+from jitflow.audit.store import AuditLog
 from jitflow.bucketpolicy import (
     Exempted,
     Subject,
+    baseline_sid,
     baseline_statements,
     envelope_size,
+    grant_sid,
     granted_resources,
     statements_size,
 )
 from jitflow.budget import budgets
+from jitflow.cli import main
 from jitflow.clock import iso
+from jitflow.engine import Check, Engine
+from jitflow.errors import Rejected
+from jitflow.gitcmd import Git
 from jitflow.grants import parse_principal
 from jitflow.loader import judge_request, parse_yaml
 from jitflow.model import (
@@ -36,13 +44,17 @@ from jitflow.model import (
     Identities,
     Identity,
     PolicySet,
+    Request,
     Settings,
     partition_of,
 )
 from jitflow.plan import build_plan, document_sha256, document_size, subject_for
+from jitflow.pr.check import check_changes
 from jitflow.problems import Problem
 from jitflow.rules import bucket_size_upper_bound, check_request, size_upper_bound
-from testing.builders import ACCOUNT, T0, make_policy, make_request
+from jitflow.tree import FsTree
+from testing.builders import ACCOUNT, T0, Approvals, make_policy, make_request
+from testing.check_repo import Repo
 from testing.foundation import (
     dump,
     example_policies,
@@ -51,6 +63,7 @@ from testing.foundation import (
     ml_request_data,
     valid_request_data,
 )
+from testing.memory_iam import MemoryAccounts, MemoryBuckets, MemoryIam
 
 OTHER = ["aws-cn", "aws-us-gov"]
 
@@ -307,3 +320,199 @@ def test_the_size_bounds_hold_in_the_longest_partition(grant: str) -> None:
         plan = build_plan(request, policy, T0, subject, partition=partition)
         real = max(envelope_size() + statements_size(s) for s in plan.bucket_statements.values())
         assert real <= bucket_size_upper_bound(request)
+
+
+# ---- the engine grants in Settings.partition ------------------------------------------------
+
+REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+REQUEST_YAML = """\
+requester: alice
+principal: {principal}
+reason: Backfill the partition after job 4411 failed
+duration: 2h
+access:
+  - bucket: lake
+    prefix: p/2026/
+    actions: [s3:PutObject]
+"""
+
+
+class Account:
+    """One account in `partition`, as the in-memory IAM and S3 doubles answer there."""
+
+    def __init__(self, tmp_path: Path, partition: str, grant: str = "identity-policy") -> None:
+        self.partition = partition
+        self.iam = MemoryIam(ACCOUNT, partition=partition)
+        self.iam.add_role("alice-data")
+        self.s3 = MemoryBuckets(ACCOUNT, buckets={"lake"})
+        self.accounts = MemoryAccounts({ACCOUNT: self.iam}, {ACCOUNT: self.s3})
+        self.root = tmp_path
+        apply_role = f"arn:{partition}:iam::{ACCOUNT}:role/jitflow/jitflow-apply"
+        self.settings = Settings(admins=("@acme/security",), accounts={ACCOUNT: None},
+                                 region=REGION[partition],
+                                 baseline_exempt={ACCOUNT: (apply_role,)},
+                                 jitflow_roles={ACCOUNT: (apply_role,)})
+        self.principal = f"arn:{partition}:iam::{ACCOUNT}:role/alice-data"
+        session = SESSION if grant == "bucket-policy" else None
+        self.policy = make_policy(grant=grant, buckets=("lake",),
+                                  enforce_read_only=grant == "bucket-policy")
+        self.policies = PolicySet({"data-fix": self.policy},
+                                  Identities({"alice": (Identity(self.principal, session),)}))
+
+    def engine(self, dry_run: bool = False) -> Engine:
+        return Engine(self.accounts, AuditLog(self.root / "audit"), self.settings, "local:test",
+                      dry_run=dry_run, policies=self.policies)
+
+    def request(self, principal: str | None = None) -> Request:
+        return make_request(principal=principal or self.principal,
+                            access=(AccessEntry("lake", "p/2026/", ("s3:PutObject",)),))
+
+    def on_default_branch(self) -> FsTree:
+        path = self.root / "repo" / "requests" / "data-fix" / "fix.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(REQUEST_YAML.format(principal=self.principal))
+        return FsTree(self.root / "repo")
+
+    def forget_the_records(self) -> None:
+        """As if the run that granted died before writing its audit record."""
+        for log in (self.root / "audit").iterdir():
+            log.unlink()
+
+
+@pytest.mark.parametrize("partition", OTHER)
+def test_an_identity_policy_grant_is_made_confirmed_and_reconciled_in_the_partition(
+    tmp_path: Path, partition: str
+) -> None:
+    account = Account(tmp_path, partition)
+    dry = account.engine(dry_run=True).apply(account.request(), account.policy, Approvals(), T0)
+    assert dry.policy_arn.startswith(f"arn:{partition}:iam::{ACCOUNT}:policy/jitflow/")
+    granted = account.engine().apply(account.request(), account.policy, Approvals(), T0)
+    assert granted.action == "granted", granted
+    (arn, stored), = account.iam.policies.items()
+    assert arn == dry.policy_arn
+    assert_only_in(json.loads(stored.document), partition)
+    # the re-run compares against the plan the tags hash: rebuilt in the same partition
+    again = account.engine().apply(account.request(), account.policy, Approvals(), T0)
+    assert again.action == "unchanged", again
+    account.forget_the_records()
+    found = account.engine().reconcile(account.on_default_branch(), account.policies,
+                                       Approvals(), T0)
+    assert [(o.action, o.policy_arn) for o in found] == [("reconciled", arn)]
+
+
+@pytest.mark.parametrize("partition", OTHER)
+def test_a_bucket_policy_grant_and_its_baseline_are_written_in_the_partition(
+    tmp_path: Path, partition: str
+) -> None:
+    account = Account(tmp_path, partition, "bucket-policy")
+    granted = account.engine().apply(account.request(), account.policy, Approvals(), T0)
+    assert granted.action == "granted", granted
+    written = account.s3.document("lake")
+    assert written is not None
+    baseline = baseline_sid("data-fix")
+    assert [s["Sid"] for s in written["Statement"]] == [
+        grant_sid("data-fix/fix", 1, "O"), baseline, f"{baseline}U1T", f"{baseline}U1R"]
+    assert_only_in(written, partition)
+    again = account.engine().apply(account.request(), account.policy, Approvals(), T0)
+    assert again.action == "unchanged", again
+    # statements without a record stay only when the request re-verifies (in the partition)
+    account.forget_the_records()
+    tree = account.on_default_branch()
+    found = account.engine().revoke(T0, Check(tree, account.policies, Approvals()))
+    assert [o.action for o in found] == ["reconciled"], found
+    assert account.s3.document("lake") == written
+
+
+@pytest.mark.parametrize("grant", ["identity-policy", "bucket-policy"])
+@pytest.mark.parametrize(("principal_in", "settings_in"), [("aws-cn", "aws"), ("aws", "aws-cn")])
+def test_the_engine_refuses_a_principal_outside_the_settings_partition(
+    tmp_path: Path, grant: str, principal_in: str, settings_in: str
+) -> None:
+    account = Account(tmp_path, settings_in, grant)
+    principal = f"arn:{principal_in}:iam::{ACCOUNT}:role/alice-data"
+    with pytest.raises(Rejected, match=f"is in partition {principal_in}, but jitflow grants "
+                                       f"in partition {settings_in}"):
+        account.engine().apply(account.request(principal), account.policy, Approvals(), T0)
+    assert account.iam.policies == {} and account.s3.policies == {}
+
+
+# ---- jitflow check reads the partition from the base branch's jitflow.yaml ------------------
+
+
+def china(repo: Repo) -> None:
+    """Move the base branch to aws-cn: region, role and identities."""
+    for name in ("jitflow.yaml", "policies/identities.yaml"):
+        text = (repo.path / name).read_text().replace("arn:aws:", "arn:aws-cn:")
+        repo.on_main(name, text.replace("region: us-east-1", "region: cn-north-1"))
+
+
+def test_the_check_plans_in_the_base_branchs_partition(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo")
+    china(repo)
+    repo.git("merge", "--quiet", "main")
+    repo.add_request(principal="arn:aws-cn:iam::111122223333:role/data-engineers")
+    result = check_changes(Git(repo.path), "main", "pr", "alice", applied_at=T0)
+    assert result.ok, [p.message for p in result.problems]
+    (plan,) = result.plans
+    assert plan.subject is not None and plan.subject.partition == "aws-cn"
+    assert_only_in(plan.document, "aws-cn")
+
+
+def test_the_check_refuses_a_principal_outside_the_base_branchs_partition(
+    tmp_path: Path,
+) -> None:
+    repo = Repo(tmp_path / "repo")
+    china(repo)
+    repo.git("merge", "--quiet", "main")
+    repo.add_request()  # arn:aws:... as before the move
+    result = check_changes(Git(repo.path), "main", "pr", "alice", applied_at=T0)
+    assert not result.ok and not result.plans
+    assert "principal is in partition aws, but jitflow grants in partition aws-cn" in "\n".join(
+        p.message for p in result.problems)
+
+
+# ---- jitflow validate and plan read it from jitflow.yaml beside the policies -------------
+
+
+def local_repo(root: Path, region: str, principal_in: str) -> Path:
+    partition = partition_of(region)
+    role = f"arn:{principal_in}:iam::{ACCOUNT}:role/alice-data"
+    apply_role = f"arn:{partition}:iam::{ACCOUNT}:role/jitflow/jitflow-apply"
+    (root / ".git").mkdir(parents=True)
+    (root / "policies").mkdir()
+    (root / "policies" / "data-fix.yaml").write_text(
+        f'description: x\ngrant: bucket-policy\naccount: "{ACCOUNT}"\nbuckets: [lake]\n'
+        "prefixes: [p/]\nactions: [s3:PutObject]\nmax_duration: 4h\napprovers: [erin]\n"
+        "enforce_read_only: true\n")
+    (root / "policies" / "identities.yaml").write_text(
+        f"alice:\n  - principal: {role}\n    session: {SESSION}\n")
+    (root / "jitflow.yaml").write_text(
+        f'admins: ["@acme/security"]\nregion: {region}\naccounts:\n  "{ACCOUNT}":\n'
+        f"    jitflow_roles: [{apply_role}]\n")
+    (root / "requests" / "data-fix").mkdir(parents=True)
+    (root / "requests" / "data-fix" / "fix.yaml").write_text(REQUEST_YAML.format(principal=role))
+    return root
+
+
+@pytest.mark.parametrize("partition", OTHER)
+def test_validate_and_plan_work_in_the_partition_of_jitflow_yaml(
+    tmp_path: Path, partition: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = local_repo(tmp_path, REGION[partition], partition)
+    assert main(["validate", str(root / "requests")]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--format", "json", str(root / "requests")]) == 0
+    (shown,) = json.loads(capsys.readouterr().out)
+    assert_only_in(shown["bucket_policy_statements"], partition)
+    assert main(["plan", "--format", "json", str(root / "policies" / "data-fix.yaml")]) == 0
+    (baseline,) = json.loads(capsys.readouterr().out)
+    assert_only_in(baseline["baseline_statements"], partition)
+
+
+def test_validate_refuses_a_principal_outside_the_partition_of_jitflow_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = local_repo(tmp_path, "us-gov-west-1", "aws")
+    assert main(["validate", str(root / "requests")]) == 1
+    assert "principal is in partition aws, but jitflow grants in partition aws-us-gov" in (
+        capsys.readouterr().out)

@@ -41,8 +41,8 @@ class Live:
     access: tuple[AccessEntry, ...]
     expiry: str
 
-    def subject(self) -> bp.Subject:
-        return bp.Subject(self.principal, self.account, self.session, self.role_id)
+    def subject(self, partition: str) -> bp.Subject:
+        return bp.Subject(self.principal, self.account, self.session, self.role_id, partition)
 
 
 def live_from(record: AuditRecord) -> Live:
@@ -51,17 +51,17 @@ def live_from(record: AuditRecord) -> Live:
                 access, record.expiry or "")
 
 
-def exempted(live: Sequence[Live], bucket: str) -> list[bp.Exempted]:
+def exempted(live: Sequence[Live], bucket: str, partition: str) -> list[bp.Exempted]:
     """One entry per grantee on `bucket`: every resource its live grants reach there, until
     the last of them ends."""
     by_who: dict[str, list[Live]] = {}
     for grant in live:
-        subject = grant.subject()
+        subject = grant.subject(partition)
         by_who.setdefault(subject.userid or subject.principal, []).append(grant)
     out = []
     for grants in by_who.values():
-        resources = {r for g in grants for r in bp.granted_resources(g.access, bucket)}
-        out.append(bp.Exempted(grants[0].subject(), tuple(sorted(resources)),
+        resources = {r for g in grants for r in bp.granted_resources(g.access, bucket, partition)}
+        out.append(bp.Exempted(grants[0].subject(partition), tuple(sorted(resources)),
                                max(g.expiry for g in grants)))
     return out
 
@@ -72,6 +72,10 @@ class BucketBase:
     def __init__(self, run: Run, policies: PolicySet | None) -> None:
         self.run = run
         self.policies = policies
+
+    @property
+    def partition(self) -> str:
+        return self.run.settings.partition
 
     # --- reading and writing -------------------------------------------------------------
 
@@ -116,7 +120,8 @@ class BucketBase:
         if identity is None:
             raise Rejected(f"{request.id}: {request.principal} is not mapped to "
                            f"{request.requester} in policies/identities.yaml")
-        subject = bp.Subject(request.principal, policy.account, identity.session)
+        subject = bp.Subject(request.principal, policy.account, identity.session,
+                             partition=self.partition)
         if identity.session is None:
             return subject
         iam = self.run.accounts.iam(policy.account, request.id)
@@ -127,7 +132,8 @@ class BucketBase:
             if arn != request.principal:
                 raise Rejected(f"{request.id}: the role named in the request is {arn} in AWS, "
                                f"not {request.principal}")
-        return bp.Subject(request.principal, policy.account, identity.session, role_id)
+        return bp.Subject(request.principal, policy.account, identity.session, role_id,
+                          self.partition)
 
     # --- live grants and baselines ---------------------------------------------------------
 
@@ -162,9 +168,9 @@ class BucketBase:
             raise Rejected(
                 f"bucket {bucket} is under enforce_read_only but jitflow.yaml declares no "
                 f"jitflow_roles for account {account}: the baseline would lock jitflow out")
-        grantees = exempted(live, bucket)
+        grantees = exempted(live, bucket, self.partition)
         return [statement for p in wanted for statement in bp.baseline_statements(
-            p, bucket, [*exempt_roles, *p.standing_writers], grantees)]
+            p, bucket, [*exempt_roles, *p.standing_writers], grantees, self.partition)]
 
     def stale_baselines(self, account: str, bucket: str,
                         before: Mapping[str, Any] | None) -> frozenset[str]:
