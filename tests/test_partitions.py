@@ -33,7 +33,7 @@ from jitflow.budget import budgets
 from jitflow.cli import main
 from jitflow.clock import iso
 from jitflow.engine import Check, Engine
-from jitflow.errors import Rejected
+from jitflow.errors import ConfigError, Rejected
 from jitflow.gitcmd import Git
 from jitflow.grants import parse_principal
 from jitflow.loader import judge_request, parse_yaml
@@ -52,6 +52,7 @@ from jitflow.plan import build_plan, document_sha256, document_size, subject_for
 from jitflow.pr.check import check_changes
 from jitflow.problems import Problem
 from jitflow.rules import bucket_size_upper_bound, check_request, size_upper_bound
+from jitflow.settings import load_settings
 from jitflow.tree import FsTree
 from testing.builders import ACCOUNT, T0, Approvals, make_policy, make_request
 from testing.check_repo import Repo
@@ -516,3 +517,23 @@ def test_validate_refuses_a_principal_outside_the_partition_of_jitflow_yaml(
     assert main(["validate", str(root / "requests")]) == 1
     assert "principal is in partition aws, but jitflow grants in partition aws-us-gov" in (
         capsys.readouterr().out)
+
+
+# ---- jitflow.yaml: every role it names is in its region's partition --------------------------
+
+
+@pytest.mark.parametrize("key", ["role", "jitflow_roles", "break_glass_role"])
+def test_settings_refuse_a_role_outside_the_regions_partition(tmp_path: Path, key: str) -> None:
+    def settings(role: str) -> Settings:
+        value = f"[{role}]" if key == "jitflow_roles" else role
+        (tmp_path / "jitflow.yaml").write_text(
+            f'admins: ["@acme/security"]\nregion: cn-north-1\naccounts:\n  "{ACCOUNT}":\n'
+            f"    {key}: {value}\n")
+        return load_settings(FsTree(tmp_path))
+
+    role = f"arn:aws-cn:iam::{ACCOUNT}:role/jitflow/jitflow-grant"
+    assert settings(role).partition == "aws-cn"
+    with pytest.raises(ConfigError, match=(
+            f"arn:aws:iam::{ACCOUNT}:role/jitflow/jitflow-grant is in partition aws, but "
+            "region cn-north-1 is in partition aws-cn")):
+        settings(role.replace("arn:aws-cn:", "arn:aws:"))
