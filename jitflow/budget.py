@@ -45,7 +45,9 @@ def _limits_size(plan: Plan, bucket: str) -> int:
     """Under enforce_read_only, the two Denies that hold the grantee to its grant."""
     if plan.subject is None or not plan.policy.enforce_read_only:
         return 0
+    partition = plan.subject.partition
     actions = {a for e in plan.request.access if e.bucket == bucket for a in e.actions}
-    grantee = Exempted(plan.subject, granted_resources(plan.request.access, bucket),
+    grantee = Exempted(plan.subject, granted_resources(plan.request.access, bucket, partition),
                        tuple(sorted(actions)), iso(plan.expiry))
-    return statements_size(baseline_statements(plan.policy, bucket, [], [grantee])[1:])
+    return statements_size(
+        baseline_statements(plan.policy, bucket, [], [grantee], partition)[1:])

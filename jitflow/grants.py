@@ -20,6 +20,7 @@ from typing import Any
 
 from jitflow.clock import iso
 from jitflow.errors import AwsError
+from jitflow.model import PARTITION_PATTERN
 
 PATH_ROOT = "/jitflow/"
 NAME_PREFIX = "jitflow."
@@ -30,7 +31,8 @@ _REQUEST_ID = re.compile(rf"({_POLICY_PART})/({_NAME_PART})")
 _POLICY_NAME = re.compile(rf"jitflow\.({_POLICY_PART})\.({_NAME_PART})")
 _POLICY_PATH = re.compile(r"/jitflow/(\d{8}T\d{6}Z)/")
 _PRINCIPAL = re.compile(
-    r"arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):(role|user)((?:/[\x21-\x7e]+)*)/([\w+=,.@-]{1,64})"
+    rf"arn:({PARTITION_PATTERN}):iam::(\d{{12}}):(role|user)"
+    r"((?:/[\x21-\x7e]+)*)/([\w+=,.@-]{1,64})"
 )
 _SESSION_UNSAFE = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
@@ -90,6 +92,7 @@ class Principal:
     account: str
     kind: str  # "role" | "user"
     name: str
+    partition: str = "aws"
 
 
 @dataclass(frozen=True)
@@ -207,9 +210,10 @@ def parse_principal(arn: str) -> Principal:
     if match is None:
         raise ValueError(
             f"principal {arn!r} is not an IAM role or user ARN "
-            "(arn:aws:iam::<account>:role/<name> or :user/<name>)"
+            "(arn:<partition>:iam::<account>:role/<name> or :user/<name>)"
         )
-    return Principal(arn=arn, account=match.group(2), kind=match.group(3), name=match.group(5))
+    return Principal(arn=arn, account=match.group(2), kind=match.group(3), name=match.group(5),
+                     partition=match.group(1))
 
 
 def role_session_name(label: str) -> str:

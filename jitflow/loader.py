@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -268,13 +269,14 @@ def load_policy_set(tree: Tree, directory: str = "policies") -> tuple[PolicySet,
 
 
 def load_and_check(
-    tree: Tree, path: str, policies: PolicySet
+    tree: Tree, path: str, policies: PolicySet, partition: str = "aws"
 ) -> tuple[Request | None, list[Problem]]:
-    """Load one request file from `tree` and judge it against `policies`."""
+    """Load one request file from `tree` and judge it against `policies`, granting in
+    `partition`."""
     raw = tree.read(path)
     if raw is None:
         return None, [Problem(path, None, None, "file not found")]
-    return judge_request(raw, path, policies, check_request)
+    return judge_request(raw, path, policies, partial(check_request, partition=partition))
 
 
 def judge_request(

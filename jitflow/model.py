@@ -11,6 +11,20 @@ IDENTITY_POLICY = "identity-policy"
 BUCKET_POLICY = "bucket-policy"
 GRANT_MODES = (BUCKET_POLICY, IDENTITY_POLICY)
 PERMISSION_SET_PREFIX = "permission-set/"
+# The AWS partitions jitflow knows, and the region prefixes that put a region in one; every
+# other region is in the standard partition, "aws". An ARN's partition is its first field.
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b")
+PARTITION_PATTERN = "aws(?:-cn|-us-gov|-iso|-iso-b)?"
+_REGION_PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-iso-", "aws-iso"),
+                      ("us-isob-", "aws-iso-b"))
+
+
+def partition_of(region: str) -> str:
+    """The AWS partition of `region` (cn-north-1: aws-cn; us-gov-west-1: aws-us-gov)."""
+    for prefix, partition in _REGION_PARTITIONS:
+        if region.startswith(prefix):
+            return partition
+    return "aws"
 
 
 def nearest_position(
@@ -165,3 +179,9 @@ class Settings:
     # account id -> jitflow's own roles there (a baseline needs them, or jitflow locks itself out)
     jitflow_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
     path: str = ""
+
+    @property
+    def partition(self) -> str:
+        """The partition of `region`: every ARN jitflow builds, and every principal it grants
+        to, is in it."""
+        return partition_of(self.region)

@@ -14,7 +14,7 @@ from jitflow import markdown as md
 from jitflow.bucketpolicy import ROLE_ID_PLACEHOLDER, Budget, Subject, grant_statements
 from jitflow.clock import iso
 from jitflow.durations import format_duration, humanize
-from jitflow.model import AccessEntry, Identities, Policy, Request
+from jitflow.model import Identities, Policy, Request
 
 DESTRUCTIVE = frozenset(
     {
@@ -63,10 +63,6 @@ def document_size(document: dict[str, Any]) -> int:
     return len(canonical_json(document))
 
 
-def _object_arn(entry: AccessEntry) -> str:
-    return f"arn:aws:s3:::{entry.bucket}/{entry.prefix}*"
-
-
 def _allow(sid: str, actions: Sequence[str], resource: str, expiry: str) -> dict[str, Any]:
     return {
         "Sid": sid,
@@ -78,7 +74,8 @@ def _allow(sid: str, actions: Sequence[str], resource: str, expiry: str) -> dict
     }
 
 
-def _statements(request: Request, expiry: str) -> list[dict[str, Any]]:
+def _statements(request: Request, expiry: str, partition: str) -> list[dict[str, Any]]:
+    arn = f"arn:{partition}:s3:::"
     statements = []
     for index, entry in enumerate(request.access, start=1):
         by_kind: dict[str, list[str]] = {"object": [], "bucket": []}
@@ -88,19 +85,20 @@ def _statements(request: Request, expiry: str) -> list[dict[str, Any]]:
                 by_kind[info.resource].append(name)
         if by_kind["object"]:
             statements.append(
-                _allow(f"Objects{index}", by_kind["object"], _object_arn(entry), expiry)
+                _allow(f"Objects{index}", by_kind["object"],
+                       f"{arn}{entry.bucket}/{entry.prefix}*", expiry)
             )
         if by_kind["bucket"]:
             statements.append(
-                _allow(f"Bucket{index}", by_kind["bucket"], f"arn:aws:s3:::{entry.bucket}", expiry)
+                _allow(f"Bucket{index}", by_kind["bucket"], f"{arn}{entry.bucket}", expiry)
             )
     return statements
 
 
-def _deny_permissions_management(buckets: Sequence[str]) -> dict[str, Any]:
+def _deny_permissions_management(buckets: Sequence[str], partition: str) -> dict[str, Any]:
     resources = []
     for bucket in sorted(set(buckets)):
-        resources += [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
+        resources += [f"arn:{partition}:s3:::{bucket}", f"arn:{partition}:s3:::{bucket}/*"]
     return {
         "Sid": "DenyPermissionsManagement",
         "Effect": "Deny",
@@ -138,24 +136,30 @@ def subject_for(request: Request, policy: Policy, identities: Identities,
 
 
 def build_plan(request: Request, policy: Policy, applied_at: datetime,
-               subject: Subject | None = None) -> Plan:
-    """The grant for `request` applied at `applied_at` (the caller validated the request).
+               subject: Subject | None = None, *, partition: str = "aws") -> Plan:
+    """The grant for `request` applied at `applied_at` (the caller validated the request),
+    its ARNs in `partition` (`Settings.partition`).
 
-    A bucket-policy plan admits `subject` (default: the whole principal, no session)."""
+    A bucket-policy plan admits `subject` (default: the whole principal, no session), which
+    must be in the same partition."""
     expiry = applied_at + request.duration
     if policy.in_bucket_policy:
+        subject = subject or Subject(request.principal, policy.account, partition=partition)
+        if subject.partition != partition:
+            raise ValueError(f"the subject is in partition {subject.partition}, the plan in "
+                             f"{partition}")
         return _bucket_plan(request, policy, applied_at, subject)
-    statements = _statements(request, iso(expiry))
+    statements = _statements(request, iso(expiry), partition)
     if not policy.permissions_management:
-        statements.append(_deny_permissions_management([e.bucket for e in request.access]))
+        statements.append(
+            _deny_permissions_management([e.bucket for e in request.access], partition))
     document = {"Version": "2012-10-17", "Statement": statements}
     return Plan(request, policy, applied_at, expiry, document, risks_of(request, policy))
 
 
 def _bucket_plan(request: Request, policy: Policy, applied_at: datetime,
-                 subject: Subject | None) -> Plan:
+                 subject: Subject) -> Plan:
     expiry = applied_at + request.duration
-    subject = subject or Subject(request.principal, policy.account)
     per_bucket = grant_statements(request, subject, expiry)
     statements = [s for bucket in per_bucket.values() for s in bucket]
     document = {"Version": "2012-10-17", "Statement": statements}

@@ -17,7 +17,14 @@ from jitflow.bucketpolicy import (
     statements_size,
 )
 from jitflow.durations import format_duration
-from jitflow.model import PERMISSION_SET_PREFIX, AccessEntry, Policy, PolicySet, Request
+from jitflow.model import (
+    PARTITION_PATTERN,
+    PERMISSION_SET_PREFIX,
+    AccessEntry,
+    Policy,
+    PolicySet,
+    Request,
+)
 from jitflow.plan import build_plan, document_size
 from jitflow.problems import Problem
 
@@ -26,7 +33,8 @@ IAM_MANAGED_POLICY_LIMIT = 6144
 # the Deny statement); tests/test_rules_request.py checks the bound is never below the size.
 SIZE_BOUND_BASE, SIZE_BOUND_ENTRY = 1000, 400
 BUCKET_STATEMENT_OVERHEAD = 600  # Sid, Effect, Condition keys, session, RoleId, SSO pattern
-ARN = re.compile(r"arn:aws:iam::(?P<account>[0-9]{12}):(?P<kind>role|user)/(?P<name>.+)")
+ARN = re.compile(rf"arn:(?P<partition>{PARTITION_PATTERN}):iam::(?P<account>[0-9]{{12}}):"
+                 r"(?P<kind>role|user)/(?P<name>.+)")
 # Characters allowed in a prefix: S3's "safe" set plus '=' (partition keys like dt=2026-11-27/).
 # Everything else (wildcards, '$', braces, '%', '\', spaces, non-ASCII look-alikes) is refused.
 PREFIX_CHARS = re.compile(r"[A-Za-z0-9!_.'()=+,@/-]*")  # used with fullmatch
@@ -166,12 +174,18 @@ def requester_allowed(login: str, policy: Policy, teams: TeamResolver | None) ->
     return any(teams.is_active_member(org, slug, login) for org, slug in team_entries)
 
 
-def _principal_problems(request: Request, policy: Policy, policies: PolicySet) -> Iterator[str]:
+def _principal_problems(request: Request, policy: Policy, policies: PolicySet,
+                        partition: str) -> Iterator[str]:
     permission_set = request.principal.startswith(PERMISSION_SET_PREFIX)
     match = ARN.fullmatch(request.principal)
     if (match is None and not permission_set) or any(c in request.principal for c in "*?"):
         yield f"principal {request.principal!r} is not an IAM role or user ARN (no wildcards)"
         return
+    if match is not None and match["partition"] != partition:
+        yield (
+            f"principal is in partition {match['partition']}, but jitflow grants in partition "
+            f"{partition} (the partition of the region in jitflow.yaml)"
+        )
     if match is not None and match["account"] != policy.account:
         yield (
             f"principal is in account {match['account']}, but policy {policy.name!r} grants "
@@ -240,9 +254,11 @@ def _entry_problems(
 
 
 def check_request(
-    request: Request, policies: PolicySet, teams: TeamResolver | None = None
+    request: Request, policies: PolicySet, teams: TeamResolver | None = None,
+    partition: str = "aws",
 ) -> list[Problem]:
-    """Every reason `request` may not be granted under its policy (empty list: valid)."""
+    """Every reason `request` may not be granted under its policy (empty list: valid), when
+    jitflow grants in `partition` (`Settings.partition`)."""
     found: list[Problem] = []
 
     def add(key: tuple[str | int, ...], message: str, severity: str = "error") -> None:
@@ -275,7 +291,7 @@ def check_request(
             f"{policy.name!r}; membership is checked against GitHub by `jitflow check`",
             "warning",
         )
-    for message in _principal_problems(request, policy, policies):
+    for message in _principal_problems(request, policy, policies, partition):
         add(("principal",), message)
     if request.duration.total_seconds() <= 0:
         add(("duration",), "duration must be more than zero")
@@ -290,7 +306,7 @@ def check_request(
         for key, message in _entry_problems(entry, policy):
             add(("access", i, *key), message)
     if not any(p.severity == "error" for p in found):
-        found += _size_problems(request, policy)
+        found += _size_problems(request, policy, partition)
     return found
 
 
@@ -323,13 +339,14 @@ def size_upper_bound(request: Request) -> int:
     )
 
 
-def _size_problems(request: Request, policy: Policy) -> list[Problem]:
+def _size_problems(request: Request, policy: Policy, partition: str) -> list[Problem]:
     if policy.in_bucket_policy:
-        return _bucket_size_problems(request, policy)
+        return _bucket_size_problems(request, policy, partition)
     if size_upper_bound(request) <= IAM_MANAGED_POLICY_LIMIT:  # most requests: far below
         return []
     # The expiry's text has a fixed width, so any time gives the real size.
-    size = document_size(build_plan(request, policy, datetime(2000, 1, 1, tzinfo=UTC)).document)
+    plan = build_plan(request, policy, datetime(2000, 1, 1, tzinfo=UTC), partition=partition)
+    size = document_size(plan.document)
     if size > IAM_MANAGED_POLICY_LIMIT:
         return [
             Problem(
@@ -354,12 +371,13 @@ def bucket_size_upper_bound(request: Request) -> int:
     )
 
 
-def _bucket_size_problems(request: Request, policy: Policy) -> list[Problem]:
+def _bucket_size_problems(request: Request, policy: Policy, partition: str) -> list[Problem]:
     """A request whose own statements cannot fit one bucket policy (other grants and the
     statements jitflow does not own are counted by `jitflow check` and at apply)."""
     if bucket_size_upper_bound(request) <= BUCKET_POLICY_LIMIT:  # most requests
         return []
-    subject = Subject(request.principal, policy.account, session="x" * 64, unique_id="A" * 21)
+    subject = Subject(request.principal, policy.account, session="x" * 64, unique_id="A" * 21,
+                      partition=partition)
     per_bucket = grant_statements(request, subject, datetime(2000, 1, 1, tzinfo=UTC))
     return [
         Problem(request.path, *request.where("access"),

@@ -30,6 +30,20 @@ def _exempt(account: dict[str, Any]) -> tuple[str, ...]:
     return tuple(roles)
 
 
+def _check_partition(settings: Settings) -> None:
+    """Every role ARN must be in the region's partition: jitflow assumes them and exempts
+    them there, and an ARN of another partition names nothing in it."""
+    roles = [role for role in settings.accounts.values() if role]
+    roles += [arn for arns in settings.baseline_exempt.values() for arn in arns]
+    for arn in roles:
+        partition = arn.split(":", 2)[1]
+        if partition != settings.partition:
+            raise ConfigError(
+                f"{settings.path}: {arn} is in partition {partition}, but region "
+                f"{settings.region} is in partition {settings.partition}: every ARN must be "
+                "in the region's partition")
+
+
 def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
     raw = tree.read(path)
     if raw is None:
@@ -38,7 +52,7 @@ def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
     if doc is None:
         raise ConfigError(f"{path} is invalid:\n{render(problems, 'text')}")
     data: dict[str, Any] = doc.data
-    return Settings(
+    settings = Settings(
         admins=tuple(data["admins"]),
         accounts={acct: (cfg or {}).get("role") for acct, cfg in data["accounts"].items()},
         default_branch=data.get("default_branch", "main"),
@@ -52,3 +66,5 @@ def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
                        for acct, cfg in data["accounts"].items()},
         path=path,
     )
+    _check_partition(settings)
+    return settings

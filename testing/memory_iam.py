@@ -62,13 +62,15 @@ class MemoryIam:
         arn = f"arn:{self.partition}:iam::{self.account}:role{path}{name}"
         self.ids[("role", name)] = (arn, _unique_id("AROA", arn))
         self.trusts[name] = trust if trust is not None else PINNED_TRUST
-        return Principal(arn=arn, account=self.account, kind="role", name=name)
+        return Principal(arn=arn, account=self.account, kind="role", name=name,
+                         partition=self.partition)
 
     def add_user(self, name: str) -> Principal:
         self.principals.add(("user", name))
         arn = f"arn:{self.partition}:iam::{self.account}:user/{name}"
         self.ids[("user", name)] = (arn, _unique_id("AIDA", arn))
-        return Principal(arn=arn, account=self.account, kind="user", name=name)
+        return Principal(arn=arn, account=self.account, kind="user", name=name,
+                         partition=self.partition)
 
     def attached_to(self, kind: str, name: str) -> list[str]:
         """Names of the policies a principal holds (for assertions)."""

@@ -7,7 +7,9 @@ provider, with member accounts, and an additional account; each in identity-poli
 bucket-policy grant mode), and the tests assert on the resulting trust and permission
 documents: what AWS would actually be given. In bucket-policy mode they prove, with
 policy_sentry's action list and access levels and with `jitflow.sandbox.policy_eval`, that no
-role may perform any IAM write. (`cfn-lint` checks the template itself; `./dev.sh test` runs it.)
+role may perform any IAM write. Deployments in aws-cn and aws-us-gov (hubs with member accounts,
+members) prove that every ARN the stack gives AWS is in its partition. (`cfn-lint` checks the
+template itself; `./dev.sh test` runs it.)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import yaml
 from policy_sentry.querying import actions as sentry_actions
 from policy_sentry.querying.all import get_all_actions
 
+from jitflow.model import PARTITIONS
 from jitflow.sandbox.policy_eval import Evaluation, RequestContext, evaluate, wildcard_match
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "bootstrap" / "jitflow.yaml"
@@ -137,7 +140,7 @@ class Deployment:
         resource = self.template["Resources"][name]
         assert self.resource_exists(name), f"Ref to {name}, which is not created"
         if resource["Type"] == "AWS::IAM::OIDCProvider":
-            return OIDC_ARN
+            return OIDC_ARN.replace("arn:aws:", f"arn:{self.partition}:")
         if resource["Type"] == "AWS::IAM::Role":
             return resource["Properties"]["RoleName"]
         raise AssertionError(f"unexpected Ref {name}")
@@ -165,7 +168,7 @@ class Deployment:
         assert attribute == "Arn", attribute
         assert self.resource_exists(resource), f"GetAtt of {resource}, which is not created"
         props = self.template["Resources"][resource]["Properties"]
-        return f"arn:aws:iam::{ACCOUNT}:role{props['Path']}{props['RoleName']}"
+        return f"arn:{self.partition}:iam::{ACCOUNT}:role{props['Path']}{props['RoleName']}"
 
     def evaluate(self, node: Any) -> Any:
         if isinstance(node, list):
@@ -325,6 +328,32 @@ BUCKET_DEPLOYMENTS = [
     ),
 ]
 BUCKET_HUBS = [d for d in BUCKET_DEPLOYMENTS if d.is_hub]
+MEMBERS = ["111111111111", "222222222222"]
+
+
+def in_partition(parameters: dict[str, Any], partition: str) -> dict[str, Any]:
+    """The parameters with every ARN moved to `partition`."""
+    def move(value: Any) -> Any:
+        if isinstance(value, list):
+            return [move(v) for v in value]
+        return value.replace("arn:aws:", f"arn:{partition}:") if isinstance(value, str) else value
+    return {key: move(value) for key, value in parameters.items()}
+
+
+# every mode, hub and member, in the other partitions: no ARN of the template names aws
+PARTITION_DEPLOYMENTS = [
+    Deployment(f"{mode}{role}-{partition}", in_partition(parameters, partition),
+               partition=partition)
+    for partition in ("aws-cn", "aws-us-gov")
+    for mode, hub, member in [("", HUB, MEMBER), ("bucket-", BUCKET_HUB,
+                                                  {**MEMBER, "GrantMode": "bucket-policy",
+                                                   "GovernedBuckets": ",".join(GOVERNED)})]
+    for role, parameters in [
+        ("hub-with-members-and-push-secret",
+         {**hub, "MemberAccountIds": MEMBERS, "AuditPushSecretArn": PUSH_SECRET}),
+        ("member", member),
+    ]
+]
 # the checks written for the aws partition's ARNs (trust, paths, outputs) skip aws-cn
 EVERY_MODE = DEPLOYMENTS + [d for d in BUCKET_DEPLOYMENTS if d.partition == PARTITION]
 EVERY_HUB = [d for d in EVERY_MODE if d.is_hub]
@@ -395,7 +424,8 @@ def trust_statement(deployment: Deployment, role: str) -> dict[str, Any]:
 def check_hub_trust(deployment: Deployment, role: str, subject: str) -> None:
     statement = trust_statement(deployment, role)
     assert statement["Effect"] == "Allow"
-    assert statement["Principal"] == {"Federated": OIDC_ARN}
+    assert statement["Principal"] == {
+        "Federated": OIDC_ARN.replace("arn:aws:", f"arn:{deployment.partition}:")}
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert statement.get("Condition") == {
         "StringEquals": {AUD: "sts.amazonaws.com", SUB: f"repo:{subject}"}
@@ -452,7 +482,7 @@ def check_template_text(template: dict[str, Any]) -> None:
 
 
 def check_member_trust(deployment: Deployment) -> None:
-    hub = deployment.parameters["HubAccountId"]
+    hub, part = deployment.parameters["HubAccountId"], deployment.partition
     resources = deployment.resources()
     assert "GitHubOidcProvider" not in resources
     assert "ApplyRole" not in resources and "RevokeRole" not in resources
@@ -462,14 +492,37 @@ def check_member_trust(deployment: Deployment) -> None:
         "Effect": "Allow",
         "Principal": {
             "AWS": [
-                f"arn:aws:iam::{hub}:role/jitflow/jitflow-apply",
-                f"arn:aws:iam::{hub}:role/jitflow/jitflow-revoke",
+                f"arn:{part}:iam::{hub}:role/jitflow/jitflow-apply",
+                f"arn:{part}:iam::{hub}:role/jitflow/jitflow-revoke",
             ]
         },
         "Action": "sts:AssumeRole",
     }
     actions = {a for s in allows(deployment, "GrantRole") for a in as_list(s["Action"])}
     assert not actions & HUB_ONLY_ACTIONS
+
+
+def check_hub_assumes_the_member_roles(deployment: Deployment) -> None:
+    """sts:AssumeRole on exactly each member's jitflow-grant role, in the stack's partition."""
+    expected = [f"arn:{deployment.partition}:iam::{member}:role/jitflow/jitflow-grant"
+                for member in deployment.parameters["MemberAccountIds"]]
+    assert expected
+    for role in ("ApplyRole", "RevokeRole"):
+        assume = [s for s in allows(deployment, role) if s["Action"] == "sts:AssumeRole"]
+        assert [s["Resource"] for s in assume] == [expected], role
+
+
+def check_partition_everywhere(deployment: Deployment) -> None:
+    """Every ARN the stack gives AWS (documents, trust, outputs) is in its partition."""
+    outputs = deployment.evaluate({
+        name: output for name, output in deployment.template["Outputs"].items()
+        if deployment.condition(output.get("Condition", "IsHub"))
+        or "Condition" not in output})
+    arns = [node for node in walk([deployment.resources(), outputs])
+            if isinstance(node, str) and node.startswith("arn:")]
+    assert arns
+    wrong = [arn for arn in arns if not arn.startswith(f"arn:{deployment.partition}:")]
+    assert not wrong, wrong
 
 
 def check_roles_under_jitflow_path(deployment: Deployment) -> None:
@@ -911,22 +964,59 @@ def test_every_resource_is_scoped_except_list_policies(deployment: Deployment) -
     check_resources_scoped(deployment)
 
 
-@by_name([d for d in EVERY_MODE if d.name.endswith("hub-with-members-and-push-secret")])
+@by_name([d for d in EVERY_MODE + PARTITION_DEPLOYMENTS
+          if d.name.startswith(("hub-with-members-and-push-secret",
+                                "bucket-hub-with-members-and-push-secret"))])
 def test_hub_assumes_exactly_the_member_roles_and_reads_only_the_push_secret(
     deployment: Deployment,
 ) -> None:
+    check_hub_assumes_the_member_roles(deployment)
     secret = deployment.parameters["AuditPushSecretArn"]
     for role in ("ApplyRole", "RevokeRole"):
-        found = list(allows(deployment, role))
-        assume = [s for s in found if s["Action"] == "sts:AssumeRole"]
-        assert [s["Resource"] for s in assume] == [
-            [
-                "arn:aws:iam::111111111111:role/jitflow/jitflow-grant",
-                "arn:aws:iam::222222222222:role/jitflow/jitflow-grant",
-            ]
-        ]
-        read = [s for s in found if s["Action"] == "secretsmanager:GetSecretValue"]
+        read = [s for s in allows(deployment, role)
+                if s["Action"] == "secretsmanager:GetSecretValue"]
         assert [s["Resource"] for s in read] == [secret]
+
+
+@pytest.mark.parametrize("partition", PARTITIONS)
+@pytest.mark.parametrize("hub", [HUB, BUCKET_HUB], ids=["identity-policy", "bucket-policy"])
+def test_in_every_known_partition_the_hub_assumes_the_member_roles_there(
+    partition: str, hub: dict[str, Any]
+) -> None:
+    parameters = in_partition({**hub, "MemberAccountIds": MEMBERS}, partition)
+    check_hub_assumes_the_member_roles(Deployment("hub", parameters, partition=partition))
+
+
+def test_in_an_unknown_partition_the_hub_may_assume_no_member_role() -> None:
+    deployment = Deployment("hub", {**HUB, "MemberAccountIds": MEMBERS}, partition="aws-xx")
+    for role in ("ApplyRole", "RevokeRole"):
+        (assume,) = [s for s in allows(deployment, role) if s["Action"] == "sts:AssumeRole"]
+        assert assume["Resource"] == ["arn:aws-xx:iam:::role/jitflow/jitflow-grant"]
+
+
+def test_the_partition_conditions_are_exactly_the_partitions_jitflow_knows() -> None:
+    conditions = TEMPLATE["Conditions"]
+    named = {name: value["Fn::Equals"][1] for name, value in conditions.items()
+             if name.startswith("InPartition")}
+    for name, value in named.items():
+        assert conditions[name] == {"Fn::Equals": [{"Ref": "AWS::Partition"}, value]}, name
+    assert sorted(named.values()) == sorted(PARTITIONS)
+
+
+@by_name(PARTITION_DEPLOYMENTS + [d for d in BUCKET_DEPLOYMENTS if d.partition != PARTITION])
+def test_every_arn_is_in_the_stacks_partition(deployment: Deployment) -> None:
+    check_partition_everywhere(deployment)
+
+
+@by_name(PARTITION_DEPLOYMENTS)
+def test_other_partitions_satisfy_the_rules_and_trust_as_in_aws(deployment: Deployment) -> None:
+    assert deployment.rule_failures() == []
+    if deployment.is_hub:
+        check_apply_trust(deployment)
+        check_revoke_trust(deployment)
+    else:
+        check_member_trust(deployment)
+    check_trust_has_no_wildcards(deployment)
 
 
 @by_name([DEPLOYMENTS[0], BUCKET_DEPLOYMENTS[0]])
@@ -1141,7 +1231,51 @@ def _member_trusts_the_hub_account(t: dict[str, Any]) -> None:
     }
 
 
+def _assume_sub(t: dict[str, Any], resource: str) -> list[Any]:
+    """[template, variables] of the Fn::Sub building the hub's sts:AssumeRole ARNs."""
+    for statement in t["Resources"][resource]["Properties"]["PolicyDocument"]["Statement"]:
+        inner = statement["Fn::If"][1] if "Fn::If" in statement else statement
+        if inner.get("Sid") == "AssumeTheGrantRoleInMemberAccounts":
+            found: list[Any] = inner["Resource"]["Fn::Split"][1]["Fn::Sub"]
+            return found
+    raise AssertionError(resource)
+
+
+def _members_in_aws(resource: str) -> Any:
+    """The literal partition this template had: the first member's ARN in aws."""
+    def mutate(t: dict[str, Any]) -> None:
+        _assume_sub(t, resource)[0] = "arn:aws:iam::${Accounts}:role/jitflow/jitflow-grant"
+    return mutate
+
+
+def _china_delimiter_in_aws(resource: str) -> Any:
+    """The second member onwards in aws, in the aws-cn partition's branch."""
+    def mutate(t: dict[str, Any]) -> None:
+        for item in _assume_sub(t, resource)[1]["Accounts"]["Fn::Join"][1]:
+            condition, join, _ = item["Fn::If"]
+            if condition == "InPartitionAwsCn":
+                join["Fn::Join"][0] = ":role/jitflow/jitflow-grant,arn:aws:iam::"
+    return mutate
+
+
+def _no_gov_branch(resource: str) -> Any:
+    def mutate(t: dict[str, Any]) -> None:
+        items = _assume_sub(t, resource)[1]["Accounts"]["Fn::Join"][1]
+        items[:] = [i for i in items if i["Fn::If"][0] != "InPartitionAwsUsGov"]
+    return mutate
+
+
+CN_HUB = "hub-with-members-and-push-secret-aws-cn"
+GOV_HUB = "hub-with-members-and-push-secret-aws-us-gov"
+
 MUTATIONS: list[tuple[str, Any, Any, str]] = [
+    ("members-in-aws", _members_in_aws("ApplyPermissions"), check_partition_everywhere, CN_HUB),
+    ("members-in-aws-assumed", _members_in_aws("RevokePermissions"),
+     check_hub_assumes_the_member_roles, GOV_HUB),
+    ("china-delimiter-in-aws", _china_delimiter_in_aws("ApplyPermissions"),
+     check_partition_everywhere, CN_HUB),
+    ("no-gov-branch", _no_gov_branch("RevokePermissions"), check_hub_assumes_the_member_roles,
+     GOV_HUB),
     ("stringlike", _string_like, check_apply_trust, "hub"),
     ("stringlike-anywhere", _string_like, check_trust_has_no_wildcards, "hub"),
     ("wildcard-subject", _wildcard_subject, check_trust_has_no_wildcards, "hub"),
@@ -1186,7 +1320,7 @@ def test_each_check_fails_on_a_mutated_template(
             check(template)
         check(TEMPLATE)
         return
-    (base,) = [d for d in DEPLOYMENTS if d.name == deployment_name]
+    (base,) = [d for d in DEPLOYMENTS + PARTITION_DEPLOYMENTS if d.name == deployment_name]
     with pytest.raises(AssertionError):
         check(base.with_template(template))
     check(base)  # and the same check passes on the real template
@@ -1324,6 +1458,14 @@ BUCKET_MUTATIONS: list[tuple[str, Any, Any, str]] = [
     ("object-writes-actions", _object_writes, check_bucket_mode_actions, "bucket-hub"),
     ("object-writes-evaluated", _object_writes, check_evaluated_requests, "bucket-hub"),
     ("literal-partition", _literal_partition, check_bucket_policy_scope, "bucket-hub-aws-cn"),
+    ("literal-partition-everywhere", _literal_partition, check_partition_everywhere,
+     "bucket-hub-aws-cn"),
+    ("members-in-aws", _members_in_aws("BucketPermissions"), check_partition_everywhere,
+     f"bucket-{CN_HUB}"),
+    ("china-delimiter-in-aws", _china_delimiter_in_aws("BucketPermissions"),
+     check_hub_assumes_the_member_roles, f"bucket-{CN_HUB}"),
+    ("no-gov-branch", _no_gov_branch("BucketPermissions"), check_hub_assumes_the_member_roles,
+     f"bucket-{GOV_HUB}"),
     ("no-owner-condition", _no_owner_condition, check_bucket_policy_scope, "bucket-hub"),
     ("no-owner-condition-evaluated", _no_owner_condition, check_evaluated_requests, "bucket-hub"),
     ("wrong-index", _wrong_index, check_bucket_policy_scope, "bucket-hub-twenty-buckets"),
@@ -1351,7 +1493,8 @@ def test_each_bucket_mode_check_fails_on_a_mutated_template(
             check(template)
         check(TEMPLATE)
         return
-    (base,) = [d for d in BUCKET_DEPLOYMENTS if d.name == deployment_name]
+    (base,) = [d for d in BUCKET_DEPLOYMENTS + PARTITION_DEPLOYMENTS
+               if d.name == deployment_name]
     with pytest.raises(AssertionError):
         check(base.with_template(template))
     check(base)  # and the same check passes on the real template

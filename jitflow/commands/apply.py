@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "requests added by the merge commit GITHUB_SHA, verified against GitHub")
 
 
-def load_requests(root: Path, paths: list[str]) -> list[tuple[Request, Policy]]:
+def load_requests(root: Path, paths: list[str], partition: str) -> list[tuple[Request, Policy]]:
     tree = FsTree(root)
     policies, problems = load_policy_set(tree)
     found: list[tuple[Request, Policy]] = []
@@ -56,7 +56,7 @@ def load_requests(root: Path, paths: list[str]) -> list[tuple[Request, Policy]]:
         path = Path(given)
         relative = path.resolve().relative_to(root).as_posix() if path.is_absolute() or \
             path.resolve().is_relative_to(root) else given
-        request, request_problems = load_and_check(tree, relative, policies)
+        request, request_problems = load_and_check(tree, relative, policies, partition)
         problems += request_problems
         if request is not None and request.policy in policies.policies:
             found.append((request, policies.policies[request.policy]))
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(FsTree(root))
     if not args.paths:
         return apply_merge(args, root, settings, now)
-    pairs = load_requests(root, args.paths)
+    pairs = load_requests(root, args.paths, settings.partition)
     source = approval_source_from_env()  # before any AWS call: no approvals, no run
     engine, log = open_engine(root, settings, args.dry_run)
     outcomes = engine.apply_requests(pairs, source, now)

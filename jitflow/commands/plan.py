@@ -18,6 +18,7 @@ from jitflow.commands.support import (
     add_policies_argument,
     judge_files,
     load_policies,
+    partition_near,
     request_files,
 )
 from jitflow.errors import ConfigError, InvalidInput
@@ -42,11 +43,13 @@ def run(args: argparse.Namespace) -> int:
     request_paths = [p for p in args.paths if p not in policy_files]
     if policy_files and not request_paths:
         return _baselines(args, policy_files)
-    policy_set, requests, problems = judge_files(request_files(request_paths), args.policies)
+    files = request_files(request_paths)
+    policy_set, requests, problems = judge_files(files, args.policies)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise InvalidInput(problems, f"{len(errors)} error(s): no plan is shown for invalid input")
-    plans = [_plan(r.policy, r, policy_set, applied_at) for r in requests]
+    partition = partition_near(args.policies, files[0] if files else Path.cwd())
+    plans = [_plan(r, policy_set, applied_at, partition) for r in requests]
     sizes = last_sizes(_records(request_paths[0] if request_paths else Path.cwd()))
     shown = [(plan, budgets(plan, sizes)) for plan in plans]
     if args.format == "json":
@@ -58,11 +61,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(name: str, request: Request, policy_set: PolicySet, applied_at: datetime) -> Plan:
-    policy = policy_set.policies[name]
-    subject = subject_for(request, policy, policy_set.identities) \
+def _plan(request: Request, policy_set: PolicySet, applied_at: datetime, partition: str
+          ) -> Plan:
+    policy = policy_set.policies[request.policy]
+    subject = subject_for(request, policy, policy_set.identities, partition=partition) \
         if policy.in_bucket_policy else None
-    return build_plan(request, policy, applied_at, subject)
+    return build_plan(request, policy, applied_at, subject, partition=partition)
 
 
 def _budget_json(found: list[Budget]) -> dict[str, Any]:
@@ -102,6 +106,7 @@ def _baselines(args: argparse.Namespace, files: list[Path]) -> int:
     if errors:
         raise InvalidInput(problems, f"{len(errors)} error(s) in the policies")
     settings = _settings(find_repo_root(files[0]))
+    partition = partition_near(args.policies, files[0])
     out: list[dict[str, Any]] = []
     for path in files:
         policy = policy_set.policies.get(path.stem)
@@ -112,7 +117,8 @@ def _baselines(args: argparse.Namespace, files: list[Path]) -> int:
             continue
         exempt = (settings.baseline_exempt.get(policy.account, ()) if settings else ())
         out.append({"policy": policy.name, "baseline_statements": {
-            bucket: baseline_statement(policy, bucket, [*exempt, *policy.standing_writers], [])
+            bucket: baseline_statement(policy, bucket, [*exempt, *policy.standing_writers], [],
+                                       partition)
             for bucket in policy.buckets},
             "note": "sessions holding a live grant are added to the exemptions when granted"})
     if args.format == "json":

@@ -15,16 +15,18 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from jitflow.clock import parse_time, system_clock
-from jitflow.errors import AuditError, GitError, Rejected, UsageError
+from jitflow.errors import AuditError, ConfigError, GitError, Rejected, UsageError
 from jitflow.gitcmd import Git
 from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
 from jitflow.model import PolicySet, Request, Settings
 from jitflow.problems import Problem
 from jitflow.rules import check_request
+from jitflow.settings import SETTINGS_FILE, load_settings
 from jitflow.tree import FsTree, GitTree, find_repo_root
 
 if TYPE_CHECKING:
@@ -152,9 +154,13 @@ def _real_directory(entry: os.DirEntry[str]) -> bool:
         return False
 
 
+def _policies_directory(policies_dir: Path | None, anchor: Path) -> Path:
+    return policies_dir if policies_dir is not None else find_repo_root(anchor) / "policies"
+
+
 def load_policies(policies_dir: Path | None, anchor: Path) -> tuple[PolicySet, list[Problem]]:
     """The policy set from --policies, or from policies/ at the repository holding `anchor`."""
-    directory = policies_dir if policies_dir is not None else find_repo_root(anchor) / "policies"
+    directory = _policies_directory(policies_dir, anchor)
     if not directory.is_dir():
         raise UsageError(f"{directory}: policies folder not found (use --policies DIR)")
     root = directory.resolve().parent
@@ -165,6 +171,19 @@ def load_policies(policies_dir: Path | None, anchor: Path) -> tuple[PolicySet, l
         for p in problems
     ]
     return policy_set, shown
+
+
+def partition_near(policies_dir: Path | None, anchor: Path) -> str:
+    """The partition jitflow grants in, from the jitflow.yaml beside the policies folder
+    `load_policies` reads; the default region's (aws) when there is none or it is invalid
+    (validate and plan judge requests, not the settings)."""
+    root = _policies_directory(policies_dir, anchor).resolve().parent
+    if (root / SETTINGS_FILE).is_file():
+        try:
+            return load_settings(FsTree(root)).partition
+        except ConfigError:
+            pass
+    return Settings(admins=(), accounts={}).partition
 
 
 def display_path(path: Path) -> str:
@@ -192,7 +211,9 @@ def judge_files(
     if first is None:
         first = next(files, None)
         files = itertools.chain([] if first is None else [first], files)
-    policy_set, problems = load_policies(policies_dir, first if first is not None else Path.cwd())
+    anchor = first if first is not None else Path.cwd()
+    policy_set, problems = load_policies(policies_dir, anchor)
+    check = partial(check_request, partition=partition_near(policies_dir, anchor))
     valid: list[Request] = []
     for path in files:
         try:
@@ -201,7 +222,7 @@ def judge_files(
             problems.append(Problem(str(path), None, None, f"cannot read: {error.strerror}"))
             continue
         # Judge by the canonical requests/<policy>/<name> location; report by the given path.
-        request, found = judge_request(raw, display_path(path), policy_set, check_request)
+        request, found = judge_request(raw, display_path(path), policy_set, check)
         if request is not None and keep_valid:
             valid.append(request)
         problems += [Problem(str(path), p.line, p.col, p.message, p.severity) for p in found]

@@ -39,11 +39,12 @@ def granted_details(plan: Plan, approval: Approval, arn: str) -> dict[str, Any]:
     }
 
 
-def matching_plan(request: Request, policy: Policy, tags: GrantTags | None) -> Plan | None:
+def matching_plan(request: Request, policy: Policy, tags: GrantTags | None,
+                  partition: str = "aws") -> Plan | None:
     """The plan this grant was built from, if its tags say it is exactly this request's."""
     if tags is None or tags.request != request.id or tags.principal != request.principal:
         return None
-    plan = build_plan(request, policy, tags.expiry - request.duration)
+    plan = build_plan(request, policy, tags.expiry - request.duration, partition=partition)
     return plan if document_sha256(plan.document_json()) == tags.sha256 else None
 
 
@@ -69,6 +70,10 @@ class Applier:
     def __init__(self, run: Run) -> None:
         self.run = run
 
+    @property
+    def partition(self) -> str:
+        return self.run.settings.partition
+
     def apply(self, request: Request, policy: Policy, source: ApprovalSource,
               now: datetime) -> Outcome:
         """Grant one approved request."""
@@ -80,7 +85,7 @@ class Applier:
         opened = self.run.ledger.open_grant(request.id)
         if opened is not None:
             return self.run.done(self._confirm(iam, request, policy, opened, now))
-        plan = build_plan(request, policy, now)
+        plan = build_plan(request, policy, now, partition=self.partition)
         name = grants.policy_name(request.id)
         # One read gives both the quota and the crash check (a grant attached by a run that
         # died before its audit record): ListAttached{Role,User}Policies.
@@ -94,7 +99,7 @@ class Applier:
         if self.run.dry_run:
             return self.run.done(Outcome(
                 "granted", request.id, policy.account,
-                grants.policy_arn(policy.account, plan.expiry, request.id),
+                grants.policy_arn(policy.account, plan.expiry, request.id, self.partition),
                 f"until {iso(plan.expiry)}", dry_run=True))
         return self.run.done(self._create_and_attach(
             iam, plan, approval, principal=principal, tags=tags, now=now))
@@ -104,6 +109,10 @@ class Applier:
             principal = grants.parse_principal(request.principal)
         except ValueError as error:
             raise Rejected(f"{request.id}: {error}") from None
+        if principal.partition != self.partition:
+            raise Rejected(f"{request.id}: principal {request.principal} is in partition "
+                           f"{principal.partition}, but jitflow grants in partition "
+                           f"{self.partition} (the partition of the region in jitflow.yaml)")
         if principal.account != policy.account:
             raise Rejected(f"{request.id}: principal {request.principal} is not in account "
                            f"{policy.account} of policy {policy.name}")
@@ -152,7 +161,7 @@ class Applier:
             tags, _version = iam.get_policy(arn)
         except NoSuchEntityError:
             raise Rejected(f"{request.id}: its grant {arn} no longer exists; no replay") from None
-        if matching_plan(request, policy, grants.parse_tags(tags)) is None:
+        if matching_plan(request, policy, grants.parse_tags(tags), self.partition) is None:
             raise Rejected(f"{request.id} changed since it was granted; the live grant stays as "
                            "approved — file a new request for different access")
         return Outcome("unchanged", request.id, policy.account, arn, "already granted")
@@ -161,7 +170,7 @@ class Applier:
                arn: str, now: datetime) -> Outcome:
         """A grant attached by a run that died before writing its record: record it."""
         tags, _version = iam.get_policy(arn)
-        plan = matching_plan(request, policy, grants.parse_tags(tags))
+        plan = matching_plan(request, policy, grants.parse_tags(tags), self.partition)
         if plan is None:
             raise Rejected(f"{request.id}: {arn} is attached but does not match this request; "
                            "the revoke job's reconcile removes it")

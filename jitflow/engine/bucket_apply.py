@@ -46,7 +46,7 @@ class BucketApplier(BucketBase):
         self._check_account(request, policy)
         refuse_replay(request, self.run.ledger.history(request.id))
         subject = self.resolve(request, policy, self.identities())
-        plan = build_plan(request, policy, now, subject)
+        plan = build_plan(request, policy, now, subject, partition=self.partition)
         port = self.run.accounts.buckets(policy.account, request.id)
         opened = self.run.ledger.open_grant(request.id)
         if opened is not None:
@@ -80,6 +80,11 @@ class BucketApplier(BucketBase):
 
     def _check_account(self, request: Request, policy: Policy) -> None:
         match = ARN.fullmatch(request.principal)
+        if match is not None and match["partition"] != self.partition:
+            raise Rejected(
+                f"{request.id}: principal {request.principal} is in partition "
+                f"{match['partition']}, but jitflow grants in partition {self.partition} "
+                "(the partition of the region in jitflow.yaml)")
         if match is not None and match["account"] != policy.account:
             raise Rejected(
                 f"{request.id}: principal {request.principal} is in another account than "

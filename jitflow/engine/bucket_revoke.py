@@ -165,7 +165,8 @@ class BucketRevoker(BucketBase):
         for path in request_paths(rid):
             if check.tree.read(path) is None:
                 continue
-            request, problems = load_and_check(check.tree, path, check.policies)
+            request, problems = load_and_check(check.tree, path, check.policies,
+                                               self.partition)
             if request is None or any(p.severity == "error" for p in problems):
                 return None, None, f"{path} on {branch} is not valid"
             policy = check.policies.policies[request.policy]

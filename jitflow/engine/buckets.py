@@ -43,8 +43,8 @@ class Live:
     access: tuple[AccessEntry, ...]
     expiry: str
 
-    def subject(self) -> bp.Subject:
-        return bp.Subject(self.principal, self.account, self.session, self.role_id)
+    def subject(self, partition: str) -> bp.Subject:
+        return bp.Subject(self.principal, self.account, self.session, self.role_id, partition)
 
 
 def live_from(record: AuditRecord) -> Live:
@@ -53,18 +53,18 @@ def live_from(record: AuditRecord) -> Live:
                 access, record.expiry or "")
 
 
-def exempted(live: Sequence[Live], bucket: str) -> list[bp.Exempted]:
+def exempted(live: Sequence[Live], bucket: str, partition: str) -> list[bp.Exempted]:
     """One entry per grantee on `bucket`: every resource its live grants reach there, until
     the last of them ends."""
     by_who: dict[str, list[Live]] = {}
     for grant in live:
-        subject = grant.subject()
+        subject = grant.subject(partition)
         by_who.setdefault(subject.userid or subject.principal, []).append(grant)
     out = []
     for grants in by_who.values():
-        resources = {r for g in grants for r in bp.granted_resources(g.access, bucket)}
+        resources = {r for g in grants for r in bp.granted_resources(g.access, bucket, partition)}
         actions = {a for g in grants for e in g.access if e.bucket == bucket for a in e.actions}
-        out.append(bp.Exempted(grants[0].subject(), tuple(sorted(resources)),
+        out.append(bp.Exempted(grants[0].subject(partition), tuple(sorted(resources)),
                                tuple(sorted(actions)),
                                max(g.expiry for g in grants)))
     return out
@@ -76,6 +76,10 @@ class BucketBase:
     def __init__(self, run: Run, policies: PolicySet | None) -> None:
         self.run = run
         self.policies = policies
+
+    @property
+    def partition(self) -> str:
+        return self.run.settings.partition
 
     # --- reading and writing -------------------------------------------------------------
 
@@ -131,7 +135,8 @@ class BucketBase:
         if identity is None:
             raise Rejected(f"{request.id}: {request.principal} is not mapped to "
                            f"{request.requester} in policies/identities.yaml")
-        subject = bp.Subject(request.principal, policy.account, identity.session)
+        subject = bp.Subject(request.principal, policy.account, identity.session,
+                             partition=self.partition)
         if identity.session is None:
             return subject
         iam = self.run.accounts.iam(policy.account, request.id)
@@ -148,7 +153,8 @@ class BucketBase:
             raise Rejected(f"{request.id}: anyone who may assume {role.arn} chooses the session "
                            f"name, so session {identity.session} names no one person "
                            f"({unpinned}); IAM Identity Center roles are safe by construction")
-        return bp.Subject(request.principal, policy.account, identity.session, role.role_id)
+        return bp.Subject(request.principal, policy.account, identity.session, role.role_id,
+                          self.partition)
 
     # --- live grants and baselines ---------------------------------------------------------
 
@@ -183,9 +189,9 @@ class BucketBase:
             raise Rejected(
                 f"bucket {bucket} is under enforce_read_only but jitflow.yaml declares no "
                 f"jitflow_roles for account {account}: the baseline would lock jitflow out")
-        grantees = exempted(live, bucket)
+        grantees = exempted(live, bucket, self.partition)
         return [statement for p in wanted for statement in bp.baseline_statements(
-            p, bucket, [*exempt_roles, *p.standing_writers], grantees)]
+            p, bucket, [*exempt_roles, *p.standing_writers], grantees, self.partition)]
 
     def stale_baselines(self, account: str, bucket: str,
                         before: Mapping[str, Any] | None) -> frozenset[str]:

@@ -78,7 +78,7 @@ class Reconciler:
         request, policy = judged.request, judged.policy
         if request is None or policy is None:
             return None
-        plan = matching_plan(request, policy, judged.tags)
+        plan = matching_plan(request, policy, judged.tags, self.run.settings.partition)
         if plan is None:
             return "it does not match the request on the default branch"
         if plan.applied_at > now:
@@ -105,7 +105,8 @@ class Reconciler:
         request = None
         for path in request_paths(grant.request_id):
             if check.tree.read(path) is not None:
-                request, problems = load_and_check(check.tree, path, check.policies)
+                request, problems = load_and_check(check.tree, path, check.policies,
+                                                   self.run.settings.partition)
                 if request is None or any(p.severity == "error" for p in problems):
                     return _Judged(f"{path} on {branch} is not valid")
                 break

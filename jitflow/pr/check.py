@@ -171,20 +171,16 @@ def _sizes_of(record: dict[str, Any]) -> dict[str, tuple[int, str]]:
             and type(item.get("policy_bytes")) is int and item["policy_bytes"] >= 0}
 
 
-def _base_settings(base: Tree) -> Settings | None:
-    """The base branch's jitflow.yaml, or None when it is missing or broken (the check of a
-    pull request that changes settings is someone else's: request PRs may not)."""
+def _base_settings(base: Tree) -> Settings:
+    """The base branch's jitflow.yaml; the defaults (audit/, the aws partition) when it has
+    none or an invalid one (a request PR may not change it: that is another check's)."""
+    default = Settings(admins=(), accounts={})
     if base.read(SETTINGS_FILE) is None:
-        return None
+        return default
     try:
         return load_settings(base)
     except ConfigError:
-        return None
-
-
-def _audit_dir(base: Tree) -> str:
-    settings = _base_settings(base)
-    return settings.audit_dir if settings is not None else "audit"
+        return default
 
 
 def _ever_on(git: Git, base: GitTree, rid: str) -> bool:
@@ -216,13 +212,13 @@ class _BaseIds:
     _history: set[str] | None = None
 
     @classmethod
-    def read(cls, git: Git, base: GitTree, policies: Iterable[str]) -> _BaseIds:
+    def read(cls, git: Git, base: GitTree, policies: Iterable[str], audit_dir: str) -> _BaseIds:
         on_tip: dict[str, str] = {}
         for path in sorted(git.list_blobs(base.ref, REQUESTS_DIR)):
             rid = request_id_of(path)
             if rid is not None:
                 on_tip[rid] = path  # x.yml wins over x.yaml, as `sorted` put them before
-        logs = git.list_blobs(base.ref, _audit_dir(base))
+        logs = git.list_blobs(base.ref, audit_dir)
         blobs = git.read_blobs([oid for path, oid in logs.items() if path.endswith(".jsonl")])
         facts = _log_facts(blobs.values())
         return cls(git, base, frozenset(policies), on_tip, facts.used, facts.sizes)
@@ -271,11 +267,14 @@ def judge_added(
     author: str,
     policies: PolicySet,
     teams: TeamResolver | None,
+    *,
+    partition: str = "aws",
 ) -> tuple[Request | None, list[Problem]]:
-    """An added request file, judged against the base's policies; the author must request it."""
+    """An added request file, judged against the base's policies (granting in `partition`);
+    the author must request it."""
 
     def check(request: Request, policy_set: PolicySet) -> list[Problem]:
-        return check_request(request, policy_set, teams)
+        return check_request(request, policy_set, teams, partition)
 
     request, problems = judge_request(raw, path, policies, check)
     if request is not None and request.requester.lower() != author.lower():
@@ -314,12 +313,15 @@ def check_changes(
         return CheckResult(base=base, head=head, changed=changed, notes=(note,))
 
     base_tree = GitTree(git, base)
+    settings = _base_settings(base_tree)
     policies, policy_problems = load_policy_set(base_tree)
     added_ids = {c.path: rid for c in changes if c.status == "A" and (rid := request_id_of(c.path))}
-    base_ids = _BaseIds.read(git, base_tree, {rid.split("/", 1)[0] for rid in added_ids.values()})
+    base_ids = _BaseIds.read(git, base_tree, {rid.split("/", 1)[0] for rid in added_ids.values()},
+                             settings.audit_dir)
     contents = git.show_many(head, list(added_ids))  # every added request file, in one read
     acc = _Acc(problems=scope_problems(changes))
-    added = _Added(author, policies, policy_problems, teams, base_ids, contents, acc)
+    added = _Added(author, policies, policy_problems, teams, base_ids, contents, acc,
+                   settings.partition)
     for change in changes:
         rid = request_id_of(change.path)
         if rid is None:
@@ -340,12 +342,11 @@ def check_changes(
         for request in acc.requests:
             acc.approvals[request.id] = evaluate(pull, policies.policies[request.policy], teams)
     sizes = dict(base_ids.sizes)
-    settings = _base_settings(base_tree) if acc.requests else None  # read once, not per file
     for request in acc.requests:
         policy = policies.policies[request.policy]
-        subject = subject_for(request, policy, policies.identities) \
-            if policy.in_bucket_policy else None
-        plan = build_plan(request, policy, applied_at, subject)
+        subject = subject_for(request, policy, policies.identities,
+                              partition=settings.partition) if policy.in_bucket_policy else None
+        plan = build_plan(request, policy, applied_at, subject, partition=settings.partition)
         acc.plans.append(plan)
         acc.budgets[request.id] = _budget(plan, sizes, acc.problems)
         acc.problems += _baseline_problems(plan, settings)
@@ -365,13 +366,13 @@ def check_changes(
     )
 
 
-def _baseline_problems(plan: Plan, settings: Settings | None) -> list[Problem]:
+def _baseline_problems(plan: Plan, settings: Settings) -> list[Problem]:
     """A grant under `enforce_read_only` is refused at apply while jitflow.yaml names no
     jitflow roles for the account (the baseline would lock jitflow out): say so before merge."""
     policy = plan.policy
     if not (policy.in_bucket_policy and policy.enforce_read_only):
         return []
-    if settings is not None and settings.jitflow_roles.get(policy.account):
+    if settings.jitflow_roles.get(policy.account):
         return []
     return [Problem(plan.request.path, *plan.request.where("access"),
                     f"policy {policy.name} sets enforce_read_only, but jitflow.yaml on the base "
@@ -408,6 +409,7 @@ class _Added:
     base: _BaseIds
     contents: dict[str, bytes | None]  # added path -> its bytes at the head (None: unreadable)
     acc: _Acc
+    partition: str
     seen: dict[str, str] = field(default_factory=dict)  # request id -> path added
 
     def check(self, path: str, rid: str) -> None:
@@ -444,7 +446,8 @@ class _Added:
             acc.problems.append(_problem(path, "cannot read the file at the pull request's head"))
             return
         base_broken = _base_policy_problems(self.policy_problems, policy)
-        request, problems = judge_added(raw, path, self.author, self.policies, self.teams)
+        request, problems = judge_added(raw, path, self.author, self.policies, self.teams,
+                                        partition=self.partition)
         acc.problems.extend(problems + base_broken)
         if request is not None and not base_broken:
             acc.requests.append(request)
