@@ -278,6 +278,7 @@ def test_deleting_another_persons_request_needs_the_policys_approvals(repo: Repo
     assert not short.deletions[0].allowed
     report = render_report(short)
     assert "needs 1 approval(s) from @\u200bacme/data-platform, erin" in report
+    assert short.merge_errors == ()  # apply refuses the deletion alone, not the whole merge
     enough = run(repo, "bob", pull=pull(head, ("erin", head), author="bob"), teams=Teams())
     assert enough.ok, messages(enough)
     assert enough.deletions[0].allowed and not enough.deletions[0].own

@@ -80,6 +80,14 @@ class CheckResult:
         return tuple(p for p in self.problems if p.severity == "error")
 
     @property
+    def merge_errors(self) -> tuple[Problem, ...]:
+        """The errors that refuse a whole merge at apply: all but a deletion's own verdict,
+        which apply records and comments on for that request alone (nothing of it is revoked;
+        the rest of the merge is judged on its own, as an unapproved grant is)."""
+        verdicts = {d.problem() for d in self.deletions}
+        return tuple(p for p in self.errors if p not in verdicts)
+
+    @property
     def approved(self) -> bool:
         return all(status.ok for status in self.approvals.values())
 
