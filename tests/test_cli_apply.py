@@ -271,6 +271,104 @@ def test_direct_push_is_rejected_and_recorded(
     assert "not introduced by a pull request" in capsys.readouterr().err
 
 
+def deletion_pull(world: Merge, path: str, author: str) -> int:
+    """A pull request by `author` that deletes `path` from main."""
+    world.repo.git("checkout", "--quiet", "-B", "pr", "main")
+    world.repo.remove(path)
+    world.repo.commit(f"delete {path}")
+    return world.pull(author=author)
+
+
+def test_deleting_another_persons_request_without_approvals_revokes_nothing(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    approved_and_granted(world, aws, monkeypatch)
+    # An approver of the policy deletes alice's request and approves it herself: as for a
+    # grant, the author's own review does not count, so it falls one approval short.
+    author = world.example.approvers[0]
+    number = deletion_pull(world, world.example.path, author=author)
+    world.approve(number)
+    assert world.apply(world.merge(number), monkeypatch) == 1  # an admin merged it anyway
+    assert aws.granted() == GRANTED[world.example.mode]  # alice keeps her access
+    record = world.audit()[-1]
+    rid = world.example.path.removeprefix("requests/").removesuffix(".yaml")
+    assert (record["event"], record["request"], record["requester"], record["pr"]) == (
+        "rejected", rid, "alice", number)
+    assert record["account"] == world.example.account
+    assert f"not revoked: deleting {world.example.path} ends alice's request ({rid}) and needs" \
+        in record["reason"]
+    assert "early_revoked" not in [r["event"] for r in world.audit()]
+    [comment] = world.fake.comments(number)
+    assert f"did not revoke `{rid}`" in comment.body and "needs" in comment.body
+    assert "rejected:" in capsys.readouterr().out
+    assert f"not counted: @{author}: self-approval by the PR author" in record["reason"]
+
+
+def test_deleting_another_persons_request_with_the_policys_approvals_revokes_it(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approved_and_granted(world, aws, monkeypatch)
+    number = deletion_pull(world, world.example.path, author="bob")
+    world.approve(number)
+    assert world.apply(world.merge(number), monkeypatch) == 0
+    assert aws.granted() == []
+    assert [r["event"] for r in world.audit()] == ["granted", "early_revoked"]
+
+
+@pytest.mark.parametrize("approved", [False, True], ids=["unapproved", "approved"])
+def test_deleting_a_file_unreadable_on_main_needs_the_policys_approvals(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, approved: bool
+) -> None:
+    broken = world.example.path.rsplit("/", 1)[0] + "/alice-broken.yaml"
+    world.repo.git("checkout", "--quiet", "main")
+    world.repo.write(broken, "requester: [alice\n")  # names nobody
+    world.repo.commit("a broken file, pushed past the check")
+    number = deletion_pull(world, broken, author="alice")
+    if approved:
+        world.approve(number)
+    assert world.apply(world.merge(number), monkeypatch) == (0 if approved else 1)
+    events = [(r["event"], r["reason"]) for r in world.audit()]
+    if approved:
+        assert events == []  # nothing was granted, so the allowed revoke found nothing
+    else:
+        [(event, reason)] = events
+        assert event == "rejected" and "cannot be read on the base branch" in reason
+
+
+def test_a_refused_deletion_does_not_hold_back_the_requesters_own(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approved_and_granted(world, aws, monkeypatch)
+    broken = world.example.path.rsplit("/", 1)[0] + "/alice-broken.yaml"
+    world.repo.write(broken, "requester: [alice\n")
+    world.repo.commit("a broken file, pushed past the check")
+    world.repo.git("checkout", "--quiet", "-B", "pr", "main")
+    world.repo.remove(broken)
+    world.repo.remove(world.example.path)
+    world.repo.commit("give my access back, and remove the broken file")
+    number = world.pull()
+    assert world.apply(world.merge(number), monkeypatch) == 1
+    assert aws.granted() == []  # her own deletion needs no approval: revoked
+    assert sorted(r["event"] for r in world.audit()) == ["early_revoked", "granted", "rejected"]
+
+
+def test_deleting_a_request_whose_policy_is_gone_is_refused_even_approved(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = "requests/retired/alice-old.yaml"
+    world.repo.git("checkout", "--quiet", "main")
+    world.repo.write(gone, "requester: [alice\n")  # unreadable; no policies/retired.yaml
+    world.repo.commit("a file of a policy that is gone")
+    number = deletion_pull(world, gone, author="alice")
+    world.approve(number)
+    assert world.apply(world.merge(number), monkeypatch) == 1
+    [record] = world.audit()
+    assert (record["event"], record["request"]) == ("rejected", "retired/alice-old")
+    assert "policy retired is not on the base branch" in record["reason"]
+    [comment] = world.fake.comments(number)
+    assert "did not revoke" in comment.body
+
+
 def lose_the_audit_commit(world: Merge) -> None:
     """As if the apply run died between AWS and its audit record."""
     world.repo.git("reset", "--quiet", "--hard", "HEAD~1")

@@ -66,10 +66,10 @@ class Pr:
             check=False,
         )
 
-    def push(self) -> None:
+    def push(self, author: str = "alice") -> None:
         """After a new commit on the PR branch: tell the fake GitHub about it."""
         self.head = self.repo.git("rev-parse", "HEAD").strip()
-        self.fake.add_commit_to_pull(self.number, self.head, author="alice")
+        self.fake.add_commit_to_pull(self.number, self.head, author=author)
 
 
 @pytest.fixture
@@ -165,6 +165,40 @@ def test_deleted_request_passes_with_early_revoke_note(make_pr) -> None:  # type
     assert "early revoke" in pr.fake.comments(pr.number)[0].body
 
 
+def test_deleting_another_persons_request_waits_for_the_policys_approvals(make_pr) -> None:  # type: ignore[no-untyped-def]
+    pr: Pr = make_pr(author="bob")
+    pr.repo.remove(EXISTING)  # alice's request
+    pr.repo.commit("end alice's access")
+    pr.push(author="bob")
+    waiting = pr.run(author="bob")
+    assert waiting.returncode == 1, waiting.stdout + waiting.stderr
+    assert f"::error file={EXISTING},line=1::deleting {EXISTING} ends alice's request" in (
+        waiting.stdout)
+    assert "needs 1 approval(s) from @acme/data-platform, erin" in waiting.stdout
+    assert "needs 1 approval(s) from @\u200bacme/data-platform, erin" in (
+        pr.fake.comments(pr.number)[0].body)
+    pr.fake.add_review(pr.number, "erin", "APPROVED")
+    passed = pr.run(author="bob", event="pull_request_review")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "deleting analytics-raw/alice-clickstream-backfill: approvals: 1 of 1" in passed.stdout
+
+
+def test_deleting_a_request_whose_policy_is_gone_is_refused_even_approved(make_pr) -> None:  # type: ignore[no-untyped-def]
+    pr: Pr = make_pr()
+    gone = "requests/retired/old.yaml"
+    pr.repo.on_main(gone, "requester: [alice\n")  # unreadable, and no policies/retired.yaml
+    pr.repo.git("rebase", "--quiet", "main")
+    pr.base = pr.repo.git("rev-parse", "main").strip()
+    pr.repo.remove(gone)
+    pr.repo.commit("remove it")
+    pr.push()
+    pr.fake.add_review(pr.number, "erin", "APPROVED")
+    result = pr.run()
+    assert result.returncode == 1
+    assert f"::error file={gone},line=1::" in result.stdout
+    assert "policy retired is not on the base branch, so nobody can approve it" in result.stdout
+
+
 def test_fork_token_cannot_comment_but_verdict_stands(make_pr) -> None:  # type: ignore[no-untyped-def]
     pr = with_request(make_pr)
     pr.fake.set_token("fork", read_only=True)
@@ -225,7 +259,7 @@ def test_deleted_file_name_cannot_inject_commands(make_pr) -> None:  # type: ign
     pr.repo.commit("remove it")
     pr.push()
     result = pr.run()
-    assert "early revoke" in result.stdout
+    assert "ends a request that cannot be read on the base branch" in result.stdout
     assert_no_injected_commands(result.stdout)
     assert_no_injected_commands(result.stderr)
 

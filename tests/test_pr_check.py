@@ -46,9 +46,10 @@ def messages(result: CheckResult) -> str:
     return "\n".join(f"{p.path}: {p.message}" for p in result.problems)
 
 
-def pull(head: str, *reviews: tuple[str, str | None]) -> PullFacts:
+def pull(head: str, *reviews: tuple[str, str | None], author: str = "alice") -> PullFacts:
     return pull_facts(
-        *(Review(login, APPROVED, sha, AT) for login, sha in reviews), head=head, created_at=AT
+        *(Review(login, APPROVED, sha, AT) for login, sha in reviews),
+        author=author, head=head, created_at=AT,
     )
 
 
@@ -249,6 +250,101 @@ def test_deleted_request_notes_early_revoke(repo: Repo) -> None:
     assert result.deleted == ("analytics-raw/alice-clickstream-backfill",)
     assert "early revoke" in " ".join(result.notes)
     assert "early revoke" in render_report(result)
+
+
+DELETED_ID = "analytics-raw/alice-clickstream-backfill"  # EXISTING: alice's request on main
+NEEDS = "needs 1 approval(s) from @acme/data-platform, erin"
+
+
+def test_the_requester_deletes_their_own_request_with_no_approval(repo: Repo) -> None:
+    repo.remove(EXISTING)
+    head = repo.commit("give my access back")
+    result = run(repo, pull=pull(head), teams=Teams())  # no review at all
+    assert result.ok, messages(result)
+    [deletion] = result.deletions
+    assert deletion.own and deletion.allowed and deletion.requester == "alice"
+    assert "gives their own access back" in " ".join(result.notes)
+
+
+def test_deleting_another_persons_request_needs_the_policys_approvals(repo: Repo) -> None:
+    repo.remove(EXISTING)
+    head = repo.commit("end alice's access")
+    short = run(repo, "bob", pull=pull(head, ("bob", head), author="bob"), teams=Teams())
+    assert not short.ok
+    [problem] = short.errors
+    assert problem.path == EXISTING
+    assert f"ends alice's request ({DELETED_ID}) and {NEEDS}" in problem.message
+    assert "self-approval" in problem.message  # the grant's rules: bob's own review is not one
+    assert not short.deletions[0].allowed
+    report = render_report(short)
+    assert "needs 1 approval(s) from @\u200bacme/data-platform, erin" in report
+    assert short.merge_errors == ()  # apply refuses the deletion alone, not the whole merge
+    enough = run(repo, "bob", pull=pull(head, ("erin", head), author="bob"), teams=Teams())
+    assert enough.ok, messages(enough)
+    assert enough.deletions[0].allowed and not enough.deletions[0].own
+
+
+def test_a_local_check_of_another_persons_deletion_says_what_it_needs(repo: Repo) -> None:
+    repo.remove(EXISTING)
+    repo.commit("end alice's access")
+    result = run(repo, "bob")  # no pull request: approvals are not checked
+    assert result.ok and not result.deletions[0].allowed
+    assert f"{NEEDS} (approvals not checked here)" in " ".join(result.notes)
+    assert "approvals not checked" in render_report(result)
+
+
+def test_a_deleted_file_unreadable_on_the_base_needs_the_policys_approvals(repo: Repo) -> None:
+    broken = "requests/analytics-raw/alice-broken.yaml"
+    repo.on_main(broken, "requester: [alice\n")  # not YAML: it names nobody
+    repo.git("rebase", "--quiet", "main")
+    repo.remove(broken)
+    head = repo.commit("remove it")
+    short = run(repo, pull=pull(head), teams=Teams())
+    assert not short.ok
+    assert "ends a request that cannot be read on the base branch" in messages(short)
+    assert NEEDS in messages(short)
+    enough = run(repo, pull=pull(head, ("erin", head)), teams=Teams())
+    assert enough.ok, messages(enough)
+
+
+@pytest.mark.parametrize("content", ["requester: [alice\n", dump(request_data(requester="bob"))])
+def test_deleting_under_a_policy_gone_from_the_base_is_refused(repo: Repo, content: str) -> None:
+    gone = "requests/retired/old.yaml"
+    repo.on_main(gone, content)  # no policies/retired.yaml: nobody can approve its deletion
+    repo.git("rebase", "--quiet", "main")
+    repo.remove(gone)
+    head = repo.commit("remove it")
+    for result in (run(repo, pull=pull(head, ("erin", head)), teams=Teams()), run(repo)):
+        assert not result.ok
+        [problem] = result.errors
+        assert problem.path == gone
+        assert "policy retired is not on the base branch, so nobody can approve it" in (
+            problem.message)
+    assert "is refused" in render_report(result)
+
+
+def test_the_requester_may_delete_their_own_request_under_a_policy_gone(repo: Repo) -> None:
+    gone = "requests/retired/old.yaml"
+    repo.on_main(gone, dump(request_data()))
+    repo.git("rebase", "--quiet", "main")
+    repo.remove(gone)
+    head = repo.commit("give it back")
+    result = run(repo, pull=pull(head), teams=Teams())
+    assert result.ok, messages(result)
+    assert result.deletions[0].own
+
+
+def test_the_requester_is_read_from_the_base_not_the_pull_requests_history(repo: Repo) -> None:
+    """A PR that rewrites the file to name its author, then deletes it, is still deleting the
+    base's request: the requester is the base's."""
+    text = (repo.path / EXISTING).read_text()
+    repo.write(EXISTING, text.replace("requester: alice", "requester: bob"))
+    repo.commit("make it mine")
+    repo.remove(EXISTING)
+    head = repo.commit("and give it back")
+    result = run(repo, "bob", pull=pull(head, author="bob"), teams=Teams())
+    assert not result.ok
+    assert "ends alice's request" in messages(result)
 
 
 def test_author_must_be_requester(repo: Repo) -> None:

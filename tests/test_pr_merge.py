@@ -158,3 +158,15 @@ def test_rebase_push_carrying_more_than_the_pull_request_is_refused(world: World
     sha = world.merge("rebase")
     with pytest.raises(Rejected, match="holds 2 commits"):
         world.verify(sha, before=world.base)
+
+
+def test_a_deletion_without_its_approvals_is_left_to_apply_not_the_whole_merge(
+    world: World,
+) -> None:
+    world.repo.remove(EXISTING)  # alice's request
+    world.repo.commit("end alice's access")
+    world.open(author="bob")
+    merge = world.verify(world.merge())  # an admin merged it without approvals
+    [deletion] = merge.result.deletions
+    assert not deletion.allowed and deletion.requester == "alice"
+    assert "needs 1 approval(s)" in deletion.why_not()

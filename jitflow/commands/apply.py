@@ -1,9 +1,10 @@
 """`jitflow apply`: grant approved requests in AWS and record them in the audit log.
 
 In the apply workflow (no paths): verify the merge GITHUB_SHA against GitHub, then grant what
-it added and early-revoke what it deleted. Every check runs before any AWS call. A refusal
-still leaves evidence: a `rejected` audit record, a comment on the pull request, and a
-non-zero exit. Request paths given by hand carry no approval and are refused (fail closed).
+it added and early-revoke what it deleted (a deletion of another person's request only with
+its policy's approvals). Every check runs before any AWS call. A refusal still leaves
+evidence: a `rejected` audit record, a comment on the pull request, and a non-zero exit.
+Request paths given by hand carry no approval and are refused (fail closed).
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from jitflow.errors import InvalidInput, JitflowError, Rejected, UsageError
 from jitflow.gitcmd import Git
 from jitflow.loader import load_and_check, load_policy_set
 from jitflow.model import Policy, Request, Settings
-from jitflow.pr.comments import granted_comment, rejected_comment
-from jitflow.pr.merge import verify_merge
+from jitflow.pr.comments import granted_comment, rejected_comment, unrevoked_comment
+from jitflow.pr.merge import VerifiedMerge, verify_merge
 from jitflow.settings import load_settings
 from jitflow.tree import FsTree
 
 if TYPE_CHECKING:
+    from jitflow.engine import Engine, Outcome
     from jitflow.gh import GitHubClient
 
 
@@ -90,6 +92,35 @@ def _record_rejection(
         commit_audit(root, log, f"jitflow apply: rejected {sha[:12]}\n\n{reason}\n")
 
 
+def _end_deleted(engine: Engine, merge: VerifiedMerge, now: datetime) -> list[Outcome]:
+    """Early-revoke each deleted request the merge may end (`Deletion.allowed`, decided by
+    `jitflow.pr.deletion.judge_deletion` as the check did); record each it may not."""
+    number = merge.pull.number
+    outcomes: list[Outcome] = []
+    for deletion in merge.result.deletions:
+        if deletion.allowed:
+            reason = f"request file deleted by pull request #{number}"
+            outcomes.append(engine.revoke_request(deletion.request_id, reason, now))
+        else:
+            outcomes.append(engine.refuse_revoke(
+                deletion.request_id, f"not revoked: {deletion.why_not()}", now,
+                pr=number, commit=merge.sha))
+    return outcomes
+
+
+def _comment_outcomes(client: GitHubClient, merge: VerifiedMerge, granted: list[Outcome],
+                      ended: list[Outcome], now: datetime) -> None:
+    number = merge.pull.number
+    for outcome in granted:
+        if outcome.action == "granted":
+            _comment(client, number, granted_comment(outcome, merge, now))
+        elif outcome.action == "rejected":
+            _comment(client, number, rejected_comment(outcome.detail))
+    for outcome in ended:
+        if outcome.action == "rejected":
+            _comment(client, number, unrevoked_comment(outcome.request_id, outcome.detail))
+
+
 def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: datetime) -> int:
     from jitflow.gh import GitHubClient  # noqa: PLC0415
 
@@ -116,16 +147,12 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
         return 1
     engine, log = open_engine(root, settings, args.dry_run, policies=merge.result.policies)
     pairs = [(plan.request, plan.policy) for plan in merge.result.plans]
-    outcomes = engine.apply_requests(pairs, merge, now)
-    reason = f"request file deleted by pull request #{merge.pull.number}"
-    outcomes += [engine.revoke_request(rid, reason, now) for rid in merge.result.deleted]
+    granted = engine.apply_requests(pairs, merge, now)
+    ended = _end_deleted(engine, merge, now)
+    outcomes = granted + ended
     print_outcomes(outcomes)
     if not args.dry_run:
-        for outcome in outcomes:
-            if outcome.action == "granted":
-                _comment(client, merge.pull.number, granted_comment(outcome, merge, now))
-            elif outcome.action == "rejected":
-                _comment(client, merge.pull.number, rejected_comment(outcome.detail))
+        _comment_outcomes(client, merge, granted, ended, now)
         if args.commit:
             commit_audit(
                 root,

@@ -122,6 +122,9 @@ def _print_result(result: CheckResult, fmt: str, github: bool) -> None:
     for request_id, status in result.approvals.items():
         for text in status.summary().splitlines():
             print(_line(f"{request_id}: {text}"))
+    for deletion in result.deletions:
+        for text in deletion.approvals.summary().splitlines() if deletion.approvals else ():
+            print(_line(f"deleting {deletion.request_id}: {text}"))
     if fmt == "text" and not github:
         for plan in result.plans:
             print(render_text(plan, result.budgets.get(plan.request.id, ())))

@@ -145,6 +145,23 @@ class Engine:
             return self.run.done(Outcome("none", request_id, "", detail="no live grant"))
         return self.revoker.early(request_id, reason, now)
 
+    def refuse_revoke(self, request_id: str, reason: str, now: datetime, *, pr: int,
+                      commit: str) -> Outcome:
+        """A revoke that may not happen (a request file deleted without the approvals its
+        deletion needs): a `rejected` record, and AWS left as it is."""
+        opened = self.run.ledger.open_grant(request_id)
+        account = opened.account if opened is not None else None
+        if not account and self.policies is not None:
+            policy = self.policies.policies.get(request_id.split("/", 1)[0])
+            account = policy.account if policy is not None else None
+        if not self.run.dry_run:
+            whose = {} if opened is None else {"requester": opened.requester,
+                                               "principal": opened.principal}
+            self.run.ledger.record("rejected", now, request=request_id, **whose,
+                                   account=account, pr=pr, commit=commit, reason=reason)
+        return self.run.done(Outcome("rejected", request_id, account or "", detail=reason,
+                                     dry_run=self.run.dry_run))
+
     def _in_bucket_policy(self, request_id: str) -> bool:
         opened = self.run.ledger.open_grant(request_id)
         if opened is not None:

@@ -1,10 +1,11 @@
 """The pull-request check as a value: which files changed, is each request valid, approved?
 
 `jitflow check` (on a PR) and `jitflow apply` (re-verifying a merge against its first parent)
-both call `check_changes`, so the two can never judge a request differently. Everything a PR
-could influence is read from git at explicit refs: policies, identities and settings come from
-the *base* ref (`GitTree(git, base)`), never from the PR's own copies; request files come from
-the head ref. No clock, no network: the caller passes the time, the PR facts and the team
+both call `check_changes`, so the two can never judge a request, or a deletion
+(`jitflow.pr.deletion`), differently. Everything a PR could influence is read from git at
+explicit refs: policies, identities and settings come from the *base* ref (`GitTree(git,
+base)`), never from the PR's own copies; added request files come from the head ref, deleted
+ones from the base. No clock, no network: the caller passes the time, the PR facts and the team
 resolver (gathered by `jitflow.gh`).
 """
 
@@ -24,6 +25,7 @@ from jitflow.errors import ConfigError
 from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
 from jitflow.model import PolicySet, Request, Settings
 from jitflow.plan import Plan, build_plan, subject_for
+from jitflow.pr.deletion import Deletion, judge_deletion
 from jitflow.problems import Problem
 from jitflow.rules import check_request
 from jitflow.settings import SETTINGS_FILE, load_settings
@@ -63,6 +65,7 @@ class CheckResult:
     requests: tuple[Request, ...] = ()  # added and valid
     plans: tuple[Plan, ...] = ()
     deleted: tuple[str, ...] = ()  # request ids whose file the PR deletes (early revoke)
+    deletions: tuple[Deletion, ...] = ()  # each deleted request file, judged
     approvals: dict[str, ApprovalStatus] = field(default_factory=dict)  # request id ->
     approvals_checked: bool = False  # False when no PR facts were given (a local run)
     notes: tuple[str, ...] = ()
@@ -78,12 +81,21 @@ class CheckResult:
         return tuple(p for p in self.problems if p.severity == "error")
 
     @property
+    def merge_errors(self) -> tuple[Problem, ...]:
+        """The errors that refuse a whole merge at apply: all but a deletion's own verdict,
+        which apply records and comments on for that request alone (nothing of it is revoked;
+        the rest of the merge is judged on its own, as an unapproved grant is)."""
+        verdicts = {d.problem() for d in self.deletions}
+        return tuple(p for p in self.errors if p not in verdicts)
+
+    @property
     def approved(self) -> bool:
         return all(status.ok for status in self.approvals.values())
 
     @property
     def ok(self) -> bool:
-        """Valid, and (when approvals were checked) every added request is approved."""
+        """Valid, and (when approvals were checked) every added request is approved and every
+        deletion allowed (a deletion that is not is an error: `Deletion.problem`)."""
         return not self.errors and self.approved
 
 
@@ -255,7 +267,6 @@ class _Acc:
     problems: list[Problem] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     plans: list[Plan] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     approvals: dict[str, ApprovalStatus] = field(default_factory=dict)
     budgets: dict[str, list[Budget]] = field(default_factory=dict)
@@ -324,12 +335,9 @@ def check_changes(
                    settings.partition)
     for change in changes:
         rid = request_id_of(change.path)
-        if rid is None:
-            continue  # reported by scope_problems
-        if change.status == "D":
-            acc.deleted.append(rid)
-            acc.notes.append(f"deleting {change.path} means an early revoke of {rid} after merge")
-        elif change.status != "A":
+        if rid is None or change.status == "D":
+            continue  # reported by scope_problems; judged below
+        if change.status != "A":
             acc.problems.append(
                 _problem(
                     change.path,
@@ -338,6 +346,12 @@ def check_changes(
             )
         else:
             added.check(change.path, rid)
+    deleted = {c.path: rid for c in changes if c.status == "D" and (rid := request_id_of(c.path))}
+    deletions = _judge_deletions(
+        git, base, deleted, author=author, policies=policies, pull=pull, teams=teams
+    )
+    acc.problems += [p for d in deletions if (p := d.problem()) is not None]
+    acc.notes += [n for d in deletions if (n := d.note()) is not None]
     if pull is not None and teams is not None:
         for request in acc.requests:
             acc.approvals[request.id] = evaluate(pull, policies.policies[request.policy], teams)
@@ -357,7 +371,8 @@ def check_changes(
         problems=tuple(sorted(set(acc.problems), key=_order)),
         requests=tuple(acc.requests),
         plans=tuple(acc.plans),
-        deleted=tuple(acc.deleted),
+        deleted=tuple(d.request_id for d in deletions),
+        deletions=deletions,
         approvals=acc.approvals,
         approvals_checked=pull is not None and teams is not None,
         notes=tuple(acc.notes),
@@ -379,6 +394,26 @@ def _baseline_problems(plan: Plan, settings: Settings) -> list[Problem]:
                     f"branch lists no jitflow_roles for account {policy.account}: apply would "
                     "refuse the grant (the baseline would lock jitflow out); an admin must add "
                     "them first")]
+
+
+def _judge_deletions(
+    git: Git,
+    base: str,
+    deleted: dict[str, str],
+    *,
+    author: str,
+    policies: PolicySet,
+    pull: PullFacts | None,
+    teams: TeamResolver | None,
+) -> tuple[Deletion, ...]:
+    """Every deleted request file (path -> id), judged on its content at the base (one read)."""
+    if not deleted:
+        return ()
+    contents = git.show_many(base, list(deleted))
+    return tuple(
+        judge_deletion(rid, path, contents.get(path), author, policies, pull=pull, teams=teams)
+        for path, rid in deleted.items()
+    )
 
 
 def _budget(plan: Plan, sizes: dict[str, tuple[int, str]], problems: list[Problem]

@@ -1,4 +1,5 @@
-"""The comments jitflow apply leaves on a merged pull request: granted, or not. Pure."""
+"""The comments jitflow apply leaves on a merged pull request: granted, or not; a deletion
+that was not revoked. Pure."""
 
 from __future__ import annotations
 
@@ -54,4 +55,13 @@ def rejected_comment(reason: str) -> str:
     return (
         f"### :no_entry: jitflow did not grant this request\n\n{md.text(reason)}\n\nNothing was "
         "changed in AWS. Fix the cause and open a new pull request with a new request file."
+    )
+
+
+def unrevoked_comment(request_id: str, reason: str) -> str:
+    return (
+        f"### :no_entry: jitflow did not revoke {md.code(request_id)}\n\n{md.text(reason)}\n\n"
+        "This run left its grant as it is in AWS. Deleting another "
+        "person's request changes their access, so it needs the approvals its policy gives a "
+        "grant; only the requester may give their own access back without them."
     )

@@ -29,7 +29,8 @@ class PullSource(TeamResolver, Protocol):
 
 @dataclass(frozen=True)
 class VerifiedMerge:
-    """What a pushed commit is allowed to do: grant `result.requests`, revoke `result.deleted`."""
+    """What a pushed commit is allowed to do: grant `result.requests` (each once approved),
+    revoke each of `result.deletions` that is `allowed`."""
 
     sha: str
     base: str
@@ -114,8 +115,8 @@ def verify_merge(
     )
     base = diff_base(git, sha, before, commits)
     result = check_changes(git, base, sha, pull.author, applied_at=now, pull=pull, teams=source)
-    if result.errors:
-        shown = "; ".join(p.text() for p in result.errors[:5])
+    if result.merge_errors:  # a deletion's verdict is apply's to act on, request by request
+        shown = "; ".join(p.text() for p in result.merge_errors[:5])
         raise Rejected(f"pull request #{pull.number} does not pass the check at merge: {shown}")
     return VerifiedMerge(sha, base, pull, result)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from jitflow import markdown
 from jitflow.plan import render_markdown
 from jitflow.pr.check import COMMENT_MARKER, CheckResult
+from jitflow.pr.deletion import Deletion
 from jitflow.problems import Problem
 
 
@@ -15,7 +16,8 @@ def verdict(result: CheckResult) -> str:
         return f"failed: {len(result.errors)} problem(s)"
     if not result.approved:
         return "waiting for approvals"
-    if not result.approvals_checked and result.requests:
+    judged = result.requests or any(not d.own for d in result.deletions)
+    if not result.approvals_checked and judged:
         return "valid (approvals not checked: no pull request)"
     return "passed"
 
@@ -33,6 +35,8 @@ def render_report(result: CheckResult, *, marker: str = COMMENT_MARKER) -> str:
         out.append("")
     if result.notes:
         out += ["**Notes**", ""] + [f"- {markdown.text(n)}" for n in result.notes] + [""]
+    for deletion in result.deletions:
+        out += _deletion(deletion)
     for plan in result.plans:
         status = result.approvals.get(plan.request.id)
         if status is not None:
@@ -46,6 +50,23 @@ def render_report(result: CheckResult, *, marker: str = COMMENT_MARKER) -> str:
             out.append("")
         out.append(render_markdown(plan, result.budgets.get(plan.request.id, ())))
     return "\n".join(out).rstrip() + "\n"
+
+
+def _deletion(deletion: Deletion) -> list[str]:
+    """What deleting another person's request needs, and the approvals it has."""
+    if deletion.own:
+        return []
+    if deletion.allowed:
+        mark, head = ":white_check_mark:", "is approved"
+    else:
+        mark = ":no_entry:" if deletion.refused else ":hourglass:"
+        head = deletion.needs()
+    lines = [f"{mark} Deleting {markdown.code(deletion.request_id)} "
+             f"({markdown.text(deletion.whose)}) **{markdown.text(head)}**", ""]
+    if deletion.approvals is not None:
+        lines += [f"- {markdown.text(line)}" for line in deletion.approvals.summary().splitlines()]
+        lines.append("")
+    return lines
 
 
 def _line(problem: Problem) -> str:
