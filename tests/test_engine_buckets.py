@@ -209,6 +209,28 @@ def test_a_concurrent_writer_fails_the_run_and_a_rerun_converges(world: World) -
     assert world.sids() == ["Replication", "JitflowGdataHfixSfixE1O"]
 
 
+def test_a_sweep_stopped_by_a_bucket_records_the_grants_removed_before(world: World) -> None:
+    """Each changed bucket is written once, then the grants are recorded; when a bucket's
+    write fails, the grants whose buckets were all written are recorded before the run stops
+    (the one in the failed bucket is left to the rerun)."""
+    lake = world.grant()
+    request = make_request(name="elsewhere", principal=SHARED,
+                           access=(AccessEntry("other", "p/", ("s3:PutObject",)),))
+    assert world.engine().apply(request, POLICY, Approvals(), T0).action == "granted"
+    theirs = {**FOREIGN, "Resource": "arn:aws:s3:::other/*"}  # so "other" takes a Put
+    world.s3.policies["other"] = json.dumps(
+        {**json.loads(world.s3.policies["other"]),
+         "Statement": [*world.statements("other"), theirs]})
+    world.s3.fail["PutBucketPolicy"] = AwsError("AWS s3:PutBucketPolicy failed: InternalError")
+    with pytest.raises(AwsError, match="PutBucketPolicy"):
+        world.engine().revoke(EXPIRY)
+    assert "lake" not in world.s3.policies  # lake was written (deleted) before other failed
+    assert [(r.event, r.request) for r in world.records()][2:] == [("expired", lake)]
+    assert [o.action for o in world.engine().revoke(EXPIRY)] == ["expired"]  # the rerun
+    assert [(r.event, r.request) for r in world.records()][2:] == [
+        ("expired", lake), ("expired", request.id)]
+
+
 def test_a_permission_set_resolves_to_its_one_identity_center_role(world: World) -> None:
     world.iam.add_role("AWSReservedSSO_DataEngineer_0123456789abcdef",
                        path="/aws-reserved/sso.amazonaws.com/eu-west-1/")

@@ -29,7 +29,7 @@ from jitflow.engine.buckets import (
 )
 from jitflow.engine.outcome import Outcome
 from jitflow.engine.ports import BucketPort, Check, request_paths
-from jitflow.errors import Rejected, UsageError
+from jitflow.errors import ExternalError, Rejected, UsageError
 from jitflow.grants import check_request_id
 from jitflow.loader import load_and_check
 from jitflow.model import Policy, Request
@@ -63,15 +63,30 @@ class BucketRevoker(BucketBase):
                   for rid, v in verdicts.items() if v.reconcile}
         results: list[Outcome] = []
         sizes = {b: bp.size_of(before) for b, before in befores.items()}
-        for bucket, before in befores.items():
-            extra = [live for rid, live in proven.items() if bucket in held[rid]]
-            after = self._after(account, bucket, before, held=held, ending=ending, now=now,
-                                results=results, extra_live=extra)
-            if not self.run.dry_run:
-                sizes[bucket] = self.write(port, bucket, before, after)
-        results += [self._conclude(rid, held[rid], v, account, now=now, sizes=sizes)
-                    for rid, v in verdicts.items() if v.event or v.reconcile]
+        written: set[str] = set()
+        try:
+            for bucket, before in befores.items():
+                extra = [live for rid, live in proven.items() if bucket in held[rid]]
+                after = self._after(account, bucket, before, held=held, ending=ending,
+                                    now=now, results=results, extra_live=extra)
+                if not self.run.dry_run:
+                    sizes[bucket] = self.write(port, bucket, before, after)
+                written.add(bucket)
+        except ExternalError:
+            # What is done in AWS is recorded before the run stops: each grant whose buckets
+            # were all written. The bucket that failed is left to the rerun.
+            self._conclude_all(verdicts, held, account, now=now, sizes=sizes, only=written)
+            raise
+        results += self._conclude_all(verdicts, held, account, now=now, sizes=sizes)
         return results + self._settle_missing(account, held, now)
+
+    def _conclude_all(self, verdicts: dict[str, Verdict], held: dict[str, Held], account: str,
+                      *, now: datetime, sizes: dict[str, int], only: set[str] | None = None
+                      ) -> list[Outcome]:
+        """Record each grant a verdict ends or proves (`only`: whose buckets are all in it)."""
+        return [self._conclude(rid, held[rid], v, account, now=now, sizes=sizes)
+                for rid, v in verdicts.items()
+                if (v.event or v.reconcile) and (only is None or set(held[rid]) <= only)]
 
     def _after(self, account: str, bucket: str, before: dict[str, Any] | None, *,
                held: dict[str, Held], ending: set[str], now: datetime,
