@@ -24,6 +24,7 @@ from jitflow.cli import main
 from jitflow.sandbox.github import FakeGitHub
 from testing.check_repo import NEW, Repo, dump, request_data
 from testing.foundation import ml_request_data
+from testing.moto_server import FaultInjector, instrument_clients, no_retry_sleep
 
 REPOSITORY = "acme/access"
 
@@ -306,3 +307,40 @@ def test_revoke_without_github_cannot_prove_it_and_revokes(
     assert aws.granted() == []
     [record] = world.audit()
     assert record["event"] == "orphan_revoked" and "not approved" in record["reason"]
+
+
+# The second grant's first write, per mode: the call that fails (every attempt).
+SECOND_WRITE = {"bucket-policy": "s3.PutBucketPolicy", "identity-policy": "iam.CreatePolicy"}
+
+
+def test_apply_stopped_by_a_later_request_commits_the_earlier_grant(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A merge adds two requests; AWS fails the second one's write. The first grant stands: it
+    is recorded, commented and committed in this run (exit 3, no traceback), and a rerun of
+    the same merge grants the second."""
+    world.add_request()
+    second = world.example.path.replace(".yaml", "-second.yaml")
+    world.repo.write(second, world.example.text)
+    world.repo.commit(f"request {second}")
+    number = world.pull()
+    world.approve(number)
+    sha = world.merge(number)
+    injector = FaultInjector(fail_at=2, kind="server-error", op=SECOND_WRITE[world.example.mode])
+    with no_retry_sleep(), instrument_clients(injector):
+        code = world.apply(sha, monkeypatch)
+    err = capsys.readouterr().err
+    assert injector.failed_op is not None
+    assert code == 3, err
+    assert "jitflow: error: AWS" in err and "Traceback" not in err, err
+    [record] = world.audit()
+    assert record["event"] == "granted"
+    message = world.repo.git("log", "-1", "--format=%B")
+    assert "(stopped part-way)" in message and f"granted: {record['request']}" in message
+    assert world.repo.git("status", "--porcelain", "audit").strip() == ""
+    [comment] = world.fake.comments(number)
+    assert "Granted" in comment.body
+
+    assert world.apply(sha, monkeypatch) == 0  # the rerun grants the second request
+    assert [r["event"] for r in world.audit()] == ["granted", "granted"]
+    assert len(world.fake.comments(number)) == 2

@@ -21,6 +21,7 @@ from jitflow.commands.support import (
     add_common_arguments,
     approval_source_from_env,
     commit_audit,
+    finish_stopped_run,
     now_of,
     open_engine,
     print_outcomes,
@@ -33,11 +34,12 @@ from jitflow.gitcmd import Git
 from jitflow.loader import load_and_check, load_policy_set
 from jitflow.model import Policy, Request, Settings
 from jitflow.pr.comments import granted_comment, rejected_comment
-from jitflow.pr.merge import verify_merge
+from jitflow.pr.merge import VerifiedMerge, verify_merge
 from jitflow.settings import load_settings
 from jitflow.tree import FsTree
 
 if TYPE_CHECKING:
+    from jitflow.engine import Engine, Outcome
     from jitflow.gh import GitHubClient
 
 
@@ -115,24 +117,39 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
             _comment(client, numbers[0] if numbers else None, rejected_comment(error.message))
         return 1
     engine, log = open_engine(root, settings, args.dry_run, policies=merge.result.policies)
+    title = f"jitflow apply: #{merge.pull.number} ({sha[:12]})"
+    try:
+        outcomes = _grant_and_revoke(engine, merge, now)
+    except Exception as error:
+        if not args.dry_run:  # what was granted before the failure stands: say so
+            _announce(client, merge, engine.outcomes, now)
+        finish_stopped_run(root, log, args, title, outcomes=engine.outcomes,
+                           error=error)
+        raise
+    print_outcomes(outcomes)
+    if not args.dry_run:
+        _announce(client, merge, outcomes, now)
+        if args.commit:
+            commit_audit(root, log, summary_message(title, outcomes))
+    return 1 if any(o.action == "rejected" for o in outcomes) else 0
+
+
+def _grant_and_revoke(engine: Engine, merge: VerifiedMerge, now: datetime) -> list[Outcome]:
+    """Grant what the merge added, then early-revoke what it deleted."""
     pairs = [(plan.request, plan.policy) for plan in merge.result.plans]
     outcomes = engine.apply_requests(pairs, merge, now)
     reason = f"request file deleted by pull request #{merge.pull.number}"
-    outcomes += [engine.revoke_request(rid, reason, now) for rid in merge.result.deleted]
-    print_outcomes(outcomes)
-    if not args.dry_run:
-        for outcome in outcomes:
-            if outcome.action == "granted":
-                _comment(client, merge.pull.number, granted_comment(outcome, merge, now))
-            elif outcome.action == "rejected":
-                _comment(client, merge.pull.number, rejected_comment(outcome.detail))
-        if args.commit:
-            commit_audit(
-                root,
-                log,
-                summary_message(f"jitflow apply: #{merge.pull.number} ({sha[:12]})", outcomes),
-            )
-    return 1 if any(o.action == "rejected" for o in outcomes) else 0
+    return outcomes + [engine.revoke_request(rid, reason, now) for rid in merge.result.deleted]
+
+
+def _announce(client: GitHubClient, merge: VerifiedMerge, outcomes: list[Outcome],
+              now: datetime) -> None:
+    """One comment on the pull request per grant made or refused."""
+    for outcome in outcomes:
+        if outcome.action == "granted":
+            _comment(client, merge.pull.number, granted_comment(outcome, merge, now))
+        elif outcome.action == "rejected":
+            _comment(client, merge.pull.number, rejected_comment(outcome.detail))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from jitflow.clock import parse_time, system_clock
-from jitflow.errors import AuditError, GitError, Rejected, UsageError
+from jitflow.errors import AuditError, GitError, JitflowError, Rejected, UsageError
 from jitflow.gitcmd import Git
 from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
 from jitflow.model import PolicySet, Request, Settings
@@ -295,6 +295,30 @@ def commit_audit(root: Path, log: AuditLog, message: str) -> None:
 def summary_message(title: str, outcomes: list[Outcome]) -> str:
     lines = [o.text() for o in outcomes if not o.dry_run and o.action not in ("none", "kept")]
     return f"{title}\n\n" + "\n".join(lines) + "\n"
+
+
+def finish_stopped_run(root: Path, log: AuditLog, args: argparse.Namespace, title: str, *,
+                       outcomes: list[Outcome], error: Exception) -> None:
+    """A run that stopped part-way (an AWS or GitHub failure, or a bug): print what it did
+    and, with --commit, commit the records it wrote, so that every AWS change it made reaches
+    the repository in this run (the workflows push the commit even after a failed step). The
+    caller raises `error` again: the exit code stays the failure's. A failure to commit is
+    reported and never hides `error`."""
+    for outcome in outcomes:
+        print(outcome.text())
+    if not args.commit or args.dry_run or not log.changed_files():
+        return
+    reason = error.message if isinstance(error, JitflowError) else \
+        f"internal error: {type(error).__name__}: {error}"
+    message = (summary_message(f"{title} (stopped part-way)", outcomes)
+               + f"\nStopped by: {reason}\nEach change listed above was made in AWS and is "
+               "recorded; a rerun completes the rest (and records the step that failed, "
+               "marked reconciled if AWS made it).\n")
+    try:
+        commit_audit(root, log, message)
+    except JitflowError as failed:
+        print(f"jitflow: warning: the audit records of this stopped run are not committed: "
+              f"{failed.message}", file=sys.stderr)
 
 
 def push_before(env: dict[str, str] | os._Environ[str]) -> str | None:
