@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from jitflow.audit import chain
 from jitflow.cli import main
 from jitflow.sandbox.github import FakeGitHub
 from testing.check_repo import NEW, Repo, dump, request_data
@@ -344,3 +346,28 @@ def test_apply_stopped_by_a_later_request_commits_the_earlier_grant(
     assert world.apply(sha, monkeypatch) == 0  # the rerun grants the second request
     assert [r["event"] for r in world.audit()] == ["granted", "granted"]
     assert len(world.fake.comments(number)) == 2
+
+
+def test_apply_over_a_broken_log_refuses_new_grants(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only revoke goes on over a log that does not verify (tests/test_cli_broken_log.py);
+    a new grant waits until an admin repairs it: nothing in AWS, no record, no segment."""
+    world.add_request()
+    number = world.pull()
+    world.approve(number)
+    sha = world.merge(number)
+    audit = world.repo.path / "audit"
+    audit.mkdir()
+    record = chain.next_record(None, at=datetime(2026, 11, 1, tzinfo=UTC), event="rejected",
+                               details={"reason": "the truth"})
+    forged = chain.dumps({**record, "reason": "something else"})  # does not hash to its hash
+    (audit / "2026-11.jsonl").write_text(forged + "\n")
+    assert world.apply(sha, monkeypatch) == 1
+    err = capsys.readouterr().err
+    assert "the audit log does not verify: new grants wait until an admin repairs it" in err
+    assert "2026-11.jsonl:1: record was edited" in err
+    assert aws.granted() == []
+    assert sorted(p.name for p in audit.iterdir()) == ["2026-11.jsonl"]
+    assert (audit / "2026-11.jsonl").read_text() == forged + "\n"
+    assert world.fake.comments(number) == []

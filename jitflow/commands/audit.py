@@ -11,6 +11,7 @@ from typing import Any
 from jitflow.audit.store import AuditLog
 from jitflow.clock import iso, parse_time
 from jitflow.errors import InvalidInput, UsageError
+from jitflow.problems import Problem
 
 DEFAULT_DIR = "audit"
 SETTINGS_FILE = "jitflow.yaml"  # jitflow.settings.SETTINGS_FILE (a test keeps them equal)
@@ -66,11 +67,7 @@ def _verify(args: argparse.Namespace) -> int:
     summary = _log(args.dir, args.named).summary()  # one streaming pass
     problems = summary.problems
     if problems:
-        count = len(problems)
-        raise InvalidInput(
-            problems,
-            f"audit chain in {args.dir} is broken: {count} problem{'s' if count > 1 else ''}",
-        )
+        raise InvalidInput(problems, _broken(args.dir, problems))
     last = summary.last
     if last is None:
         print(f"audit chain intact: 0 records in 0 files (no audit records in {args.dir})")
@@ -78,6 +75,19 @@ def _verify(args: argparse.Namespace) -> int:
     print(f"audit chain intact: {summary.records} records in {summary.files} files")
     print(f"last record: seq {last['seq']} at {last['time']}, hash {last['hash']}")
     return 0
+
+
+def _broken(directory: str, problems: list[Problem]) -> str:
+    """The verdict on a log that does not verify: its problems, and the marked segments that
+    follow a break (reported as warnings: revoke went on recording removals there)."""
+    count = sum(p.severity != "warning" for p in problems)
+    segments = len(problems) - count
+    verdict = f"audit chain in {directory} is broken: {count} problem{'s' if count != 1 else ''}"
+    if segments:
+        verdict += (f"; {segments} marked segment{'s' if segments != 1 else ''} of revoke's "
+                    "records follow the break. New grants wait until an admin repairs the log: "
+                    "restore the broken lines from git history, then run jitflow audit repair")
+    return verdict
 
 
 def _session(record: dict[str, Any]) -> str:

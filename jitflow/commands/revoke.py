@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 from jitflow.commands.support import (
     add_common_arguments,
     approval_source_from_env,
+    broken_log_error,
     commit_audit,
     default_branch_policies,
     default_branch_tree,
     finish_stopped_run,
     now_of,
-    open_engine,
+    open_removal_engine,
     print_outcomes,
     repo_root,
     summary_message,
@@ -78,10 +79,13 @@ def run(args: argparse.Namespace) -> int:
     branch = default_branch_policies(root, settings)
     if branch is None and not (args.no_reconcile or args.request):
         default_branch_tree(root, settings)  # raises the GitError that says what is missing
-    engine, log = open_engine(root, settings, args.dry_run,
-                              policies=branch[1] if branch else None)
+    # A log that does not verify never stops the removal of access (jitflow.audit.segment).
+    engine, log, problems = open_removal_engine(root, settings, args.dry_run,
+                                                policies=branch[1] if branch else None)
     title = f"jitflow revoke: {args.request} early" if args.request is not None else \
         "jitflow revoke: expired and orphaned grants"
+    if problems:
+        title += " (the audit log does not verify: recorded apart, in a marked segment)"
     try:
         outcomes = _revoke(args, engine, branch, settings, now)
     except Exception as error:
@@ -91,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     print_outcomes(outcomes)
     if args.commit and not args.dry_run:
         commit_audit(root, log, summary_message(title, outcomes))
+    if problems:
+        raise broken_log_error(log, problems)
     return 0
 
 
