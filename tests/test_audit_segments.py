@@ -19,6 +19,8 @@ from jitflow.audit import chain
 from jitflow.audit.ledger import Ledger
 from jitflow.audit.segment import NOTHING, Anchor
 from jitflow.audit.store import AuditLog
+from jitflow.cli import main
+from jitflow.clock import iso
 from jitflow.errors import AuditError
 
 T0 = datetime(2026, 11, 28, 9, tzinfo=UTC)
@@ -223,3 +225,58 @@ def test_a_segment_broken_later_is_followed_by_another(tmp_path: Path) -> None:
     assert [(f, n, s) for f, n, s, _m in _messages(tmp_path)] == [
         (NOV, 2, "error"), ("segment-1.jsonl", 1, "warning"), ("segment-1.jsonl", 3, "error"),
         ("segment-2.jsonl", 1, "warning")]
+
+
+# --- an admin's repair -----------------------------------------------------------------------
+
+
+def test_repair_rechains_the_segment_once_the_month_files_are_restored(tmp_path: Path) -> None:
+    genuine = _broken(tmp_path)
+    _remove(tmp_path, "lake/a")
+    _remove(tmp_path, "lake/z", "orphan_revoked")
+    with pytest.raises(AuditError, match="restore the month files from git history first"):
+        AuditLog(tmp_path).repair("admin", LATER)
+    assert (tmp_path / "segment-1.jsonl").exists()
+
+    _restore(tmp_path / NOV, 2, genuine)
+    log = AuditLog(tmp_path)
+    assert log.repair("local:admin", LATER + timedelta(days=1)) == [("segment-1.jsonl", 3)]
+    assert not (tmp_path / "segment-1.jsonl").exists()
+    assert log.changed_files() == [tmp_path / NOV, tmp_path / "segment-1.jsonl"]
+    assert AuditLog(tmp_path).verify() == []
+    records = AuditLog(tmp_path).records()
+    assert [(r["seq"], r["event"], r["request"]) for r in records] == [
+        (1, "granted", "lake/a"), (2, "granted", "lake/b"), (3, "granted", "lake/c"),
+        (4, "chain_started", None), (5, "expired", "lake/a"), (6, "orphan_revoked", "lake/z")]
+    assert records[4]["time"] == iso(LATER)  # each record keeps its time
+    assert records[3]["reason"].endswith(
+        "[re-chained after seq 3 by local:admin at 2026-11-29T12:00:00Z (jitflow audit repair)]")
+
+
+def test_repair_refuses_a_forged_segment(tmp_path: Path) -> None:
+    genuine = _broken(tmp_path)
+    third = _lines(tmp_path / NOV)[2]
+    _restore(tmp_path / NOV, 2, genuine)
+    _forged_segment(tmp_path, Anchor(NOV, 9, 9, third["hash"]), "expired")
+    before = (tmp_path / NOV).read_text()
+    with pytest.raises(AuditError, match="does not start from a record of the log before it"):
+        AuditLog(tmp_path).repair("admin", LATER)
+    assert (tmp_path / NOV).read_text() == before
+
+
+def test_the_audit_commands_report_and_repair(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    genuine = _broken(tmp_path)
+    _remove(tmp_path, "lake/a")
+    assert main(["audit", "verify", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / NOV}:2: record was edited" in err
+    assert f"{tmp_path / 'segment-1.jsonl'}:1: marked chain segment" in err
+    assert "broken: 1 problem; 1 marked segment of revoke's records follow the break" in err
+    assert main(["audit", "repair", str(tmp_path)]) == 1  # the month files first
+    _restore(tmp_path / NOV, 2, genuine)
+    assert main(["audit", "repair", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "re-chained 2 records of segment-1.jsonl onto the month files" in out
+    assert "audit chain intact: 5 records in 1 files" in out

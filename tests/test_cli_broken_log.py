@@ -133,3 +133,24 @@ def test_revoke_over_a_forged_log_removes_and_records_in_a_marked_segment(
     # The next run has nothing left to do, records nothing, and still fails loudly.
     assert cli.main(["revoke", "--commit", "--repo", str(repo), "--at", AT]) == 1
     assert len((repo / "audit" / "segment-1.jsonl").read_text().splitlines()) == 3
+
+
+def test_an_admin_repair_brings_the_log_back(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _repository(tmp_path)
+    expired = make_request("backfill", world.role_arn)
+    make_engine(repo / "audit").apply(expired, make_policy(), Approvals(), T0)
+    _git(repo, "add", "audit")
+    _git(repo, "commit", "--quiet", "-m", "granted")
+    _forged_grant(world, repo, tmp_path)
+    assert cli.main(["revoke", "--commit", "--repo", str(repo), "--at", AT]) == 1
+    # The admin takes the month file back as git history has it, and re-chains the segment.
+    _git(repo, "checkout", "HEAD~1", "--", f"audit/{NOV}")
+    assert cli.main(["audit", "repair", str(repo / "audit")]) == 0
+    assert cli.main(["audit", "verify", str(repo / "audit")]) == 0
+    events = [json.loads(line)["event"]
+              for line in (repo / "audit" / NOV).read_text().splitlines()]
+    assert events == ["granted", "chain_started", "expired", "orphan_revoked"]
+    capsys.readouterr()
+    assert cli.main(["revoke", "--repo", str(repo), "--at", AT]) == 0, capsys.readouterr().err

@@ -12,7 +12,7 @@ perfect chain is read whole, so that `chain.verify_chain` can explain every brea
 
 A log that does not verify refuses appends, except through `RemovalLog`, revoke's view: it
 records removals in marked segments (`segment-<n>.jsonl`, jitflow.audit.segment), which
-`verify` reports until an admin repairs the log.
+`verify` reports until an admin's `repair` re-chains them onto the restored month files.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from jitflow.audit import chain, parts, segment
-from jitflow.clock import iso
+from jitflow.clock import iso, parse_time
 from jitflow.errors import AuditError
 from jitflow.problems import Problem
 
@@ -297,6 +297,53 @@ class AuditLog:
         if path not in self._changed:
             self._changed.append(path)
 
+    # ------------------------------------------------------------------ repair
+
+    def repair(self, actor: str, at: datetime) -> list[tuple[str, int]]:
+        """Re-chain the marked segments' records onto the month files, once an admin has
+        restored those from git history so that they verify; then remove the segment files.
+
+        Each record keeps its time, event and details (a `chain_started` says in its reason
+        that it was re-chained, by whom and when) and gets its place in the one chain. Refuses
+        (AuditError, nothing written) while the month files do not verify, or a segment does
+        not verify on its own or does not start from a record of the log before it. Returns
+        (segment file, records re-chained) of each segment."""
+        with self._locked():
+            main = parts.follow(parts.MONTH_FILES, self.month_files(), keep=True)
+            wrong = self._stray_problems() + (chain.verify_chain(self.lines()) if main.broken
+                                              else [])
+            if wrong:
+                raise AuditError(f"restore the month files from git history first, so that "
+                                 f"they verify: {_describe(wrong)}")
+            known = set(main.places) | {segment.NOTHING}
+            segments = [parts.follow(path.name, [path], keep=True)
+                        for _number, path in parts.segment_files(self.directory)]
+            for part in segments:
+                _check_repairable(part, known)
+                known |= set(part.places)
+            self._rechain(segments, main.records[-1] if main.records else None, actor, at)
+            for part in segments:
+                part.files[0].unlink()
+                self._changed.append(part.files[0])
+            self._tail = None
+        return [(part.label, len(part.records)) for part in segments]
+
+    def _rechain(self, segments: list[parts.Part], last: dict[str, Any] | None, actor: str,
+                 at: datetime) -> None:
+        files = self.month_files()
+        last_path = files[-1] if files else None
+        for part in segments:
+            for record in part.records:
+                details = {k: record[k] for k in chain.DETAIL_FIELDS if k in record}
+                if record["event"] == segment.STARTED:
+                    details["reason"] = (f"{details.get('reason') or ''} [re-chained after seq "
+                                         f"{last['seq'] if last else 0} by {actor} at "
+                                         f"{iso(at)} (jitflow audit repair)]")
+                last = chain.next_record(last, at=parse_time(record["time"]),
+                                         event=record["event"], details=details)
+                last_path = self._month_path(last["time"], last_path)
+                self._add(last_path, last)
+
     def for_removals(self) -> RemovalLog:
         """This log as `jitflow revoke` reads and writes it, broken or not (RemovalLog)."""
         return RemovalLog(self)
@@ -340,6 +387,20 @@ class AuditLog:
         with path.open("rb") as handle:
             handle.seek(size - 1)
             return handle.read(1) == b"\n"
+
+
+def _check_repairable(part: parts.Part, known: set[segment.Anchor]) -> None:
+    """A segment whose records may join the chain: it verifies on its own, and starts from a
+    record of the log before it (`known`)."""
+    if part.broken:
+        raise AuditError(f"{part.label} does not verify on its own "
+                         f"({parts.first_problem(part)}): restore it from git history first")
+    first = part.first or {}
+    anchor = segment.Anchor.from_json(first.get("anchor"))
+    if first.get("event") != segment.STARTED or anchor not in known:
+        named = anchor.text() if anchor else "no record"
+        raise AuditError(f"{part.label} does not start from a record of the log before it (it "
+                         f"names {named}): a forged segment? Remove it once reviewed")
 
 
 class RemovalLog:

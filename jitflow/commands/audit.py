@@ -27,6 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "it is intact, 1 with every problem as FILE:LINE: message.",
     )
     verify.add_argument("dir", nargs="?", metavar="DIR", help=DIR_HELP)
+    repair = actions.add_parser(
+        "repair",
+        help="re-chain the marked segments revoke wrote while the log was broken",
+        description="For an admin, once the broken lines of the month files are restored from "
+        "git history: re-chain the records of each marked segment (segment-<n>.jsonl) onto the "
+        "month files, remove the segment files, and verify. Refuses, changing nothing, while "
+        "anything is still wrong. Commit the result in a pull request the admins review.",
+    )
+    repair.add_argument("dir", nargs="?", metavar="DIR", help=DIR_HELP)
     show = actions.add_parser(
         "show",
         help="print audit records (the chain is verified first)",
@@ -153,9 +162,26 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _repair(args: argparse.Namespace) -> int:
+    # The clock and the actor only when repairing: verify and show stay light.
+    from jitflow.clock import system_clock  # noqa: PLC0415
+    from jitflow.commands.support import actor_from_env  # noqa: PLC0415
+
+    log = _log(args.dir, args.named)
+    done = log.repair(actor_from_env(), system_clock())
+    for name, count in done:
+        print(f"re-chained {count} record{'s' if count != 1 else ''} of {name} onto the month "
+              f"files; removed {name}")
+    if not done:
+        print(f"no marked segment in {args.dir}: nothing to re-chain")
+    return _verify(args)
+
+
 def run(args: argparse.Namespace) -> int:
     args.named = args.dir is not None
     args.dir = _directory(args.dir)
     if args.audit_action == "verify":
         return _verify(args)
+    if args.audit_action == "repair":
+        return _repair(args)
     return _show(args)
