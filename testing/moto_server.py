@@ -362,7 +362,9 @@ class FaultInjector:
     log: CallLog = field(default_factory=CallLog)
     attempts: int = 0
     failed_op: str | None = None
+    op: str = ""  # when set, `fail_at` counts only the calls of this operation ("sts.AssumeRole")
     _doomed: bool = False
+    _counted: int = 0
 
     def attach(self, client: BaseClient) -> None:
         client.meta.events.register("before-call.*.*", self._before_call)
@@ -371,7 +373,9 @@ class FaultInjector:
 
     def _before_call(self, event_name: str, **_: Any) -> None:
         self.log.calls.append(_op_name(event_name))
-        self._doomed = len(self.log.calls) == self.fail_at
+        self._counted += not self.op or _op_name(event_name) == self.op
+        self._doomed = self._counted == self.fail_at and (
+            not self.op or _op_name(event_name) == self.op)
         if self._doomed:
             self.failed_op = _op_name(event_name)
 

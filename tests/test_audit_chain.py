@@ -123,6 +123,11 @@ def test_values_are_normalised_to_their_json_form() -> None:
         ("granted", {"access": {"bucket": "b", "prefix": "", "actions": []}}),
         ("granted", {"expiry": "tomorrow"}),
         ("granted", {"request": 7}),
+        ("chain_started", {"anchor": {"file": "2026-11.jsonl", "line": 1, "seq": 1}}),
+        ("chain_started", {"anchor": {"file": "f", "line": -1, "seq": 1, "hash": "0" * 64}}),
+        ("chain_started", {"anchor": {"file": "f", "line": 1, "seq": True, "hash": "0" * 64}}),
+        ("chain_started", {"anchor": {"file": "f", "line": 1, "seq": 1, "hash": "F" * 64}}),
+        ("chain_started", {"anchor": "2026-11.jsonl:1"}),
     ],
 )
 def test_next_record_refuses_unknown_events_fields_and_wrong_types(

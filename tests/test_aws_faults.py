@@ -10,7 +10,10 @@ covered too.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -284,3 +287,102 @@ def test_cli_revoke_exits_3_without_traceback_at_every_call_and_a_rerun_converge
             ("granted", request_id, False),
             ("expired", request_id, False),
         ], where
+
+
+# --- a run that stops part-way: what it did is recorded, committed and pushed ----------------
+
+OTHER_ACCOUNT = "210987654321"
+PUSH_SCRIPT = Path(__file__).resolve().parent.parent / ".github" / "scripts" / "push-audit.sh"
+GIT_ENV = {"GIT_AUTHOR_NAME": "bot", "GIT_AUTHOR_EMAIL": "bot@example.com",
+           "GIT_COMMITTER_NAME": "bot", "GIT_COMMITTER_EMAIL": "bot@example.com",
+           "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+                          env={**os.environ, **GIT_ENV})
+    return done.stdout.strip()
+
+
+def _policy_yaml(account: str) -> str:
+    return (f'description: writes to the data lake\naccount: "{account}"\n'
+            "buckets: [data-lake]\nprefixes: [clickstream/]\nactions: [s3:PutObject]\n"
+            'max_duration: 8h\napprovers: ["erin"]\n')
+
+
+def _checkout_with_origin(tmp_path: Path, role: str) -> Path:
+    """A working clone of a bare origin whose main holds the settings (two accounts: this
+    one, and OTHER_ACCOUNT through `role`) and an identity-policy policy in each account, so
+    the revoke sweeps both."""
+    origin, repo = tmp_path / "origin.git", tmp_path / "repo"
+    _git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
+    _git(tmp_path, "clone", "--quiet", str(origin), str(repo))
+    _git(repo, "checkout", "--quiet", "-B", "main")
+    files = {
+        "jitflow.yaml": f'admins: [admin]\naccounts:\n  "{ACCOUNT}": {{}}\n'
+                        f'  "{OTHER_ACCOUNT}": {{role: "{role}"}}\n',
+        "policies/identities.yaml": "{}\n",
+        "policies/lake.yaml": _policy_yaml(ACCOUNT),
+        "policies/other.yaml": _policy_yaml(OTHER_ACCOUNT),
+    }
+    for name, text in files.items():
+        (repo / name).parent.mkdir(exist_ok=True)
+        (repo / name).write_text(text)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "--quiet", "-m", "settings and policies")
+    return repo
+
+
+def _push_audit(repo: Path) -> subprocess.CompletedProcess[str]:
+    """The workflows' push step, as it runs after the jitflow step (also after a failure)."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(repo.parent), "JITFLOW_PUSH_BRANCH": "main",
+           **GIT_ENV}
+    return subprocess.run(["bash", str(PUSH_SCRIPT)], cwd=repo, env=env, capture_output=True,
+                          text=True, check=False)
+
+
+@pytest.mark.parametrize("failing", ["sts.AssumeRole", "iam.ListPolicies"])
+def test_revoke_stopped_by_the_second_account_commits_the_first_accounts_removal(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], failing: str,
+) -> None:
+    """Account 123456789012 is swept first (sorted); then every attempt of the other
+    account's first AssumeRole, or of its ListPolicies, fails. The expiry removed in the first
+    account is recorded and committed, the tree is clean, and the push step pushes it."""
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    role = world.admin_client("iam").create_role(
+        RoleName="jitflow-revoke", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+                "AWS": ACCOUNT}, "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    repo = _checkout_with_origin(tmp_path, role)
+    request_id = _granted(world, repo / "audit")
+    _git(repo, "add", "audit")
+    _git(repo, "commit", "--quiet", "-m", "granted")
+    argv = ["revoke", "--no-reconcile", "--commit", "--repo", str(repo),
+            "--at", "2026-11-28T11:00:00Z"]
+    # The other account's n-th call of `failing` (the first account lists once before it).
+    injector = FaultInjector(fail_at=1 if failing == "sts.AssumeRole" else 2,
+                             kind="server-error", op=failing)
+    with instrument_clients(injector):
+        code = cli.main(argv)
+    out, err = capsys.readouterr()
+    assert injector.failed_op == failing
+    assert code == 3, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert "jitflow: error: 1 of 2 accounts could not be swept, the others were: " \
+        f"account {OTHER_ACCOUNT}: AWS {failing.replace('.', ':')} failed" in err, err
+    assert f"expired: {request_id}" in out
+    assert _jitflow_state(world) == ([], [])  # the first account's grant is gone...
+    assert audit_events(repo / "audit") == [("granted", request_id, False),
+                                            ("expired", request_id, False)]  # ...and recorded
+    message = _git(repo, "log", "-1", "--format=%B")
+    assert message.startswith("jitflow revoke: expired and orphaned grants (stopped part-way)")
+    assert f"expired: {request_id}" in message and "Stopped by: 1 of 2 accounts" in message
+    assert _git(repo, "status", "--porcelain") == ""  # nothing left for the push to refuse
+    pushed = _push_audit(repo)
+    assert pushed.returncode == 0, pushed.stderr
+    assert _git(repo, "rev-parse", "origin/main") == _git(repo, "rev-parse", "HEAD")
+
+    assert cli.main(argv) == 0, capsys.readouterr().err  # the rerun: nothing left to do
+    assert len(audit_events(repo / "audit")) == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,12 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from jitflow.audit import chain
 from jitflow.cli import main
 from jitflow.sandbox.github import FakeGitHub
 from testing.check_repo import NEW, Repo, dump, request_data
 from testing.foundation import ml_request_data
+from testing.moto_server import FaultInjector, instrument_clients, no_retry_sleep
 
 REPOSITORY = "acme/access"
 
@@ -408,3 +411,65 @@ def test_revoke_without_github_cannot_prove_it_and_revokes(
     assert aws.granted() == []
     [record] = world.audit()
     assert record["event"] == "orphan_revoked" and "not approved" in record["reason"]
+
+
+# The second grant's first write, per mode: the call that fails (every attempt).
+SECOND_WRITE = {"bucket-policy": "s3.PutBucketPolicy", "identity-policy": "iam.CreatePolicy"}
+
+
+def test_apply_stopped_by_a_later_request_commits_the_earlier_grant(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A merge adds two requests; AWS fails the second one's write. The first grant stands: it
+    is recorded, commented and committed in this run (exit 3, no traceback), and a rerun of
+    the same merge grants the second."""
+    world.add_request()
+    second = world.example.path.replace(".yaml", "-second.yaml")
+    world.repo.write(second, world.example.text)
+    world.repo.commit(f"request {second}")
+    number = world.pull()
+    world.approve(number)
+    sha = world.merge(number)
+    injector = FaultInjector(fail_at=2, kind="server-error", op=SECOND_WRITE[world.example.mode])
+    with no_retry_sleep(), instrument_clients(injector):
+        code = world.apply(sha, monkeypatch)
+    err = capsys.readouterr().err
+    assert injector.failed_op is not None
+    assert code == 3, err
+    assert "jitflow: error: AWS" in err and "Traceback" not in err, err
+    [record] = world.audit()
+    assert record["event"] == "granted"
+    message = world.repo.git("log", "-1", "--format=%B")
+    assert "(stopped part-way)" in message and f"granted: {record['request']}" in message
+    assert world.repo.git("status", "--porcelain", "audit").strip() == ""
+    [comment] = world.fake.comments(number)
+    assert "Granted" in comment.body
+
+    assert world.apply(sha, monkeypatch) == 0  # the rerun grants the second request
+    assert [r["event"] for r in world.audit()] == ["granted", "granted"]
+    assert len(world.fake.comments(number)) == 2
+
+
+def test_apply_over_a_broken_log_refuses_new_grants(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only revoke goes on over a log that does not verify (tests/test_cli_broken_log.py);
+    a new grant waits until an admin repairs it: nothing in AWS, no record, no segment."""
+    world.add_request()
+    number = world.pull()
+    world.approve(number)
+    sha = world.merge(number)
+    audit = world.repo.path / "audit"
+    audit.mkdir()
+    record = chain.next_record(None, at=datetime(2026, 11, 1, tzinfo=UTC), event="rejected",
+                               details={"reason": "the truth"})
+    forged = chain.dumps({**record, "reason": "something else"})  # does not hash to its hash
+    (audit / "2026-11.jsonl").write_text(forged + "\n")
+    assert world.apply(sha, monkeypatch) == 1
+    err = capsys.readouterr().err
+    assert "the audit log does not verify: new grants wait until an admin repairs it" in err
+    assert "2026-11.jsonl:1: record was edited" in err
+    assert aws.granted() == []
+    assert sorted(p.name for p in audit.iterdir()) == ["2026-11.jsonl"]
+    assert (audit / "2026-11.jsonl").read_text() == forged + "\n"
+    assert world.fake.comments(number) == []

@@ -682,8 +682,11 @@ def test_cli_revoke_and_status(world: World, capsys: pytest.CaptureFixture[str])
     assert [e for e, _r, _c in world.events()] == ["granted", "expired"]
 
 
-def test_cli_revoke_refuses_a_broken_audit_log(world: World,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_revoke_over_a_broken_audit_log_still_removes_and_fails(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """A broken log never blocks taking access away (jitflow.audit.segment): the only record
+    is forged, so nothing before the break verifies; the expired grant goes all the same, its
+    end is recorded in a marked segment, and the run fails (exit 1)."""
     root = _cli_repo(world)
     _grant(world, "fix", "clickstream/2026/11/27/", duration="1h")
     month = next((root / "audit").glob("*.jsonl"))
@@ -691,7 +694,11 @@ def test_cli_revoke_refuses_a_broken_audit_log(world: World,
     code = main(["revoke", "--repo", str(root), "--no-reconcile", "--at", "2026-11-28T10:00:00Z"])
     assert code == 1
     assert "does not verify" in capsys.readouterr().err
-    assert len(world.jitflow_policies()) == 1  # nothing changed in AWS
+    assert world.jitflow_policies() == []
+    segment = (root / "audit" / "segment-1.jsonl").read_text().splitlines()
+    assert [json.loads(line)["event"] for line in segment] == ["chain_started", "expired"]
+    assert json.loads(segment[0])["anchor"] == {"file": "", "line": 0, "seq": 0,
+                                                "hash": "0" * 64}
 
 
 def test_actor_from_env(monkeypatch: pytest.MonkeyPatch) -> None:

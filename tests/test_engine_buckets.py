@@ -180,6 +180,34 @@ def test_an_unrecorded_jitflow_statement_is_swept_by_reconcile(
     assert world.sids() == ["Replication"]
 
 
+def test_over_a_forged_log_revoke_removes_expired_and_forged_statements(
+    world: World, tmp_path: Path
+) -> None:
+    """The log breaks at a forged `granted` record for forged statements: revoke trusts only
+    the records before the break, removes the expired grant and the forged statements, and
+    records both in a marked segment (jitflow.audit.segment)."""
+    expired = world.grant()
+    later = T0 + timedelta(hours=8)
+    forged = bp.grant_statements(make_request(name="forged", principal=SHARED),
+                                 bp.Subject(SHARED, ACCOUNT), later)["b"]
+    world.s3.policies["lake"] = json.dumps(
+        {"Statement": [*world.statements(), *forged]})
+    month = next(world.log_dir.glob("*.jsonl"))
+    record = json.loads(month.read_text().splitlines()[-1])
+    claim = {**record, "seq": 2, "prev_hash": record["hash"], "request": "data-fix/forged"}
+    month.write_text(month.read_text() + json.dumps(claim) + "\n")  # its hash is record's
+    engine = Engine(world.accounts, AuditLog(world.log_dir).for_removals(), world.settings,
+                    "local:test", policies=world.policies)
+    outcomes = engine.revoke(EXPIRY, Check(FsTree(tmp_path), world.policies, Approvals()))
+    assert [(o.action, o.request_id) for o in outcomes] == [
+        ("expired", expired), ("orphan_revoked", "data-fix/forged")]
+    assert "lake" not in world.s3.policies
+    segment = [json.loads(line)
+               for line in (world.log_dir / "segment-1.jsonl").read_text().splitlines()]
+    assert [(r["event"], r["request"]) for r in segment] == [
+        ("chain_started", None), ("expired", expired), ("orphan_revoked", "data-fix/forged")]
+
+
 def test_a_grant_that_does_not_fit_changes_nothing(world: World) -> None:
     filler = [dict(FOREIGN, Sid=f"S{i}") for i in range(200)]
     while bp.size_of({"Statement": filler}) > bp.BUCKET_POLICY_LIMIT - 100:
@@ -207,6 +235,28 @@ def test_a_concurrent_writer_fails_the_run_and_a_rerun_converges(world: World) -
     assert world.records() == []
     assert world.engine().apply(request, POLICY, Approvals(), T0).action == "granted"
     assert world.sids() == ["Replication", "JitflowGdataHfixSfixE1O"]
+
+
+def test_a_sweep_stopped_by_a_bucket_records_the_grants_removed_before(world: World) -> None:
+    """Each changed bucket is written once, then the grants are recorded; when a bucket's
+    write fails, the grants whose buckets were all written are recorded before the run stops
+    (the one in the failed bucket is left to the rerun)."""
+    lake = world.grant()
+    request = make_request(name="elsewhere", principal=SHARED,
+                           access=(AccessEntry("other", "p/", ("s3:PutObject",)),))
+    assert world.engine().apply(request, POLICY, Approvals(), T0).action == "granted"
+    theirs = {**FOREIGN, "Resource": "arn:aws:s3:::other/*"}  # so "other" takes a Put
+    world.s3.policies["other"] = json.dumps(
+        {**json.loads(world.s3.policies["other"]),
+         "Statement": [*world.statements("other"), theirs]})
+    world.s3.fail["PutBucketPolicy"] = AwsError("AWS s3:PutBucketPolicy failed: InternalError")
+    with pytest.raises(AwsError, match="PutBucketPolicy"):
+        world.engine().revoke(EXPIRY)
+    assert "lake" not in world.s3.policies  # lake was written (deleted) before other failed
+    assert [(r.event, r.request) for r in world.records()][2:] == [("expired", lake)]
+    assert [o.action for o in world.engine().revoke(EXPIRY)] == ["expired"]  # the rerun
+    assert [(r.event, r.request) for r in world.records()][2:] == [
+        ("expired", lake), ("expired", request.id)]
 
 
 def test_a_permission_set_resolves_to_its_one_identity_center_role(world: World) -> None:

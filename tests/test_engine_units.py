@@ -105,6 +105,26 @@ def test_expiry_sweep_detaches_and_deletes_with_two_calls_per_grant(
     assert [e[0] for e in events(tmp_path)] == ["granted", "expired"]
 
 
+@pytest.mark.parametrize("failing", ["first", "last"])
+def test_an_account_aws_fails_in_does_not_stop_the_sweep_of_the_others(
+    iam: MemoryIam, tmp_path: Path, failing: str
+) -> None:
+    """Accounts are swept in order; one whose IAM fails is skipped, every other is swept and
+    its removals recorded, and the run fails at the end naming the account (exit 3)."""
+    other_account = "012345678901" if failing == "first" else "999999999999"
+    other = MemoryIam(other_account)
+    other.fail["ListPolicies"] = AwsError("AWS iam:ListPolicies failed: InternalFailure")
+    settings = Settings(admins=("@acme/security",), accounts={ACCOUNT: None, other_account: None})
+    two = Engine(MemoryAccounts({ACCOUNT: iam, other_account: other}), AuditLog(tmp_path),
+                 settings, "local:test")
+    two.apply(make_request(), make_policy(), Approvals(), T0)
+    with pytest.raises(AwsError, match=rf"1 of 2 accounts .*account {other_account}: AWS iam"):
+        two.revoke(T0 + timedelta(hours=2))
+    assert iam.policies == {}
+    assert [o.action for o in two.outcomes] == ["granted", "expired"]
+    assert [e[0] for e in events(tmp_path)] == ["granted", "expired"]
+
+
 def test_a_grant_is_not_swept_one_second_before_its_expiry(
     iam: MemoryIam, tmp_path: Path
 ) -> None:

@@ -344,6 +344,27 @@ def rule_commands_are_the_contract(w: Workflow) -> list[str]:
     return problems
 
 
+# The step whose records the push step carries, per workflow.
+PUSHED_AFTER = {"jitflow-apply.yml": "apply", "jitflow-revoke.yml": "revoke"}
+AFTER_A_FAILURE = "${{ !cancelled() }}"
+
+
+def rule_audit_push_runs_after_a_failed_step(w: Workflow) -> list[str]:
+    """A jitflow run that stopped part-way commits what it did and exits 3: the push step comes
+    after it, in the same job, and runs whatever it exited with (never when cancelled)."""
+    if w.name not in PUSHED_AFTER:
+        return []
+    ids = [step.get("id") for _, step in w.steps()]
+    if "push" not in ids or PUSHED_AFTER[w.name] not in ids or \
+            ids.index("push") < ids.index(PUSHED_AFTER[w.name]):
+        return [f"{w.name}: step push must come after step {PUSHED_AFTER[w.name]}"]
+    push = next(step for _, step in w.steps() if step.get("id") == "push")
+    if str(push.get("if", "")).strip() != AFTER_A_FAILURE:
+        return [f"{w.name}: step push must run with `if: {AFTER_A_FAILURE}`, not "
+                f"{push.get('if')!r}: the records of a failed run must be pushed"]
+    return []
+
+
 def rule_aws_credentials_from_own_role(w: Workflow) -> list[str]:
     roles = {
         "jitflow-apply.yml": ("JITFLOW_APPLY_ROLE_ARN", "jitflow-apply-"),
@@ -453,6 +474,7 @@ RULES: dict[str, Rule] = {
     "only_known_secrets": rule_only_known_secrets,
     "commands_are_the_contract": rule_commands_are_the_contract,
     "aws_credentials_from_own_role": rule_aws_credentials_from_own_role,
+    "audit_push_runs_after_a_failed_step": rule_audit_push_runs_after_a_failed_step,
     "triggers_as_designed": rule_triggers_as_designed,
     "installs_only_from_the_lock": rule_installs_only_from_the_lock,
     "python_is_the_locks": rule_python_is_the_locks,
@@ -527,6 +549,10 @@ def test_commands_are_the_contract() -> None:
 
 def test_aws_credentials_from_own_role() -> None:
     assert violations(rule_aws_credentials_from_own_role) == []
+
+
+def test_audit_push_runs_after_a_failed_step() -> None:
+    assert violations(rule_audit_push_runs_after_a_failed_step) == []
 
 
 def test_triggers_as_designed() -> None:
@@ -672,6 +698,10 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
      "        with:\n          role-to-assume: ${{ vars.JITFLOW_APPLY_ROLE_ARN }}\n"
      "          aws-region: eu-west-1\n"
      "      - name: Set up Python\n"),
+    ("audit_push_runs_after_a_failed_step", "apply-on-success", "jitflow-apply.yml",
+     "        if: ${{ !cancelled() }}\n", ""),
+    ("audit_push_runs_after_a_failed_step", "revoke-on-success", "jitflow-revoke.yml",
+     "if: ${{ !cancelled() }}", "if: ${{ success() }}"),
     ("triggers_as_designed", "top-of-hour", "jitflow-revoke.yml",
      '"7,22,37,52 * * * *"', '"0,15,30,45 * * * *"'),
     ("triggers_as_designed", "apply-any-branch", "jitflow-apply.yml",

@@ -58,8 +58,11 @@ DETAIL_FIELDS: tuple[str, ...] = (
     "session",
     "role_id",
     "buckets",
+    # A `chain_started` record's link to the log before a break (jitflow.audit.segment).
+    "anchor",
 )
-LATER_FIELDS: frozenset[str] = frozenset({"grant_mode", "session", "role_id", "buckets"})
+LATER_FIELDS: frozenset[str] = frozenset(
+    {"grant_mode", "session", "role_id", "buckets", "anchor"})
 # Fields the chain fills in.
 CHAIN_FIELDS: tuple[str, ...] = ("seq", "time", "event", "prev_hash", "hash")
 FIELDS: frozenset[str] = frozenset(DETAIL_FIELDS + CHAIN_FIELDS)
@@ -70,6 +73,7 @@ _MONTH_FILE = re.compile(r"(?:.*[/\\])?(\d{4}-(?:0[1-9]|1[0-2]))\.jsonl\Z")
 _STRING_FIELDS = ("request", "requester", "principal", "account", "commit", "actor",
                   "policy_arn", "reason", "grant_mode", "session", "role_id")
 _BUCKET_KEYS = frozenset({"bucket", "sids", "sha256", "policy_bytes"})
+_ANCHOR_KEYS = frozenset({"file", "line", "seq", "hash"})
 _ACCESS_KEYS = frozenset({"bucket", "prefix", "actions"})
 
 
@@ -131,6 +135,19 @@ def _bucket_item(item: Any) -> dict[str, Any]:
             "policy_bytes": size}
 
 
+def _anchor(field: str, value: Any) -> dict[str, Any]:
+    """The last verifiable record before a break: its file (name in the audit directory, ""
+    when none verifies), line, seq and hash."""
+    if not isinstance(value, Mapping) or set(value) != _ANCHOR_KEYS:
+        raise ValueError(f"anchor needs exactly {sorted(_ANCHOR_KEYS)}: {value!r}")
+    file, line, seq, digest = value["file"], value["line"], value["seq"], value["hash"]
+    if not isinstance(file, str) or not (isinstance(digest, str) and _HEX64.match(digest)):
+        raise ValueError(f"anchor file must be a string and hash 64 hex digits: {value!r}")
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in (line, seq)):
+        raise ValueError(f"anchor line and seq must be whole numbers: {value!r}")
+    return {"file": file, "line": line, "seq": seq, "hash": digest}
+
+
 def _string(field: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{field} must be a string, not {value!r}")
@@ -176,6 +193,7 @@ _NORMALISERS: dict[str, Callable[[str, Any], Any]] = {
     "approvers": _approvers,
     "access": _items(_access_item, "bucket/prefix/actions"),
     "buckets": _items(_bucket_item, "bucket/sids/sha256/policy_bytes"),
+    "anchor": _anchor,
 }
 
 
@@ -293,10 +311,11 @@ def _plain_access(access: list[Any]) -> bool:
 # tests/test_audit_chain.py fails until the quick test knows it.
 _QUICK_FIELDS = frozenset(
     {*CHAIN_FIELDS, *_STRING_FIELDS, "reconciled", "expiry", "pr", "approvers", "access",
-     "buckets"}
+     "buckets", "anchor"}
 )
 _QUICK = _QUICK_FIELDS == FIELDS
-_EARLIER_FIELDS = FIELDS - LATER_FIELDS  # a record written before the later fields existed
+# The key sets of the records jitflow wrote: now; before `anchor`; before bucket-policy grants.
+_KEY_SETS = (FIELDS, FIELDS - {"anchor"}, FIELDS - LATER_FIELDS)
 
 
 def _plain_buckets(buckets: list[Any]) -> bool:
@@ -324,7 +343,8 @@ def _plain_details(record: dict[str, Any]) -> bool:
         record.get("buckets"),
     )
     return (
-        type(record["reconciled"]) is bool
+        record.get("anchor") is None  # only a segment's first record has one: the slow path
+        and type(record["reconciled"]) is bool
         and (expiry is None or (type(expiry) is str and _TIME.match(expiry) is not None))
         and (pr is None or type(pr) is int)
         and (approvers is None or (type(approvers) is list and _plain_strings(approvers)))
@@ -336,7 +356,7 @@ def _plain_details(record: dict[str, Any]) -> bool:
 def _plain_but_hashes(record: dict[str, Any]) -> bool:
     """`_plainly_well_formed`, except that `prev_hash` and `hash` need only be strings."""
     keys = record.keys()
-    if not _QUICK or keys not in (FIELDS, _EARLIER_FIELDS):
+    if not _QUICK or keys not in _KEY_SETS:
         return False
     seq, time, event = record["seq"], record["time"], record["event"]
     return (

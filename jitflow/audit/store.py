@@ -9,6 +9,10 @@ only that nobody else changed the file since this instance's own last write).
 Reading streams the files a line at a time through `chain.ChainFollower`, which keeps only
 the last link, and hands back only the records a caller asked for. Only a log that is not a
 perfect chain is read whole, so that `chain.verify_chain` can explain every break.
+
+A log that does not verify refuses appends, except through `RemovalLog`, revoke's view: it
+records removals in marked segments (`segment-<n>.jsonl`, jitflow.audit.segment), which
+`verify` reports until an admin's `repair` re-chains them onto the restored month files.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jitflow.audit import chain
+from jitflow.audit import chain, parts, segment
+from jitflow.clock import iso, parse_time
 from jitflow.errors import AuditError
 from jitflow.problems import Problem
 
@@ -86,6 +91,10 @@ class AuditLog:
             key=lambda p: p.name,
         )
 
+    def segment_files(self) -> list[Path]:
+        """The marked segments' files (`segment-<n>.jsonl`), in order (jitflow.audit.segment)."""
+        return [path for _number, path in parts.segment_files(self.directory)]
+
     def _stray_files(self) -> list[Path]:
         if not self.directory.is_dir():
             return []
@@ -95,6 +104,7 @@ class AuditLog:
             if p.name.endswith(".jsonl")
             and not p.name.startswith(".")
             and not _MONTH_FILE.match(p.name)
+            and segment.segment_number(p.name) is None
         )
 
     def lines(self) -> list[tuple[str, int, str]]:
@@ -127,8 +137,17 @@ class AuditLog:
             for path in self._stray_files()
         ]
 
+    def _segment_problems(self) -> list[Problem]:
+        """The marked segments' problems: each one, even a legitimate one, is reported until
+        an admin repairs the log (jitflow.audit.segment)."""
+        segments = parts.segment_files(self.directory)
+        if not segments:
+            return []
+        walked = parts.walk(self.month_files(), segments, keep=False)
+        return parts.segment_problems(segments, walked)
+
     def _verify(self, lines: list[tuple[str, int, str]]) -> list[Problem]:
-        return self._stray_problems() + chain.verify_chain(lines)
+        return self._stray_problems() + chain.verify_chain(lines) + self._segment_problems()
 
     def _pass(
         self, keep: _Keep | None, files: list[Path] | None = None
@@ -150,7 +169,8 @@ class AuditLog:
             last = record
             if keep is not None and keep(record):
                 kept.append(record)
-        summary = LogSummary(self._stray_problems(), follower.count, len(labels), last)
+        summary = LogSummary(self._stray_problems() + self._segment_problems(), follower.count,
+                             len(labels), last)
         return summary, kept
 
     def _judge_whole(self, keep: _Keep | None) -> tuple[LogSummary, list[dict[str, Any]]]:
@@ -259,16 +279,74 @@ class AuditLog:
             if done_elsewhere(others):
                 return None
             record = chain.next_record(last, at=at, event=event, details=details)
-            month = chain.month_of(record["time"])
-            if last_path is not None and last_path.name[:7] > month:
-                month = last_path.name[:7]
-            path = self.directory / f"{month}.jsonl"
-            self._write(path, chain.dumps(record))
+            path = self._month_path(record["time"], last_path)
+            self._add(path, record)
             self._tail = (record, path, self._stat_key(path))
             self._seen_seq = int(record["seq"])
-            if path not in self._changed:
-                self._changed.append(path)
             return record
+
+    def _month_path(self, time: str, last_path: Path | None) -> Path:
+        """The month file of a record made at `time`, or the newest file when that is later."""
+        month = chain.month_of(time)
+        if last_path is not None and last_path.name[:7] > month:
+            month = last_path.name[:7]
+        return self.directory / f"{month}.jsonl"
+
+    def _add(self, path: Path, record: dict[str, Any]) -> None:
+        self._write(path, chain.dumps(record))
+        if path not in self._changed:
+            self._changed.append(path)
+
+    # ------------------------------------------------------------------ repair
+
+    def repair(self, actor: str, at: datetime) -> list[tuple[str, int]]:
+        """Re-chain the marked segments' records onto the month files, once an admin has
+        restored those from git history so that they verify; then remove the segment files.
+
+        Each record keeps its time, event and details (a `chain_started` says in its reason
+        that it was re-chained, by whom and when) and gets its place in the one chain. Refuses
+        (AuditError, nothing written) while the month files do not verify, or a segment does
+        not verify on its own or does not start from a record of the log before it. Returns
+        (segment file, records re-chained) of each segment."""
+        with self._locked():
+            main = parts.follow(parts.MONTH_FILES, self.month_files(), keep=True)
+            wrong = self._stray_problems() + (chain.verify_chain(self.lines()) if main.broken
+                                              else [])
+            if wrong:
+                raise AuditError(f"restore the month files from git history first, so that "
+                                 f"they verify: {_describe(wrong)}")
+            known = set(main.places) | {segment.NOTHING}
+            segments = [parts.follow(path.name, [path], keep=True)
+                        for _number, path in parts.segment_files(self.directory)]
+            for part in segments:
+                _check_repairable(part, known)
+                known |= set(part.places)
+            self._rechain(segments, main.records[-1] if main.records else None, actor, at)
+            for part in segments:
+                part.files[0].unlink()
+                self._changed.append(part.files[0])
+            self._tail = None
+        return [(part.label, len(part.records)) for part in segments]
+
+    def _rechain(self, segments: list[parts.Part], last: dict[str, Any] | None, actor: str,
+                 at: datetime) -> None:
+        files = self.month_files()
+        last_path = files[-1] if files else None
+        for part in segments:
+            for record in part.records:
+                details = {k: record[k] for k in chain.DETAIL_FIELDS if k in record}
+                if record["event"] == segment.STARTED:
+                    details["reason"] = (f"{details.get('reason') or ''} [re-chained after seq "
+                                         f"{last['seq'] if last else 0} by {actor} at "
+                                         f"{iso(at)} (jitflow audit repair)]")
+                last = chain.next_record(last, at=parse_time(record["time"]),
+                                         event=record["event"], details=details)
+                last_path = self._month_path(last["time"], last_path)
+                self._add(last_path, last)
+
+    def for_removals(self) -> RemovalLog:
+        """This log as `jitflow revoke` reads and writes it, broken or not (RemovalLog)."""
+        return RemovalLog(self)
 
     def _write(self, path: Path, line: str) -> None:
         """Add one line to `path` with O_APPEND in a single write, then fdatasync.
@@ -310,3 +388,89 @@ class AuditLog:
             handle.seek(size - 1)
             return handle.read(1) == b"\n"
 
+
+def _check_repairable(part: parts.Part, known: set[segment.Anchor]) -> None:
+    """A segment whose records may join the chain: it verifies on its own, and starts from a
+    record of the log before it (`known`)."""
+    if part.broken:
+        raise AuditError(f"{part.label} does not verify on its own "
+                         f"({parts.first_problem(part)}): restore it from git history first")
+    first = part.first or {}
+    anchor = segment.Anchor.from_json(first.get("anchor"))
+    if first.get("event") != segment.STARTED or anchor not in known:
+        named = anchor.text() if anchor else "no record"
+        raise AuditError(f"{part.label} does not start from a record of the log before it (it "
+                         f"names {named}): a forged segment? Remove it once reviewed")
+
+
+class RemovalLog:
+    """The log as revoke uses it when it does not verify: removing access never waits for a
+    repair (jitflow.audit.segment).
+
+    `records` are the trusted ones: each legitimate part's records up to where it stops
+    being verifiable. A record goes on the last legitimate part when that part is intact (the
+    month files' chain, when only stray or forged segment files are wrong; or the current
+    segment); otherwise a new segment starts after it, its `chain_started` naming the last
+    verifiable record and the first problem. Only the end of a grant, or an approved grant
+    found without its record, may go into a segment. Writes share the store's lock; each
+    append reads the whole log again (a broken log is rare, a revoke writes few records)."""
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+        self._seen = 0  # how many trusted records this instance has read or written
+
+    def _walk(self, keep: bool = True) -> parts.Walk:
+        return parts.walk(self.log.month_files(), parts.segment_files(self.log.directory), keep)
+
+    def records(self) -> list[dict[str, Any]]:
+        trusted = self._walk().trusted
+        self._seen = len(trusted)
+        return trusted
+
+    def append_unless(
+        self,
+        event: str,
+        details: Mapping[str, Any],
+        at: datetime,
+        done_elsewhere: Callable[[list[dict[str, Any]]], bool],
+    ) -> dict[str, Any] | None:
+        """As `AuditLog.append_unless`, on the part the walk says."""
+        with self.log._locked():
+            walked = self._walk()
+            others, self._seen = walked.trusted[self._seen:], len(walked.trusted)
+            if done_elsewhere(others):
+                return None
+            into_segment = walked.current.broken or walked.current.is_segment
+            if into_segment and not segment.recordable(event, details.get("reconciled") is True):
+                raise AuditError(f"refusing to record {event} in a marked segment: while the "
+                                 "audit log does not verify, only removals are recorded")
+            path, last = self._target(walked, at, details)
+            record = chain.next_record(last, at=at, event=event, details=details)
+            self.log._add(path, record)
+            self._seen += 1
+            return record
+
+    def _target(self, walked: parts.Walk, at: datetime, details: Mapping[str, Any]
+                ) -> tuple[Path, dict[str, Any] | None]:
+        """Where the next record goes and the record it follows; starts a segment when the
+        last legitimate part is broken."""
+        current = walked.current
+        last = None if current.anchor == segment.NOTHING else \
+            {"seq": current.anchor.seq, "hash": current.anchor.hash}
+        if current.broken:
+            return self._start(walked, at, str(details.get("actor") or ""))
+        if current.is_segment:
+            return current.files[0], last
+        files = self.log.month_files()
+        return self.log._month_path(iso(at), files[-1] if files else None), last
+
+    def _start(self, walked: parts.Walk, at: datetime, actor: str
+               ) -> tuple[Path, dict[str, Any]]:
+        """A new segment after the last legitimate part: its `chain_started` record."""
+        current = walked.current
+        details = segment.started_details(current.anchor, parts.first_problem(current), actor)
+        started = chain.next_record(None, at=at, event=segment.STARTED, details=details)
+        path = self.log.directory / segment.segment_name(walked.next_number)
+        self.log._add(path, started)
+        self._seen += 1
+        return path, started

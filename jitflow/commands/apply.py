@@ -22,6 +22,7 @@ from jitflow.commands.support import (
     add_common_arguments,
     approval_source_from_env,
     commit_audit,
+    finish_stopped_run,
     now_of,
     open_engine,
     print_outcomes,
@@ -108,19 +109,6 @@ def _end_deleted(engine: Engine, merge: VerifiedMerge, now: datetime) -> list[Ou
     return outcomes
 
 
-def _comment_outcomes(client: GitHubClient, merge: VerifiedMerge, granted: list[Outcome],
-                      ended: list[Outcome], now: datetime) -> None:
-    number = merge.pull.number
-    for outcome in granted:
-        if outcome.action == "granted":
-            _comment(client, number, granted_comment(outcome, merge, now))
-        elif outcome.action == "rejected":
-            _comment(client, number, rejected_comment(outcome.detail))
-    for outcome in ended:
-        if outcome.action == "rejected":
-            _comment(client, number, unrevoked_comment(outcome.request_id, outcome.detail))
-
-
 def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: datetime) -> int:
     from jitflow.gh import GitHubClient  # noqa: PLC0415
 
@@ -146,20 +134,41 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
             _comment(client, numbers[0] if numbers else None, rejected_comment(error.message))
         return 1
     engine, log = open_engine(root, settings, args.dry_run, policies=merge.result.policies)
-    pairs = [(plan.request, plan.policy) for plan in merge.result.plans]
-    granted = engine.apply_requests(pairs, merge, now)
-    ended = _end_deleted(engine, merge, now)
-    outcomes = granted + ended
+    title = f"jitflow apply: #{merge.pull.number} ({sha[:12]})"
+    try:
+        outcomes = _grant_and_revoke(engine, merge, now)
+    except Exception as error:
+        if not args.dry_run:  # what was granted before the failure stands: say so
+            _announce(client, merge, engine.outcomes, now)
+        finish_stopped_run(root, log, args, title, outcomes=engine.outcomes,
+                           error=error)
+        raise
     print_outcomes(outcomes)
     if not args.dry_run:
-        _comment_outcomes(client, merge, granted, ended, now)
+        _announce(client, merge, outcomes, now)
         if args.commit:
-            commit_audit(
-                root,
-                log,
-                summary_message(f"jitflow apply: #{merge.pull.number} ({sha[:12]})", outcomes),
-            )
+            commit_audit(root, log, summary_message(title, outcomes))
     return 1 if any(o.action == "rejected" for o in outcomes) else 0
+
+
+def _grant_and_revoke(engine: Engine, merge: VerifiedMerge, now: datetime) -> list[Outcome]:
+    """Grant what the merge added, then early-revoke what it deleted."""
+    pairs = [(plan.request, plan.policy) for plan in merge.result.plans]
+    return engine.apply_requests(pairs, merge, now) + _end_deleted(engine, merge, now)
+
+
+def _announce(client: GitHubClient, merge: VerifiedMerge, outcomes: list[Outcome],
+              now: datetime) -> None:
+    """One comment on the pull request per grant made or refused, and per deletion refused."""
+    deleted = {d.request_id for d in merge.result.deletions}
+    for outcome in outcomes:
+        if outcome.action == "granted":
+            _comment(client, merge.pull.number, granted_comment(outcome, merge, now))
+        elif outcome.action == "rejected" and outcome.request_id in deleted:
+            _comment(client, merge.pull.number,
+                     unrevoked_comment(outcome.request_id, outcome.detail))
+        elif outcome.action == "rejected":
+            _comment(client, merge.pull.number, rejected_comment(outcome.detail))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 from jitflow.audit.store import AuditLog
 from jitflow.clock import iso, parse_time
 from jitflow.errors import InvalidInput, UsageError
+from jitflow.problems import Problem
 
 DEFAULT_DIR = "audit"
 SETTINGS_FILE = "jitflow.yaml"  # jitflow.settings.SETTINGS_FILE (a test keeps them equal)
@@ -26,6 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "it is intact, 1 with every problem as FILE:LINE: message.",
     )
     verify.add_argument("dir", nargs="?", metavar="DIR", help=DIR_HELP)
+    repair = actions.add_parser(
+        "repair",
+        help="re-chain the marked segments revoke wrote while the log was broken",
+        description="For an admin, once the broken lines of the month files are restored from "
+        "git history: re-chain the records of each marked segment (segment-<n>.jsonl) onto the "
+        "month files, remove the segment files, and verify. Refuses, changing nothing, while "
+        "anything is still wrong. Commit the result in a pull request the admins review.",
+    )
+    repair.add_argument("dir", nargs="?", metavar="DIR", help=DIR_HELP)
     show = actions.add_parser(
         "show",
         help="print audit records (the chain is verified first)",
@@ -66,11 +76,7 @@ def _verify(args: argparse.Namespace) -> int:
     summary = _log(args.dir, args.named).summary()  # one streaming pass
     problems = summary.problems
     if problems:
-        count = len(problems)
-        raise InvalidInput(
-            problems,
-            f"audit chain in {args.dir} is broken: {count} problem{'s' if count > 1 else ''}",
-        )
+        raise InvalidInput(problems, _broken(args.dir, problems))
     last = summary.last
     if last is None:
         print(f"audit chain intact: 0 records in 0 files (no audit records in {args.dir})")
@@ -78,6 +84,19 @@ def _verify(args: argparse.Namespace) -> int:
     print(f"audit chain intact: {summary.records} records in {summary.files} files")
     print(f"last record: seq {last['seq']} at {last['time']}, hash {last['hash']}")
     return 0
+
+
+def _broken(directory: str, problems: list[Problem]) -> str:
+    """The verdict on a log that does not verify: its problems, and the marked segments that
+    follow a break (reported as warnings: revoke went on recording removals there)."""
+    count = sum(p.severity != "warning" for p in problems)
+    segments = len(problems) - count
+    verdict = f"audit chain in {directory} is broken: {count} problem{'s' if count != 1 else ''}"
+    if segments:
+        verdict += (f"; {segments} marked segment{'s' if segments != 1 else ''} of revoke's "
+                    "records follow the break. New grants wait until an admin repairs the log: "
+                    "restore the broken lines from git history, then run jitflow audit repair")
+    return verdict
 
 
 def _session(record: dict[str, Any]) -> str:
@@ -143,9 +162,26 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _repair(args: argparse.Namespace) -> int:
+    # The clock and the actor only when repairing: verify and show stay light.
+    from jitflow.clock import system_clock  # noqa: PLC0415
+    from jitflow.commands.support import actor_from_env  # noqa: PLC0415
+
+    log = _log(args.dir, args.named)
+    done = log.repair(actor_from_env(), system_clock())
+    for name, count in done:
+        print(f"re-chained {count} record{'s' if count != 1 else ''} of {name} onto the month "
+              f"files; removed {name}")
+    if not done:
+        print(f"no marked segment in {args.dir}: nothing to re-chain")
+    return _verify(args)
+
+
 def run(args: argparse.Namespace) -> int:
     args.named = args.dir is not None
     args.dir = _directory(args.dir)
     if args.audit_action == "verify":
         return _verify(args)
+    if args.audit_action == "repair":
+        return _repair(args)
     return _show(args)

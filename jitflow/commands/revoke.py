@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING
 from jitflow.commands.support import (
     add_common_arguments,
     approval_source_from_env,
+    broken_log_error,
     commit_audit,
     default_branch_policies,
     default_branch_tree,
+    finish_stopped_run,
     now_of,
-    open_engine,
+    open_removal_engine,
     print_outcomes,
     repo_root,
     summary_message,
@@ -27,9 +29,10 @@ from jitflow.settings import load_settings
 from jitflow.tree import FsTree
 
 if TYPE_CHECKING:
-    from jitflow.engine import Approval, ApprovalSource
+    from jitflow.engine import Approval, ApprovalSource, Engine, Outcome
     from jitflow.gitcmd import Git
-    from jitflow.model import Policy, Request, Settings
+    from jitflow.model import Policy, PolicySet, Request, Settings
+    from jitflow.tree import GitTree
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,19 +79,34 @@ def run(args: argparse.Namespace) -> int:
     branch = default_branch_policies(root, settings)
     if branch is None and not (args.no_reconcile or args.request):
         default_branch_tree(root, settings)  # raises the GitError that says what is missing
-    engine, log = open_engine(root, settings, args.dry_run,
-                              policies=branch[1] if branch else None)
-    if args.request is not None:
-        outcomes = [engine.revoke_request(args.request, args.reason, now)]
-        title = f"jitflow revoke: {args.request} early"
-    else:
-        check = None
-        if branch is not None and not args.no_reconcile:
-            tree, policies = branch
-            check = Check(tree, policies, _LazySource(tree.git, tree.ref, settings, now))
-        outcomes = engine.revoke(now, check)
-        title = "jitflow revoke: expired and orphaned grants"
+    # A log that does not verify never stops the removal of access (jitflow.audit.segment).
+    engine, log, problems = open_removal_engine(root, settings, args.dry_run,
+                                                policies=branch[1] if branch else None)
+    title = f"jitflow revoke: {args.request} early" if args.request is not None else \
+        "jitflow revoke: expired and orphaned grants"
+    if problems:
+        title += " (the audit log does not verify: recorded apart, in a marked segment)"
+    try:
+        outcomes = _revoke(args, engine, branch, settings, now)
+    except Exception as error:
+        finish_stopped_run(root, log, args, title, outcomes=engine.outcomes,
+                           error=error)
+        raise
     print_outcomes(outcomes)
     if args.commit and not args.dry_run:
         commit_audit(root, log, summary_message(title, outcomes))
+    if problems:
+        raise broken_log_error(log, problems)
     return 0
+
+
+def _revoke(args: argparse.Namespace, engine: Engine,
+            branch: tuple[GitTree, PolicySet] | None, settings: Settings,
+            now: datetime) -> list[Outcome]:
+    if args.request is not None:
+        return [engine.revoke_request(args.request, args.reason, now)]
+    check = None
+    if branch is not None and not args.no_reconcile:
+        tree, policies = branch
+        check = Check(tree, policies, _LazySource(tree.git, tree.ref, settings, now))
+    return engine.revoke(now, check)

@@ -20,7 +20,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from jitflow.clock import parse_time, system_clock
-from jitflow.errors import AuditError, ConfigError, GitError, Rejected, UsageError
+from jitflow.errors import AuditError, ConfigError, GitError, JitflowError, Rejected, UsageError
 from jitflow.gitcmd import Git
 from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
 from jitflow.model import PolicySet, Request, Settings
@@ -30,6 +30,7 @@ from jitflow.settings import SETTINGS_FILE, load_settings
 from jitflow.tree import FsTree, GitTree, find_repo_root
 
 if TYPE_CHECKING:
+    from jitflow.audit.ledger import AuditStore
     from jitflow.audit.store import AuditLog
     from jitflow.engine import ApprovalSource, Engine, Outcome
 
@@ -278,23 +279,69 @@ def actor_from_env() -> str:
 
 def open_engine(root: Path, settings: Settings, dry_run: bool, verify: bool = True,
                 policies: PolicySet | None = None) -> tuple[Engine, AuditLog]:
-    """The engine with the real ports. The log must verify before anything changes in AWS:
-    a change whose record could not be appended would be a grant without evidence.
+    """The engine with the real ports, for a run that may grant. The log must verify before
+    anything changes in AWS: a grant whose record could not be appended would be a grant
+    without evidence, and a grant judged by a forged log is no better.
     `policies` (the default or base branch's) are what bucket-policy grants are judged by."""
+    log = _audit_log(root, settings)
+    problems = log.verify() if verify else []
+    if problems:
+        raise AuditError(f"the audit log does not verify: new grants wait until an admin "
+                         f"repairs it (jitflow audit verify shows every problem; revoke goes "
+                         f"on removing grants meanwhile). Nothing was changed: "
+                         f"{_shown(problems)}")
+    return _engine(root, settings, log, dry_run, policies), log
+
+
+def open_removal_engine(root: Path, settings: Settings, dry_run: bool,
+                        policies: PolicySet | None = None
+                        ) -> tuple[Engine, AuditLog, list[Problem]]:
+    """The engine for `jitflow revoke`, with the log's problems: a log that does not verify
+    never stops the removal of access. Its records past the break are not trusted, and what
+    the run records goes into a marked segment (jitflow.audit.segment)."""
+    log = _audit_log(root, settings)
+    problems = log.verify()
+    if not problems:
+        return _engine(root, settings, log, dry_run, policies), log, problems
+    print(f"jitflow: warning: the audit log does not verify; revoking anyway, recording in a "
+          f"marked segment: {_shown(problems)}", file=sys.stderr)
+    return _engine(root, settings, log.for_removals(), dry_run, policies), log, problems
+
+
+def _audit_log(root: Path, settings: Settings) -> AuditLog:
     # Here, not at the top: `jitflow validate` and `jitflow plan` share this module and must
     # not pay for the engine, boto3 or the audit log.
     from jitflow.audit.store import AuditLog  # noqa: PLC0415
+
+    return AuditLog(root / settings.audit_dir)
+
+
+def _engine(root: Path, settings: Settings, store: AuditStore, dry_run: bool,
+            policies: PolicySet | None) -> Engine:
     from jitflow.aws import Accounts  # noqa: PLC0415
     from jitflow.engine import Engine  # noqa: PLC0415
 
-    log = AuditLog(root / settings.audit_dir)
-    problems = log.verify() if verify else []
-    if problems:
-        shown = "; ".join(p.text() for p in problems[:5])
-        raise AuditError(f"the audit log does not verify, nothing was changed: {shown}")
-    engine = Engine(Accounts(settings), log, settings, actor_from_env(), dry_run=dry_run,
-                    policies=policies)
-    return engine, log
+    return Engine(Accounts(settings), store, settings, actor_from_env(), dry_run=dry_run,
+                  policies=policies)
+
+
+def _shown(problems: list[Problem]) -> str:
+    return "; ".join(p.text() for p in problems[:5]) + (
+        f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+
+
+def broken_log_error(log: AuditLog, problems: list[Problem]) -> AuditError:
+    """How a revoke over a broken log ends (exit 1), after its removals are recorded."""
+    changed = log.changed_files()
+    segments = [p.name for p in changed if p in log.segment_files()]
+    where = "none: nothing was recorded" if not changed else \
+        f"in the marked segment {', '.join(segments)}" if segments else \
+        "in the month files, whose chain is intact"
+    breaks = [p for p in problems if p.severity == "error"]
+    return AuditError(
+        f"the audit log does not verify ({len(breaks)} problem{'s' if len(breaks) != 1 else ''}"
+        f"; jitflow audit verify shows each); the records of the removals above: {where}. New "
+        "grants wait until an admin repairs the log (docs/setup.md, \"A broken audit log\")")
 
 
 def print_outcomes(outcomes: list[Outcome]) -> None:
@@ -316,6 +363,30 @@ def commit_audit(root: Path, log: AuditLog, message: str) -> None:
 def summary_message(title: str, outcomes: list[Outcome]) -> str:
     lines = [o.text() for o in outcomes if not o.dry_run and o.action not in ("none", "kept")]
     return f"{title}\n\n" + "\n".join(lines) + "\n"
+
+
+def finish_stopped_run(root: Path, log: AuditLog, args: argparse.Namespace, title: str, *,
+                       outcomes: list[Outcome], error: Exception) -> None:
+    """A run that stopped part-way (an AWS or GitHub failure, or a bug): print what it did
+    and, with --commit, commit the records it wrote, so that every AWS change it made reaches
+    the repository in this run (the workflows push the commit even after a failed step). The
+    caller raises `error` again: the exit code stays the failure's. A failure to commit is
+    reported and never hides `error`."""
+    for outcome in outcomes:
+        print(outcome.text())
+    if not args.commit or args.dry_run or not log.changed_files():
+        return
+    reason = error.message if isinstance(error, JitflowError) else \
+        f"internal error: {type(error).__name__}: {error}"
+    message = (summary_message(f"{title} (stopped part-way)", outcomes)
+               + f"\nStopped by: {reason}\nEach change listed above was made in AWS and is "
+               "recorded; a rerun completes the rest (and records the step that failed, "
+               "marked reconciled if AWS made it).\n")
+    try:
+        commit_audit(root, log, message)
+    except JitflowError as failed:
+        print(f"jitflow: warning: the audit records of this stopped run are not committed: "
+              f"{failed.message}", file=sys.stderr)
 
 
 def push_before(env: dict[str, str] | os._Environ[str]) -> str | None:

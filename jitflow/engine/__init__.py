@@ -29,7 +29,7 @@ from jitflow.engine.reconcile import Reconciler
 from jitflow.engine.revoke import Revoker
 from jitflow.engine.run import Run
 from jitflow.engine.status import status
-from jitflow.errors import Rejected
+from jitflow.errors import ExternalError, Rejected
 from jitflow.model import Policy, PolicySet, Request, Settings
 from jitflow.tree import Tree
 
@@ -101,13 +101,27 @@ class Engine:
         # running meanwhile) must not look like one AWS no longer has.
         self.run.ledger.load()
         results: list[Outcome] = []
+        failed: list[tuple[str, ExternalError]] = []
         buckets = self._bucket_units(check)
         for account in sorted(self.run.settings.accounts):
-            if self._grants_in_iam(account, check.policies if check else self.policies):
-                results += self._revoke_iam(account, now, check)
-            if buckets.governed(account):
-                results += buckets.sweep(account, now, check)
+            # An account AWS fails in does not keep the others' grants alive: the sweep goes
+            # on, and the run fails at the end (each removal made is already recorded).
+            try:
+                results += self._revoke_account(account, buckets, now, check)
+            except ExternalError as error:
+                failed.append((account, error))
+        if failed:
+            raise _accounts_failed(failed, len(self.run.settings.accounts))
         return [r for r in results if r.action != "kept"]
+
+    def _revoke_account(self, account: str, buckets: BucketRevoker, now: datetime,
+                        check: Check | None) -> list[Outcome]:
+        results: list[Outcome] = []
+        if self._grants_in_iam(account, check.policies if check else self.policies):
+            results += self._revoke_iam(account, now, check)
+        if buckets.governed(account):
+            results += buckets.sweep(account, now, check)
+        return results
 
     def _revoke_iam(self, account: str, now: datetime, check: Check | None) -> list[Outcome]:
         iam = self.run.accounts.iam(account, "revoke")
@@ -195,3 +209,13 @@ class Engine:
                 rows += buckets.rows(account, now, tree)
         return rows
 
+
+
+def _accounts_failed(failed: list[tuple[str, ExternalError]], total: int) -> ExternalError:
+    """One error for the accounts a revoke could not sweep, of the first failure's kind (the
+    failure itself when the run has one account)."""
+    if total == 1:
+        return failed[0][1]
+    details = "; ".join(f"account {account}: {error.message}" for account, error in failed)
+    return type(failed[0][1])(
+        f"{len(failed)} of {total} accounts could not be swept, the others were: {details}")

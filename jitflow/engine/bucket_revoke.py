@@ -29,7 +29,7 @@ from jitflow.engine.buckets import (
 )
 from jitflow.engine.outcome import Outcome
 from jitflow.engine.ports import BucketPort, Check, request_paths
-from jitflow.errors import Rejected, UsageError
+from jitflow.errors import ExternalError, Rejected, UsageError
 from jitflow.grants import check_request_id
 from jitflow.loader import load_and_check
 from jitflow.model import Policy, Request
@@ -64,21 +64,35 @@ class BucketRevoker(BucketBase):
                       {"seq": 0, "time": "", "event": "granted", **v.reconcile}))
                   for rid, v in verdicts.items() if v.reconcile}
         sizes = {b: bp.size_of(before) for b, before in befores.items()}
+        done: set[str] = set()  # buckets already as this run wants them
         written = 0
-        for bucket, before in befores.items():
-            extra = [live for rid, live in proven.items() if bucket in held[rid]]
-            edit = self._edit(account, bucket, before, held=held, ending=ending, now=now,
-                              results=results, extra_live=extra)
-            if self.run.dry_run or bp.apply_edit(before, edit) == before:
-                continue
-            # Read again unless nothing happened since the first read: no bucket written
-            # yet, no request judged against GitHub.
-            sizes[bucket] = self.write(port, bucket, before, edit,
-                                       reread=written > 0 or self._asked_outside)
-            written += 1
-        results += [self._conclude(rid, held[rid], v, account, now=now, sizes=sizes)
-                    for rid, v in verdicts.items() if v.event or v.reconcile]
+        try:
+            for bucket, before in befores.items():
+                extra = [live for rid, live in proven.items() if bucket in held[rid]]
+                edit = self._edit(account, bucket, before, held=held, ending=ending, now=now,
+                                  results=results, extra_live=extra)
+                if not self.run.dry_run and bp.apply_edit(before, edit) != before:
+                    # Read again unless nothing happened since the first read: no bucket
+                    # written yet, no request judged against GitHub.
+                    sizes[bucket] = self.write(port, bucket, before, edit,
+                                               reread=written > 0 or self._asked_outside)
+                    written += 1
+                done.add(bucket)
+        except ExternalError:
+            # What is done in AWS is recorded before the run stops: each grant whose buckets
+            # were all written. The bucket that failed is left to the rerun.
+            self._conclude_all(verdicts, held, account, now=now, sizes=sizes, only=done)
+            raise
+        results += self._conclude_all(verdicts, held, account, now=now, sizes=sizes)
         return results + self._settle_missing(account, held, now)
+
+    def _conclude_all(self, verdicts: dict[str, Verdict], held: dict[str, Held], account: str,
+                      *, now: datetime, sizes: dict[str, int], only: set[str] | None = None
+                      ) -> list[Outcome]:
+        """Record each grant a verdict ends or proves (`only`: whose buckets are all in it)."""
+        return [self._conclude(rid, held[rid], v, account, now=now, sizes=sizes)
+                for rid, v in verdicts.items()
+                if (v.event or v.reconcile) and (only is None or set(held[rid]) <= only)]
 
     def _read_existing(self, port: BucketPort, account: str, results: list[Outcome],
                        buckets: Iterable[str] | None = None
