@@ -423,11 +423,6 @@ def statements_of(policy: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return [s for s in statements if isinstance(s, dict)]
 
 
-def foreign(policy: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """The statements jitflow does not own, in their order."""
-    return [s for s in statements_of(policy) if not is_owned(s)]
-
-
 def apply_edit(current: Mapping[str, Any] | None, edit: Edit) -> dict[str, Any] | None:
     """The policy after `edit`; None when nothing is left (the bucket had no policy before
     jitflow, so it returns to none). Statements jitflow does not own keep their content and

@@ -9,7 +9,6 @@ Positions = dict[tuple[str | int, ...], tuple[int, int]]
 
 IDENTITY_POLICY = "identity-policy"
 BUCKET_POLICY = "bucket-policy"
-GRANT_MODES = (BUCKET_POLICY, IDENTITY_POLICY)
 PERMISSION_SET_PREFIX = "permission-set/"
 # The AWS partitions jitflow knows, and the region prefixes that put a region in one; every
 # other region is in the standard partition, "aws". An ARN's partition is its first field.
@@ -145,9 +144,6 @@ class Identities:
             ):
                 return entry
         return None
-
-    def allows(self, login: str, principal: str, account: str | None = None) -> bool:
-        return self.identity(login, principal, account) is not None
 
     def knows(self, login: str) -> bool:
         return login.lower() in self.principals

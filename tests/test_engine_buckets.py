@@ -20,7 +20,7 @@ from jitflow.errors import AwsError
 from jitflow.model import AccessEntry, Identities, Identity, PolicySet, Settings
 from jitflow.tree import FsTree
 from testing.builders import ACCOUNT, T0, Approvals, make_policy, make_request
-from testing.memory_iam import MemoryAccounts, MemoryBuckets, MemoryIam
+from testing.memory_iam import SAML_TRUST, MemoryAccounts, MemoryBuckets, MemoryIam
 
 SHARED = f"arn:aws:iam::{ACCOUNT}:role/shared-data"
 APPLY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/jitflow/jitflow-apply"
@@ -261,7 +261,7 @@ def test_a_sweep_stopped_by_a_bucket_records_the_grants_removed_before(world: Wo
 
 def test_a_permission_set_resolves_to_its_one_identity_center_role(world: World) -> None:
     world.iam.add_role("AWSReservedSSO_DataEngineer_0123456789abcdef",
-                       path="/aws-reserved/sso.amazonaws.com/eu-west-1/")
+                       path="/aws-reserved/sso.amazonaws.com/eu-west-1/", trust=SAML_TRUST)
     world.iam.add_role("AWSReservedSSO_DataEngineerX_0123456789abcdef",
                        path="/aws-reserved/sso.amazonaws.com/")
     request = make_request(principal="permission-set/DataEngineer",

@@ -13,7 +13,6 @@ from typing import Any
 
 GRANTED = "granted"
 UNMEASURED = -1  # a bucket policy's size a record does not know
-REJECTED = "rejected"
 # Events that end a grant: after one of them, the request is never granted again (no replay).
 ENDED = frozenset({"revoked", "expired", "early_revoked", "orphan_revoked"})
 

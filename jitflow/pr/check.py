@@ -140,13 +140,6 @@ def scope_problems(changes: Sequence[ChangeLike]) -> list[Problem]:
     return problems
 
 
-def used_request_ids(base: Tree, audit_dir: str) -> set[str]:
-    """Request ids that already appear in the base branch's audit log (ever granted/refused)."""
-    return _log_facts(
-        base.read(path) for path in base.list(audit_dir) if path.endswith(".jsonl")
-    ).used
-
-
 @dataclass(frozen=True)
 class _LogFacts:
     """What the check needs from the base's audit log, read in one pass: the request ids it
