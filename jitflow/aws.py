@@ -129,73 +129,42 @@ class Iam:
         self.account = account
 
     # reads
+    def _pages(self, operation: str, **kwargs: Any) -> list[Any]:
+        """Every page of an IAM list call, through botocore's paginator (1,000 per call)."""
+        with aws_errors(f"iam:{operation}"):
+            paginator = self.client.get_paginator(_snake(operation))  # type: ignore[call-overload]
+            return list(paginator.paginate(**kwargs, PaginationConfig={"PageSize": 1000}))
+
     def list_jitflow_policies(self) -> list[ListedPolicy]:
         """Every customer-managed policy under /jitflow/: one call per 1,000 policies."""
-        out: list[ListedPolicy] = []
-        marker: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Scope": "Local", "PathPrefix": PATH_ROOT, "MaxItems": 1000}
-            if marker:
-                kwargs["Marker"] = marker
-            page = _call("iam:ListPolicies", self.client.list_policies, **kwargs)
-            out.extend(
-                ListedPolicy(
-                    arn=p["Arn"],
-                    name=p["PolicyName"],
-                    path=p.get("Path", "/"),
-                    attachment_count=int(p.get("AttachmentCount", 1)),
-                    default_version_id=p.get("DefaultVersionId", "v1"),
-                )
-                for p in page.get("Policies", [])
+        return [
+            ListedPolicy(
+                arn=p["Arn"],
+                name=p["PolicyName"],
+                path=p.get("Path", "/"),
+                attachment_count=int(p.get("AttachmentCount", 1)),
+                default_version_id=p.get("DefaultVersionId", "v1"),
             )
-            if not page.get("IsTruncated"):
-                return out
-            marker = page.get("Marker")
+            for page in self._pages("ListPolicies", Scope="Local", PathPrefix=PATH_ROOT)
+            for p in page.get("Policies", [])
+        ]
 
     def list_attached(self, principal: Principal) -> list[tuple[str, str]]:
         """(name, arn) of the managed policies attached to a role or user."""
-        out: list[tuple[str, str]] = []
-        marker: str | None = None
-        while True:
-            if principal.kind == "role":
-                kwargs: dict[str, Any] = {"RoleName": principal.name, "MaxItems": 1000}
-                if marker:
-                    kwargs["Marker"] = marker
-                page: Any = _call(
-                    "iam:ListAttachedRolePolicies", self.client.list_attached_role_policies,
-                    **kwargs,
-                )
-            else:
-                kwargs = {"UserName": principal.name, "MaxItems": 1000}
-                if marker:
-                    kwargs["Marker"] = marker
-                page = _call(
-                    "iam:ListAttachedUserPolicies", self.client.list_attached_user_policies,
-                    **kwargs,
-                )
-            out.extend((p["PolicyName"], p["PolicyArn"]) for p in page["AttachedPolicies"])
-            if not page.get("IsTruncated"):
-                return out
-            marker = page.get("Marker")
+        if principal.kind == "role":
+            pages = self._pages("ListAttachedRolePolicies", RoleName=principal.name)
+        else:
+            pages = self._pages("ListAttachedUserPolicies", UserName=principal.name)
+        return [(p["PolicyName"], p["PolicyArn"]) for page in pages
+                for p in page["AttachedPolicies"]]
 
     def list_entities(self, arn: str) -> Entities:
-        roles: list[str] = []
-        users: list[str] = []
-        groups: list[str] = []
-        marker: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"PolicyArn": arn, "MaxItems": 1000}
-            if marker:
-                kwargs["Marker"] = marker
-            page = _call(
-                "iam:ListEntitiesForPolicy", self.client.list_entities_for_policy, **kwargs
-            )
-            roles += [r["RoleName"] for r in page.get("PolicyRoles", [])]
-            users += [u["UserName"] for u in page.get("PolicyUsers", [])]
-            groups += [g["GroupName"] for g in page.get("PolicyGroups", [])]
-            if not page.get("IsTruncated"):
-                return Entities(tuple(roles), tuple(users), tuple(groups))
-            marker = page.get("Marker")
+        pages = self._pages("ListEntitiesForPolicy", PolicyArn=arn)
+        return Entities(
+            tuple(r["RoleName"] for page in pages for r in page.get("PolicyRoles", [])),
+            tuple(u["UserName"] for page in pages for u in page.get("PolicyUsers", [])),
+            tuple(g["GroupName"] for page in pages for g in page.get("PolicyGroups", [])),
+        )
 
     def get_policy(self, arn: str) -> tuple[dict[str, str], str]:
         """(tags, default version id). GetPolicy returns the tags; ListPolicies does not."""
@@ -262,17 +231,13 @@ class Iam:
 
     def roles_under(self, path_prefix: str) -> list[RoleFacts]:
         """Every role under `path_prefix` (Identity Center's roles), with its facts."""
-        out: list[RoleFacts] = []
-        marker: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"PathPrefix": path_prefix, "MaxItems": 1000}
-            if marker:
-                kwargs["Marker"] = marker
-            page = _call("iam:ListRoles", self.client.list_roles, **kwargs)
-            out += [_role_facts(role) for role in page.get("Roles", [])]
-            if not page.get("IsTruncated"):
-                return out
-            marker = page.get("Marker")
+        return [_role_facts(role) for page in self._pages("ListRoles", PathPrefix=path_prefix)
+                for role in page.get("Roles", [])]
+
+
+def _snake(operation: str) -> str:
+    """`ListRoles` -> `list_roles`: the name botocore's paginators go by."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
 
 
 def _role_facts(role: Any) -> RoleFacts:
