@@ -21,12 +21,12 @@ from jitflow.problems import render
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("jitflow.commands.validate", "validate request files against the policies"),
-    "plan": ("jitflow.commands.plan", "show the IAM policy a request would be granted"),
+    "plan": ("jitflow.commands.plan", "show the exact policy a request would be granted"),
     "apply": ("jitflow.commands.apply", "grant approved requests in AWS and record them"),
     "revoke": ("jitflow.commands.revoke", "end expired and orphaned grants, or one early"),
     "status": ("jitflow.commands.status", "show live grants in AWS and anything wrong"),
     "check": ("jitflow.commands.check", "check a pull request: its requests, scope and approvals"),
-    "audit": ("jitflow.commands.audit", "verify or show the audit log"),
+    "audit": ("jitflow.commands.audit", "verify, show or repair the audit log"),
     "codeowners": ("jitflow.commands.codeowners", "generate CODEOWNERS from the policies"),
     "demo": ("jitflow.commands.demo", "run the whole flow locally (moto, fake GitHub, git)"),
 }

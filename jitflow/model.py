@@ -156,6 +156,10 @@ class PolicySet:
     policies: dict[str, Policy] = field(default_factory=dict)
     identities: Identities = field(default_factory=Identities)
 
+    def policy_of(self, request_id: str) -> Policy | None:
+        """The policy a request id (`<policy>/<name>`) is judged by, if it exists."""
+        return self.policies.get(request_id.split("/", 1)[0])
+
 
 @dataclass(frozen=True)
 class Settings:

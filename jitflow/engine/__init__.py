@@ -166,7 +166,7 @@ class Engine:
         opened = self.run.ledger.open_grant(request_id)
         account = opened.account if opened is not None else None
         if not account and self.policies is not None:
-            policy = self.policies.policies.get(request_id.split("/", 1)[0])
+            policy = self.policies.policy_of(request_id)
             account = policy.account if policy is not None else None
         if not self.run.dry_run:
             whose = {} if opened is None else {"requester": opened.requester,
@@ -180,8 +180,7 @@ class Engine:
         opened = self.run.ledger.open_grant(request_id)
         if opened is not None:
             return opened.in_bucket_policy
-        policy = self.policies.policies.get(request_id.split("/", 1)[0]) \
-            if self.policies is not None else None
+        policy = self.policies.policy_of(request_id) if self.policies is not None else None
         return policy is not None and policy.in_bucket_policy
 
     def reconcile(self, tree: Tree, policies: PolicySet, source: ApprovalSource,

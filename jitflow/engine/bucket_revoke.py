@@ -292,8 +292,7 @@ class BucketRevoker(BucketBase):
         """The account and buckets a request's bucket-policy grant is (or would be) in."""
         if opened is not None:
             return opened.account, sorted(i.bucket for i in opened.buckets or ())
-        policy_name = request_id.split("/", 1)[0]
-        policy = self.policies.policies.get(policy_name) if self.policies else None
+        policy = self.policies.policy_of(request_id) if self.policies else None
         if policy is None or not policy.in_bucket_policy:
             return None, []
         return policy.account, sorted(policy.buckets)
