@@ -2,8 +2,10 @@
 admits, which grants are live on a bucket, and the read-only baselines they imply.
 
 Every write is a read-modify-write of the whole policy (S3 has no conditional
-PutBucketPolicy), followed by a read-back that must show exactly what was written: a
-concurrent writer makes the run fail (exit 3, nothing recorded) and a rerun converge.
+PutBucketPolicy): the policy is read again just before the put whenever anything happened
+since the first read, the edit names only jitflow's Sids, and a read-back must show exactly
+what was written. A writer racing the put makes the run fail (exit 3, nothing recorded for
+that bucket) and a rerun converge.
 """
 
 from __future__ import annotations
