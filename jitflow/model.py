@@ -173,6 +173,8 @@ class Settings:
     revoke_interval: timedelta = timedelta(minutes=15)
     attached_policy_quota: int = 10
     audit_dir: str = "audit"
+    audit_branch: str = "jitflow-audit"  # the audit log's own branch, never the default one
+    audit_anchor: str = "/jitflow/audit-head"  # SSM parameter holding the chain head
     # account id -> role ARNs a read-only baseline never denies: jitflow's own roles there
     # and the declared break-glass admin role.
     baseline_exempt: dict[str, tuple[str, ...]] = field(default_factory=dict)

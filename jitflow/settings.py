@@ -61,6 +61,8 @@ def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
         revoke_interval=_duration(data, "revoke_interval", timedelta(minutes=15)),
         attached_policy_quota=data.get("attached_policy_quota", 10),
         audit_dir=data.get("audit_dir", "audit"),
+        audit_branch=data.get("audit_branch", "jitflow-audit"),
+        audit_anchor=data.get("audit_anchor", "/jitflow/audit-head"),
         baseline_exempt={acct: _exempt(cfg or {}) for acct, cfg in data["accounts"].items()},
         jitflow_roles={acct: tuple((cfg or {}).get("jitflow_roles", ()))
                        for acct, cfg in data["accounts"].items()},
