@@ -17,18 +17,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jitflow.audit.store import AuditLog
+from jitflow.auditrepo import AuditRepo
 from jitflow.commands.support import (
     actor_from_env,
     add_common_arguments,
     approval_source_from_env,
+    audit_location,
     commit_audit,
+    default_branch_policies,
     finish_stopped_run,
+    github_client,
     now_of,
     open_engine,
     print_outcomes,
     push_before,
+    refresh_team_snapshot,
     repo_root,
     summary_message,
+    teams_token,
 )
 from jitflow.errors import InvalidInput, JitflowError, Rejected, UsageError
 from jitflow.gitcmd import Git
@@ -79,18 +85,18 @@ def _comment(client: GitHubClient | None, number: int | None, body: str) -> None
 
 
 def _record_rejection(
-    root: Path,
-    settings: Settings,
+    audit: AuditRepo,
+    log_dir: Path,
     args: argparse.Namespace,
     *,
     sha: str,
     reason: str,
     now: datetime,
 ) -> None:
-    log = AuditLog(root / settings.audit_dir)
+    log = AuditLog(log_dir)
     log.append("rejected", {"commit": sha, "reason": reason, "actor": actor_from_env()}, now)
     if args.commit:
-        commit_audit(root, log, f"jitflow apply: rejected {sha[:12]}\n\n{reason}\n")
+        commit_audit(audit, log, f"jitflow apply: rejected {sha[:12]}\n\n{reason}\n")
 
 
 def _end_deleted(engine: Engine, merge: VerifiedMerge, now: datetime) -> list[Outcome]:
@@ -110,13 +116,21 @@ def _end_deleted(engine: Engine, merge: VerifiedMerge, now: datetime) -> list[Ou
 
 
 def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: datetime) -> int:
-    from jitflow.gh import GitHubClient  # noqa: PLC0415
-
     sha = os.environ.get("GITHUB_SHA")
     if not sha:
         raise UsageError("give request paths, or run in the apply workflow (GITHUB_SHA unset)")
+    # Where the records go (the audit branch's checkout, created when missing), before
+    # anything else: a run that cannot record must not grant.
+    audit = audit_location(args, root, settings, write=not args.dry_run)
+    client = github_client(teams_token(settings))
+    with audit.files() as log_dir:
+        return _apply_merge(args, root, settings, now, sha=sha, audit=audit, log_dir=log_dir,
+                            client=client)
+
+
+def _apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: datetime, *,
+                 sha: str, audit: AuditRepo, log_dir: Path, client: GitHubClient) -> int:
     git = Git(root)
-    client = GitHubClient.from_env()
     try:
         merge = verify_merge(
             git,
@@ -129,25 +143,29 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
     except Rejected as error:
         print(f"jitflow: rejected: {error.message}", file=sys.stderr)
         if not args.dry_run:
-            _record_rejection(root, settings, args, sha=sha, reason=error.message, now=now)
+            _record_rejection(audit, log_dir, args, sha=sha, reason=error.message, now=now)
             numbers = [p.number for p in client.pulls_for_commit(sha)]
             _comment(client, numbers[0] if numbers else None, rejected_comment(error.message))
         return 1
-    engine, log = open_engine(root, settings, args.dry_run, policies=merge.result.policies)
+    engine, log = open_engine(root, settings, args.dry_run, policies=merge.result.policies,
+                              log_dir=log_dir)
     title = f"jitflow apply: #{merge.pull.number} ({sha[:12]})"
     try:
         outcomes = _grant_and_revoke(engine, merge, now)
     except Exception as error:
         if not args.dry_run:  # what was granted before the failure stands: say so
             _announce(client, merge, engine.outcomes, now)
-        finish_stopped_run(root, log, args, title, outcomes=engine.outcomes,
+        finish_stopped_run(audit, log, args, title, outcomes=engine.outcomes,
                            error=error)
         raise
     print_outcomes(outcomes)
     if not args.dry_run:
         _announce(client, merge, outcomes, now)
         if args.commit:
-            commit_audit(root, log, summary_message(title, outcomes))
+            branch = default_branch_policies(root, settings)
+            snapshot = refresh_team_snapshot(audit, branch[1] if branch else None,
+                                             client if client.reads_teams else None, now)
+            commit_audit(audit, log, summary_message(title, outcomes), also=snapshot)
     return 1 if any(o.action == "rejected" for o in outcomes) else 0
 
 
@@ -179,9 +197,11 @@ def run(args: argparse.Namespace) -> int:
         return apply_merge(args, root, settings, now)
     pairs = load_requests(root, args.paths, settings.partition)
     source = approval_source_from_env()  # before any AWS call: no approvals, no run
-    engine, log = open_engine(root, settings, args.dry_run)
-    outcomes = engine.apply_requests(pairs, source, now)
-    print_outcomes(outcomes)
-    if args.commit and not args.dry_run:
-        commit_audit(root, log, summary_message("jitflow apply: audit records", outcomes))
+    audit = audit_location(args, root, settings, write=not args.dry_run)
+    with audit.files() as log_dir:
+        engine, log = open_engine(root, settings, args.dry_run, log_dir=log_dir)
+        outcomes = engine.apply_requests(pairs, source, now)
+        print_outcomes(outcomes)
+        if args.commit and not args.dry_run:
+            commit_audit(audit, log, summary_message("jitflow apply: audit records", outcomes))
     return 1 if any(o.action == "rejected" for o in outcomes) else 0

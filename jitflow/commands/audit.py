@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from jitflow.audit.store import AuditLog
+from jitflow.auditrepo import AUDIT_REPO_HELP, given_checkout, locate
 from jitflow.clock import iso, parse_time
 from jitflow.errors import InvalidInput, UsageError
+from jitflow.model import Settings
 from jitflow.problems import Problem
 
 DEFAULT_DIR = "audit"
@@ -46,20 +50,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--since", metavar="TIME",
                       help="only records at or after this time (ISO 8601 with zone)")
     show.add_argument("--format", choices=("text", "json"), default="text")
+    for action in (verify, repair, show):
+        action.add_argument("--audit-repo", type=Path, default=None, metavar="DIR",
+                            help=AUDIT_REPO_HELP)
 
 
-def _directory(given: str | None) -> str:
-    """The directory named on the command line, else the settings' audit_dir, else audit/."""
-    if given is not None:
-        return given
-
+def _settings() -> Settings:
+    """./jitflow.yaml, else the defaults (audit_dir audit, audit_branch jitflow-audit)."""
     if not Path(SETTINGS_FILE).is_file():
-        return DEFAULT_DIR
+        return Settings(admins=(), accounts={}, audit_dir=DEFAULT_DIR)
     # Settings need YAML and the schemas: loaded only when they are read.
     from jitflow.settings import load_settings  # noqa: PLC0415
     from jitflow.tree import FsTree  # noqa: PLC0415
 
-    return load_settings(FsTree(Path.cwd())).audit_dir
+    return load_settings(FsTree(Path.cwd()))
+
+
+@contextmanager
+def _directory(args: argparse.Namespace) -> Iterator[str]:
+    """The directory named on the command line; else where jitflow.auditrepo finds the log:
+    the --audit-repo checkout, the clone's origin/<audit_branch> (a temporary copy, its
+    problems named as FILE on that branch), or the working tree's audit_dir."""
+    if args.dir is not None:
+        yield args.dir
+        return
+    settings = _settings()
+    audit = locate(Path.cwd(), settings, given_checkout(args.audit_repo),
+                   write=args.audit_action == "repair")
+    args.audit_location = audit  # for checks across the log's git history
+    if audit.kind == "tree":
+        yield settings.audit_dir
+        return
+    print(f"audit log: {audit.describe()}", file=sys.stderr)
+    with audit.files() as directory:
+        if audit.kind == "checkout":
+            yield str(directory)
+            return
+        label = f"{audit.describe().split(' ')[0]}:{settings.audit_dir}"
+        try:
+            yield str(directory)
+        except InvalidInput as error:  # name each problem as FILE on the branch, not the copy
+            raise InvalidInput(
+                [Problem(p.path.replace(str(directory), label), p.line, p.col, p.message,
+                         p.severity) for p in error.problems],
+                error.message.replace(str(directory), label)) from None
 
 
 def _log(directory: str, named: bool) -> AuditLog:
@@ -179,9 +213,9 @@ def _repair(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     args.named = args.dir is not None
-    args.dir = _directory(args.dir)
-    if args.audit_action == "verify":
-        return _verify(args)
-    if args.audit_action == "repair":
-        return _repair(args)
-    return _show(args)
+    with _directory(args) as args.dir:
+        if args.audit_action == "verify":
+            return _verify(args)
+        if args.audit_action == "repair":
+            return _repair(args)
+        return _show(args)

@@ -217,15 +217,18 @@ class _BaseIds:
     _history: set[str] | None = None
 
     @classmethod
-    def read(cls, git: Git, base: GitTree, policies: Iterable[str], audit_dir: str) -> _BaseIds:
+    def read(cls, git: Git, base: GitTree, policies: Iterable[str], audit_dir: str,
+             audit_log: Iterable[bytes] | None = None) -> _BaseIds:
         on_tip: dict[str, str] = {}
         for path in sorted(git.list_blobs(base.ref, REQUESTS_DIR)):
             rid = request_id_of(path)
             if rid is not None:
                 on_tip[rid] = path  # x.yml wins over x.yaml, as `sorted` put them before
-        logs = git.list_blobs(base.ref, audit_dir)
-        blobs = git.read_blobs([oid for path, oid in logs.items() if path.endswith(".jsonl")])
-        facts = _log_facts(blobs.values())
+        if audit_log is None:  # no audit branch: the log in the base's own tree
+            logs = git.list_blobs(base.ref, audit_dir)
+            audit_log = git.read_blobs(
+                [oid for path, oid in logs.items() if path.endswith(".jsonl")]).values()
+        facts = _log_facts(audit_log)
         return cls(git, base, frozenset(policies), on_tip, facts.used, facts.sizes)
 
     def ever_on(self, rid: str) -> bool:
@@ -303,11 +306,14 @@ def check_changes(
     applied_at: datetime,
     pull: PullFacts | None = None,
     teams: TeamResolver | None = None,
+    audit_log: Iterable[bytes] | None = None,
 ) -> CheckResult:
     """Judge the changes of merge-base(base, head)..head as a request pull request by `author`.
 
     Plans are shown as if applied at `applied_at`. Approvals are evaluated only when `pull`
     and `teams` are given (on GitHub); a local run leaves `approvals_checked` False.
+    `audit_log`: the `.jsonl` files of the audit log on its own branch (jitflow.auditrepo),
+    read lazily; None reads the log in the base's tree.
     """
     changes = list(git.changed_files(git.merge_base(base, head), head))
     changed = tuple(c.path for c in changes)
@@ -321,7 +327,7 @@ def check_changes(
     policies, policy_problems = load_policy_set(base_tree)
     added_ids = {c.path: rid for c in changes if c.status == "A" and (rid := request_id_of(c.path))}
     base_ids = _BaseIds.read(git, base_tree, {rid.split("/", 1)[0] for rid in added_ids.values()},
-                             settings.audit_dir)
+                             settings.audit_dir, audit_log)
     contents = git.show_many(head, list(added_ids))  # every added request file, in one read
     acc = _Acc(problems=scope_problems(changes))
     added = _Added(author, policies, policy_problems, teams, base_ids, contents, acc,
