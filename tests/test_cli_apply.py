@@ -603,3 +603,41 @@ def _approved_merge(world: Merge) -> str:
     number = world.pull()
     world.approve(number)
     return world.merge(number)
+
+
+def test_revoke_records_in_the_audit_checkout_and_needs_no_team_token(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Revoke records where apply did, refreshes the team snapshot with a team token, and goes
+    on without one: a token it cannot read is a warning, never a reason to keep access."""
+    with_origin(world, tmp_path)
+    checkout = tmp_path / "audit-log"
+    monkeypatch.setenv("JITFLOW_TEAMS_TOKEN", "org-reader")
+    assert world.apply(_approved_merge(world), monkeypatch, "--audit-repo", str(checkout)) == 0
+    snapshot = json.loads((checkout / "teams.json").read_text())
+    monkeypatch.delenv("JITFLOW_TEAMS_TOKEN")
+    monkeypatch.setenv("JITFLOW_TEAMS_TOKEN_SECRET", "jitflow/no-such-secret")
+    capsys.readouterr()
+    later = "2099-01-01T00:00:00Z"
+    assert main(["revoke", "--repo", str(world.repo.path), "--commit", "--at", later,
+                 "--audit-repo", str(checkout)]) == 0
+    out, err = capsys.readouterr()
+    assert "expired: " in out
+    assert "warning: no team-reading token: AWS secretsmanager:GetSecretValue" in err
+    assert [json.loads(line)["event"] for path in sorted((checkout / "audit").glob("*.jsonl"))
+            for line in path.read_text().splitlines()] == ["granted", "expired"]
+    assert run_git(checkout, "status", "--porcelain").strip() == ""  # committed there
+    assert json.loads((checkout / "teams.json").read_text()) == snapshot  # not refreshed
+    assert aws.granted() == []
+    assert not (world.repo.path / "audit").exists()
+
+    # With the token again, a membership change reaches the snapshot on the next run.
+    monkeypatch.setenv("JITFLOW_TEAMS_TOKEN", "org-reader")
+    world.fake.add_team("acme", "data-eng", {"newcomer": "active"})
+    assert main(["revoke", "--repo", str(world.repo.path), "--commit", "--at", later,
+                 "--audit-repo", str(checkout)]) == 0
+    refreshed = json.loads((checkout / "teams.json").read_text())
+    assert refreshed["teams"]["acme/data-eng"] == ["newcomer"]
+    assert refreshed["taken_at"] == later
+    assert run_git(checkout, "status", "--porcelain").strip() == ""
