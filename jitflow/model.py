@@ -58,6 +58,7 @@ class Request:
     ticket: str | None
     duration: timedelta
     access: tuple[AccessEntry, ...]
+    break_glass: bool = False  # granted on merge without approvals, reviewed after the fact
     path: str = ""  # where it was read from, for messages
     # (line, col) of each field, keyed like ("access", 0, "bucket"); only for messages
     positions: Positions = field(default_factory=dict, compare=False, repr=False)
@@ -68,6 +69,16 @@ class Request:
 
     def where(self, *key: str | int) -> tuple[int | None, int | None]:
         return nearest_position(self.positions, key)
+
+
+@dataclass(frozen=True)
+class BreakGlass:
+    """A policy's break-glass terms: how long an emergency grant may last, who reviews it
+    after the fact, and how soon."""
+
+    max_duration: timedelta
+    reviewers: tuple[str, ...]  # "login" or "@org/team"
+    review_within: timedelta
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,7 @@ class Policy:
     # bucket-policy only: one Deny in each bucket for every write not granted or declared.
     enforce_read_only: bool = False
     standing_writers: tuple[str, ...] = ()  # role/user ARNs the baseline leaves writing
+    break_glass: BreakGlass | None = None  # None: no break-glass requests under this policy
     path: str = ""
     positions: Positions = field(default_factory=dict, compare=False, repr=False)
 
