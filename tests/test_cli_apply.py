@@ -23,10 +23,13 @@ from moto import mock_aws
 
 from jitflow.audit import chain
 from jitflow.cli import main
+from jitflow.clock import parse_time
+from jitflow.notify import render
 from jitflow.sandbox.github import FakeGitHub
 from testing.check_repo import NEW, Repo, dump, request_data
 from testing.foundation import ml_request_data
 from testing.moto_server import FaultInjector, instrument_clients, no_retry_sleep
+from testing.receiver import receiver
 
 REPOSITORY = "acme/access"
 
@@ -548,3 +551,56 @@ def test_an_overdue_break_glass_review_fails_revoke_until_a_reviewer_approves(
     assert [(r["break_glass"]["reviewer"], r["pr"]) for r in reviewed] == [("sam", number)]
     assert "after its deadline" not in reviewed[0]["reason"]  # reviewed at real time, in time
     assert main(revoke) == 0  # settled for good
+
+
+# ---------------------------------------------------------------------- notifications
+def notifying(world: Merge, url: str) -> None:
+    """jitflow.yaml on main sends every event to a signed webhook at `url`."""
+    world.repo.git("checkout", "--quiet", "main")
+    text = (world.repo.path / "jitflow.yaml").read_text()
+    world.repo.write("jitflow.yaml", text + "notifications:\n  expiring_soon: 30m\n  targets:\n"
+                     f"    - {{type: webhook, url: '{url}', secret_env: HOOK_SECRET}}\n")
+    world.repo.commit("notify")
+    world.repo.git("checkout", "--quiet", "-B", "pr", "main")
+
+
+def test_apply_and_revoke_notify_each_lifecycle_event_once_and_commit_the_outbox(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "k")
+    with receiver() as hook:
+        notifying(world, hook.url)
+        approved_and_granted(world, aws, monkeypatch)
+        assert [r.headers[render.EVENT_HEADER] for r in hook.received] == ["approved", "granted"]
+        expiry = parse_time(world.audit()[-1]["expiry"])
+        revoke = ["revoke", "--repo", str(world.repo.path), "--commit", "--at"]
+        soon = (expiry - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert main([*revoke, soon]) == 0
+        assert main([*revoke, soon]) == 0  # a second run does not warn again
+        hook.status = 500  # the receiver is down when the grant expires
+        after = (expiry + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert main([*revoke, after]) == 0  # a failed notification never fails the run
+        hook.status = 200
+        assert main([*revoke, after]) == 0  # ... and the next run delivers it
+    kinds = [r.headers[render.EVENT_HEADER] for r in hook.received]
+    assert kinds == ["approved", "granted", "expiring_soon", "expired", "expired"]
+    assert hook.received[3].body == hook.received[4].body
+    for got in hook.received:
+        assert got.headers[render.SIGNATURE_HEADER] == render.signature(b"k", got.body)
+    assert world.repo.git("status", "--porcelain").strip() == ""  # the outbox is committed
+    statuses = [json.loads(line)["status"] for line in
+                (world.repo.path / "audit" / "notifications.ndjson").read_text().splitlines()]
+    assert statuses.count("failed") == 1 and statuses.count("delivered") == 4
+
+
+def test_a_break_glass_grant_announces_itself_instead_of_an_approval(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "k")
+    with receiver() as hook:
+        notifying(world, hook.url)
+        _number, sha = break_glass_merge(world, ELIGIBLE_MERGER[world.example.mode])
+        assert world.apply(sha, monkeypatch) == 0
+    kinds = [r.headers[render.EVENT_HEADER] for r in hook.received]
+    assert kinds == ["break_glass_used", "granted"]
+    assert json.loads(hook.received[0].body)["reviewers"] == ["sam"]

@@ -16,6 +16,8 @@ from jitflow.commands.support import (
     default_branch_policies,
     default_branch_tree,
     finish_stopped_run,
+    last_seq,
+    notify_run,
     now_of,
     open_removal_engine,
     print_outcomes,
@@ -87,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         "jitflow revoke: expired and orphaned grants"
     if problems:
         title += " (the audit log does not verify: recorded apart, in a marked segment)"
+    since = last_seq(engine)
     try:
         outcomes = _revoke(args, engine, branch, settings, now)
     except Exception as error:
@@ -96,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     overdue = [] if args.dry_run or args.request else \
         settle_reviews(engine.run.ledger, _review_reader(), now)
     print_outcomes(outcomes)
+    if not args.dry_run:
+        notify_run(log, settings, since=since, now=now, overdue=overdue,
+                   expiring=args.request is None)
     if args.commit and not args.dry_run:
         commit_audit(root, log, summary_message(title, outcomes))
     if problems:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jitflow.audit.record import AuditRecord
+from jitflow.breakglass import Due
 from jitflow.clock import iso, parse_time
 
 SCHEMA_VERSION = 1
@@ -71,6 +72,9 @@ def _facts(record: AuditRecord) -> dict[str, Any]:
         facts["reason"] = record.reason
     if record.session:
         facts["session"] = record.session
+    if record.break_glass:
+        facts |= {"merged_by": record.merged_by, "review_due": record.review_due,
+                  "reviewers": list(record.reviewers or ())}
     return {key: value for key, value in facts.items() if value is not None}
 
 
@@ -81,10 +85,27 @@ def from_records(records: Iterable[AuditRecord]) -> list[Event]:
     for record in records:
         if record.reconciled:
             continue
-        for kind in _FROM_RECORD.get(record.event, ()):
+        kinds = _FROM_RECORD.get(record.event, ())
+        if record.break_glass and record.opens_grant:
+            kinds = ("break_glass_used", "granted")  # nobody approved it: say so instead
+        for kind in kinds:
             events.append(Event(kind=kind, id=_event_id(kind, record.seq, record.hash),
                                 time=record.time, request=record.request, pr=record.pr,
                                 facts=_facts(record)))
+    return events
+
+
+def review_overdue(dues: Iterable[Due], now: datetime) -> list[Event]:
+    """One event per overdue break-glass review, per run that finds it overdue: a reminder
+    each run is the point (the revoke job fails loudly until the review lands)."""
+    events = []
+    for due in dues:
+        facts: dict[str, Any] = {"reviewers": list(due.reviewers), "review_due": iso(due.due)}
+        if due.requester:
+            facts["requester"] = due.requester
+        events.append(Event(kind="review_overdue",
+                            id=_event_id("review_overdue", due.request, iso(now)),
+                            time=iso(now), request=due.request, pr=due.pr, facts=facts))
     return events
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-OUTBOX_FILE = "outbox.jsonl"
+OUTBOX_FILE = "notifications.ndjson"  # not *.jsonl: those are the chain's
 MAX_ATTEMPTS = 10  # after this many failures an event is given up on, and that is recorded
 
 
@@ -35,6 +35,21 @@ def failed_line(target: str, document: dict[str, Any], error: str, time: str,
 
 def delivered_line(target: str, event_id: str, time: str) -> dict[str, Any]:
     return {"status": "delivered", "target": target, "id": event_id, "time": time}
+
+
+def cursor_line(seq: int, time: str) -> dict[str, Any]:
+    """Records up to `seq` have been turned into events: the next run starts after it, so a
+    run that stopped part-way has its records announced by the next one."""
+    return {"status": "cursor", "target": "*", "id": "cursor", "seq": seq, "time": time}
+
+
+def cursor(lines: Iterable[dict[str, Any]]) -> int | None:
+    """The last cursor's seq, or None when no run has notified yet."""
+    found = None
+    for line in lines:
+        if line["status"] == "cursor" and isinstance(line.get("seq"), int):
+            found = line["seq"]
+    return found
 
 
 def parse(text: str) -> list[dict[str, Any]]:
