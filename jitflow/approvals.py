@@ -61,6 +61,7 @@ class PullFacts:
     # co-author names and e-mails (lower-cased): anyone here wrote part of the change.
     contributors: frozenset[str]
     reviews: tuple[Review, ...]  # chronological, as GitHub returns them
+    merged_by: str | None = None  # the login that merged it (None: not merged, or unknown)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class ApprovalStatus:
     blocked_by: tuple[str, ...]
     ignored: tuple[tuple[str, str], ...]  # (login, why it did not count)
     approvers: tuple[str, ...]  # the policy's approvers, for messages
+    # a break-glass request: `approved_by` is who merged it, and the review comes after
+    break_glass: bool = False
 
     @property
     def ok(self) -> bool:
@@ -96,12 +99,54 @@ class ApprovalStatus:
     def summary(self) -> str:
         """One line with the count, then one line per blocker and per review that did not count."""
         owners = ", ".join(self.approvers) or "(no approvers)"
+        if self.break_glass:
+            return self._break_glass_summary(owners)
         lines = [f"approvals: {len(self.approved_by)} of {self.needed} from {owners}"]
         if self.approved_by:
             lines.append("approved by: " + ", ".join(f"@{login}" for login in self.approved_by))
         lines.extend(f"blocked: @{login} requested changes" for login in self.blocked_by)
         lines.extend(f"not counted: @{login}: {why}" for login, why in self.ignored)
         return "\n".join(lines)
+
+
+    def _break_glass_summary(self, people: str) -> str:
+        lines = ["BREAK-GLASS: granted on merge without approvals, only if merged by one of "
+                 f"{people}; reviewed after the fact"]
+        lines.extend(f"merged by: @{login}" for login in self.approved_by)
+        lines.extend(f"not counted: merged by @{login}: {why}" for login, why in self.ignored)
+        return "\n".join(lines)
+
+
+def judge(pull: PullFacts, policy: Policy, teams: TeamResolver, *,
+          break_glass: bool = False) -> ApprovalStatus:
+    """The rule a request is held to: the policy's approvals, or the break-glass merge rule
+    (which `jitflow.rules.break_glass_problems` admits only under a policy that opts in)."""
+    if break_glass and policy.break_glass is not None:
+        return break_glass_status(pull, policy, teams)
+    return evaluate(pull, policy, teams)
+
+
+def is_one_of(login: str, entries: tuple[str, ...], teams: TeamResolver) -> bool:
+    logins, team_list = _split_approvers(entries)
+    return login.lower() in logins or any(
+        teams.is_active_member(org, slug, login) for org, slug in team_list)
+
+
+def break_glass_status(pull: PullFacts, policy: Policy, teams: TeamResolver) -> ApprovalStatus:
+    """A break-glass request needs no approving review, only the right hands on the merge:
+    one of the policy's requesters or approvers must merge it (branch protection decides
+    whether anyone may merge without a review; jitflow never bypasses it). Before the merge
+    (the PR check) nothing is needed yet; at the merge, the merger is the one "approval",
+    and a merger jitflow cannot name counts as nobody (fail closed)."""
+    people = (*(policy.requesters or ()), *policy.approvers)
+    if not pull.merged:
+        return ApprovalStatus((), 0, (), (), people, break_glass=True)
+    merger = pull.merged_by
+    if merger and is_one_of(merger, people, teams):
+        return ApprovalStatus((merger,), 1, (), (), people, break_glass=True)
+    why = "is not among the policy's requesters or approvers" if merger else \
+        "GitHub did not say who merged it"
+    return ApprovalStatus((), 1, (), ((merger or "-", why),), people, break_glass=True)
 
 
 def _split_approvers(approvers: tuple[str, ...]) -> tuple[set[str], list[tuple[str, str]]]:

@@ -263,6 +263,7 @@ class GitHubClient:
             created_at = _utc(pull.created_at)
             facts_merged, merged_at = bool(pull.merged), _utc(pull.merged_at)
             merge_commit_sha, commit_count = pull.merge_commit_sha, pull.commits
+            merged_by = pull.merged_by.login if pull.merged_by is not None else None
             commits = [
                 _Commit(
                     c.author.login if c.author is not None else None,
@@ -317,6 +318,7 @@ class GitHubClient:
             merge_commit_sha=merge_commit_sha,
             contributors=contributors | {author.lower()},
             reviews=reviews,
+            merged_by=merged_by,
         )
 
     def pulls_for_commit(self, sha: str) -> list[PullSummary]:

@@ -17,6 +17,7 @@ from jitflow.model import (
     IDENTITY_POLICY,
     PERMISSION_SET_PREFIX,
     AccessEntry,
+    BreakGlass,
     Identities,
     Identity,
     Policy,
@@ -128,9 +129,22 @@ def _to_request(doc: safeyaml.YamlDoc, path: str, policy: str, name: str) -> Req
             AccessEntry(_text(e["bucket"]), _text(e["prefix"]), tuple(map(_text, e["actions"])))
             for e in data["access"]
         ),
+        break_glass=data.get("break_glass", False),
         path=path,
         positions=dict(doc.positions),
     )
+
+
+def _break_glass(data: dict[str, Any] | None, path: str,
+                 doc: safeyaml.YamlDoc) -> tuple[BreakGlass | None, list[Problem]]:
+    if data is None:
+        return None, []
+    longest = parse_duration(data["max_duration"])
+    within = parse_duration(data["review_within"])
+    if longest is None or within is None:
+        key = "max_duration" if longest is None else "review_within"
+        return None, [Problem(path, *doc.where(("break_glass", key)), "invalid duration")]
+    return BreakGlass(longest, tuple(data["reviewers"]), within), []
 
 
 def load_policy(raw: bytes, path: str, name: str) -> tuple[Policy | None, list[Problem]]:
@@ -142,6 +156,9 @@ def load_policy(raw: bytes, path: str, name: str) -> tuple[Policy | None, list[P
     if max_duration is None:
         return None, [Problem(path, *doc.where(("max_duration",)), "invalid duration")]
     requesters = data.get("requesters")
+    break_glass, problems = _break_glass(data.get("break_glass"), path, doc)
+    if problems:
+        return None, problems
     policy = Policy(
         name=name,
         description=data["description"],
@@ -160,6 +177,7 @@ def load_policy(raw: bytes, path: str, name: str) -> tuple[Policy | None, list[P
         grant=data.get("grant", IDENTITY_POLICY),
         enforce_read_only=data.get("enforce_read_only", False),
         standing_writers=tuple(data.get("standing_writers", ())),
+        break_glass=break_glass,
         path=path,
         positions=dict(doc.positions),
     )

@@ -58,6 +58,7 @@ class Request:
     ticket: str | None
     duration: timedelta
     access: tuple[AccessEntry, ...]
+    break_glass: bool = False  # granted on merge without approvals, reviewed after the fact
     path: str = ""  # where it was read from, for messages
     # (line, col) of each field, keyed like ("access", 0, "bucket"); only for messages
     positions: Positions = field(default_factory=dict, compare=False, repr=False)
@@ -68,6 +69,16 @@ class Request:
 
     def where(self, *key: str | int) -> tuple[int | None, int | None]:
         return nearest_position(self.positions, key)
+
+
+@dataclass(frozen=True)
+class BreakGlass:
+    """A policy's break-glass terms: how long an emergency grant may last, who reviews it
+    after the fact, and how soon."""
+
+    max_duration: timedelta
+    reviewers: tuple[str, ...]  # "login" or "@org/team"
+    review_within: timedelta
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,7 @@ class Policy:
     # bucket-policy only: one Deny in each bucket for every write not granted or declared.
     enforce_read_only: bool = False
     standing_writers: tuple[str, ...] = ()  # role/user ARNs the baseline leaves writing
+    break_glass: BreakGlass | None = None  # None: no break-glass requests under this policy
     path: str = ""
     positions: Positions = field(default_factory=dict, compare=False, repr=False)
 
@@ -162,6 +174,30 @@ class PolicySet:
 
 
 @dataclass(frozen=True)
+class NotificationTarget:
+    """Where lifecycle events go (`notifications.targets` in jitflow.yaml). Secrets are never
+    in the file: a webhook's signing key and a Slack webhook URL (itself a credential) are
+    read from the environment variables named here."""
+
+    kind: str  # webhook | slack | sns | eventbridge
+    url: str | None = None  # webhook
+    secret_env: str | None = None  # webhook: env var holding the HMAC key
+    url_env: str | None = None  # slack: env var holding the incoming-webhook URL
+    topic_arn: str | None = None  # sns
+    event_bus: str | None = None  # eventbridge: bus name or ARN
+    events: tuple[str, ...] = ()  # the event kinds it wants; empty: all
+
+    @property
+    def label(self) -> str:
+        """A stable name for the outbox: the kind and where it points (never a secret)."""
+        where = self.url or self.url_env or self.topic_arn or self.event_bus or ""
+        return f"{self.kind}:{where}"
+
+    def wants(self, kind: str) -> bool:
+        return not self.events or kind in self.events
+
+
+@dataclass(frozen=True)
 class Settings:
     """`jitflow.yaml` at the repository root."""
 
@@ -175,6 +211,8 @@ class Settings:
     audit_dir: str = "audit"
     audit_branch: str = "jitflow-audit"  # the audit log's own branch, never the default one
     audit_anchor: str = "/jitflow/audit-head"  # SSM parameter holding the chain head
+    notification_targets: tuple[NotificationTarget, ...] = ()
+    expiring_soon_lead: timedelta = timedelta(hours=1)  # the "expiring soon" warning's lead
     # account id -> role ARNs a read-only baseline never denies: jitflow's own roles there
     # and the declared break-glass admin role.
     baseline_exempt: dict[str, tuple[str, ...]] = field(default_factory=dict)

@@ -136,11 +136,21 @@ def check_policy(policy: Policy) -> list[Problem]:
             re.compile(policy.ticket_pattern)
         except re.error as error:
             add(("ticket_pattern",), f"ticket_pattern is not a valid regular expression: {error}")
-    if policy.max_duration.total_seconds() <= 0:
-        add(("max_duration",), "max_duration must be more than zero")
+    found += _duration_problems(policy)
     if not policy.in_bucket_policy and (policy.enforce_read_only or policy.standing_writers):
         key = "enforce_read_only" if policy.enforce_read_only else "standing_writers"
         add((key,), f"{key} needs grant: bucket-policy (the bucket's own policy enforces it)")
+    return found
+
+
+def _duration_problems(policy: Policy) -> list[Problem]:
+    found = []
+    if policy.max_duration.total_seconds() <= 0:
+        found.append(Problem(policy.path, *policy.where("max_duration"),
+                             "max_duration must be more than zero"))
+    if policy.break_glass is not None and policy.break_glass.max_duration > policy.max_duration:
+        found.append(Problem(policy.path, *policy.where("break_glass", "max_duration"),
+                             "break_glass.max_duration is over the policy's max_duration"))
     return found
 
 
@@ -305,9 +315,35 @@ def check_request(
     for i, entry in enumerate(request.access):
         for key, message in _entry_problems(entry, policy):
             add(("access", i, *key), message)
+    for key, message in break_glass_problems(request, policy):
+        add(key, message)
     if not any(p.severity == "error" for p in found):
         found += _size_problems(request, policy, partition)
     return found
+
+
+def break_glass_problems(request: Request, policy: Policy
+                         ) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """A break-glass request skips the approvals, so it gets less: only under a policy that
+    opts in, no longer than the policy's break-glass maximum, and nothing whose effect
+    outlives the grant (bucket configuration, permissions management)."""
+    if not request.break_glass:
+        return
+    terms = policy.break_glass
+    if terms is None:
+        yield ("break_glass",), (f"policy {policy.name!r} does not allow break-glass requests "
+                                 "(it has no break_glass section)")
+        return
+    if request.duration > terms.max_duration:
+        yield ("duration",), (f"a break-glass grant lasts at most "
+                              f"{format_duration(terms.max_duration)} under policy "
+                              f"{policy.name!r}, not {format_duration(request.duration)}")
+    for i, entry in enumerate(request.access):
+        for j, name in enumerate(entry.actions):
+            info = catalogue.lookup(name)
+            if info is not None and (info.configures_bucket or info.manages_permissions):
+                yield ("access", i, "actions", j), (
+                    f"{name} outlives the grant or changes who has access: never by break-glass")
 
 
 def _ticket_problems(request: Request, policy: Policy) -> list[Problem]:

@@ -8,7 +8,7 @@ from typing import Any
 from jitflow.durations import parse_duration
 from jitflow.errors import ConfigError
 from jitflow.loader import parse_yaml
-from jitflow.model import Settings
+from jitflow.model import NotificationTarget, Settings
 from jitflow.problems import render
 from jitflow.tree import Tree
 
@@ -28,6 +28,14 @@ def _exempt(account: dict[str, Any]) -> tuple[str, ...]:
     if account.get("break_glass_role"):
         roles.append(account["break_glass_role"])
     return tuple(roles)
+
+
+def _targets(data: dict[str, Any]) -> tuple[NotificationTarget, ...]:
+    targets = data.get("notifications", {}).get("targets", ())
+    return tuple(NotificationTarget(
+        kind=t["type"], url=t.get("url"), secret_env=t.get("secret_env"),
+        url_env=t.get("url_env"), topic_arn=t.get("topic_arn"), event_bus=t.get("event_bus"),
+        events=tuple(t.get("events", ()))) for t in targets)
 
 
 def _check_partition(settings: Settings) -> None:
@@ -63,6 +71,9 @@ def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
         audit_dir=data.get("audit_dir", "audit"),
         audit_branch=data.get("audit_branch", "jitflow-audit"),
         audit_anchor=data.get("audit_anchor", "/jitflow/audit-head"),
+        notification_targets=_targets(data),
+        expiring_soon_lead=_duration(data.get("notifications", {}), "expiring_soon",
+                                     timedelta(hours=1)),
         baseline_exempt={acct: _exempt(cfg or {}) for acct, cfg in data["accounts"].items()},
         jitflow_roles={acct: tuple((cfg or {}).get("jitflow_roles", ()))
                        for acct, cfg in data["accounts"].items()},

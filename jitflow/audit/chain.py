@@ -34,6 +34,7 @@ EVENTS: frozenset[str] = frozenset(
         "rejected",
         "reconciled",
         "chain_started",
+        "break_glass_reviewed",
     }
 )
 GENESIS = "0" * 64
@@ -60,9 +61,11 @@ DETAIL_FIELDS: tuple[str, ...] = (
     "buckets",
     # A `chain_started` record's link to the log before a break (jitflow.audit.segment).
     "anchor",
+    # A break-glass grant's terms (merged_by, review_due, reviewers), or its review (reviewer).
+    "break_glass",
 )
 LATER_FIELDS: frozenset[str] = frozenset(
-    {"grant_mode", "session", "role_id", "buckets", "anchor"})
+    {"grant_mode", "session", "role_id", "buckets", "anchor", "break_glass"})
 # Fields the chain fills in.
 CHAIN_FIELDS: tuple[str, ...] = ("seq", "time", "event", "prev_hash", "hash")
 FIELDS: frozenset[str] = frozenset(DETAIL_FIELDS + CHAIN_FIELDS)
@@ -74,6 +77,7 @@ _STRING_FIELDS = ("request", "requester", "principal", "account", "commit", "act
                   "policy_arn", "reason", "grant_mode", "session", "role_id")
 _BUCKET_KEYS = frozenset({"bucket", "sids", "sha256", "policy_bytes"})
 _ANCHOR_KEYS = frozenset({"file", "line", "seq", "hash"})
+_BREAK_GLASS_KEYS = frozenset({"merged_by", "review_due", "reviewers", "reviewer"})
 _ACCESS_KEYS = frozenset({"bucket", "prefix", "actions"})
 
 
@@ -135,6 +139,20 @@ def _bucket_item(item: Any) -> dict[str, Any]:
             "policy_bytes": size}
 
 
+def _break_glass(field: str, value: Any) -> dict[str, Any]:
+    """A break-glass grant's terms, or the review that settled one."""
+    if not isinstance(value, Mapping) or not value or not set(value) <= _BREAK_GLASS_KEYS:
+        raise ValueError(f"break_glass takes only {sorted(_BREAK_GLASS_KEYS)}: {value!r}")
+    for key in ("merged_by", "reviewer"):
+        if key in value and not isinstance(value[key], str):
+            raise ValueError(f"break_glass {key} must be a login: {value!r}")
+    if "review_due" in value:
+        _expiry("review_due", value["review_due"])
+    if "reviewers" in value:
+        _approvers("reviewers", value["reviewers"])
+    return {key: list(v) if key == "reviewers" else v for key, v in value.items()}
+
+
 def _anchor(field: str, value: Any) -> dict[str, Any]:
     """The last verifiable record before a break: its file (name in the audit directory, ""
     when none verifies), line, seq and hash."""
@@ -194,6 +212,7 @@ _NORMALISERS: dict[str, Callable[[str, Any], Any]] = {
     "access": _items(_access_item, "bucket/prefix/actions"),
     "buckets": _items(_bucket_item, "bucket/sids/sha256/policy_bytes"),
     "anchor": _anchor,
+    "break_glass": _break_glass,
 }
 
 
@@ -311,11 +330,12 @@ def _plain_access(access: list[Any]) -> bool:
 # tests/test_audit_chain.py fails until the quick test knows it.
 _QUICK_FIELDS = frozenset(
     {*CHAIN_FIELDS, *_STRING_FIELDS, "reconciled", "expiry", "pr", "approvers", "access",
-     "buckets", "anchor"}
+     "buckets", "anchor", "break_glass"}
 )
 _QUICK = _QUICK_FIELDS == FIELDS
 # The key sets of the records jitflow wrote: now; before `anchor`; before bucket-policy grants.
-_KEY_SETS = (FIELDS, FIELDS - {"anchor"}, FIELDS - LATER_FIELDS)
+_KEY_SETS = (FIELDS, FIELDS - {"break_glass"}, FIELDS - {"anchor", "break_glass"},
+             FIELDS - LATER_FIELDS)
 
 
 def _plain_buckets(buckets: list[Any]) -> bool:
@@ -344,6 +364,7 @@ def _plain_details(record: dict[str, Any]) -> bool:
     )
     return (
         record.get("anchor") is None  # only a segment's first record has one: the slow path
+        and record.get("break_glass") is None  # rare too: the slow path checks it
         and type(record["reconciled"]) is bool
         and (expiry is None or (type(expiry) is str and _TIME.match(expiry) is not None))
         and (pr is None or type(pr) is int)

@@ -23,6 +23,8 @@ from jitflow.commands.support import (
     approval_source_from_env,
     commit_audit,
     finish_stopped_run,
+    last_seq,
+    notify_run,
     now_of,
     open_engine,
     print_outcomes,
@@ -88,7 +90,9 @@ def _record_rejection(
     now: datetime,
 ) -> None:
     log = AuditLog(root / settings.audit_dir)
-    log.append("rejected", {"commit": sha, "reason": reason, "actor": actor_from_env()}, now)
+    record = log.append("rejected", {"commit": sha, "reason": reason, "actor": actor_from_env()},
+                        now)
+    notify_run(log, settings, since=int(record["seq"]) - 1, now=now)
     if args.commit:
         commit_audit(root, log, f"jitflow apply: rejected {sha[:12]}\n\n{reason}\n")
 
@@ -134,6 +138,7 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
             _comment(client, numbers[0] if numbers else None, rejected_comment(error.message))
         return 1
     engine, log = open_engine(root, settings, args.dry_run, policies=merge.result.policies)
+    since = last_seq(engine)
     title = f"jitflow apply: #{merge.pull.number} ({sha[:12]})"
     try:
         outcomes = _grant_and_revoke(engine, merge, now)
@@ -146,6 +151,7 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
     print_outcomes(outcomes)
     if not args.dry_run:
         _announce(client, merge, outcomes, now)
+        notify_run(log, settings, since=since, now=now)
         if args.commit:
             commit_audit(root, log, summary_message(title, outcomes))
     return 1 if any(o.action == "rejected" for o in outcomes) else 0

@@ -16,6 +16,8 @@ from jitflow.commands.support import (
     default_branch_policies,
     default_branch_tree,
     finish_stopped_run,
+    last_seq,
+    notify_run,
     now_of,
     open_removal_engine,
     print_outcomes,
@@ -23,7 +25,8 @@ from jitflow.commands.support import (
     summary_message,
 )
 from jitflow.engine import Check
-from jitflow.errors import UsageError
+from jitflow.engine.review import PullReader, settle_reviews
+from jitflow.errors import ReviewOverdue, UsageError
 from jitflow.pr.merge import MergeHistorySource
 from jitflow.settings import load_settings
 from jitflow.tree import FsTree
@@ -86,18 +89,37 @@ def run(args: argparse.Namespace) -> int:
         "jitflow revoke: expired and orphaned grants"
     if problems:
         title += " (the audit log does not verify: recorded apart, in a marked segment)"
+    since = last_seq(engine)
     try:
         outcomes = _revoke(args, engine, branch, settings, now)
     except Exception as error:
         finish_stopped_run(root, log, args, title, outcomes=engine.outcomes,
                            error=error)
         raise
+    overdue = [] if args.dry_run or args.request else \
+        settle_reviews(engine.run.ledger, _review_reader(), now)
     print_outcomes(outcomes)
+    if not args.dry_run:
+        notify_run(log, settings, since=since, now=now, overdue=overdue,
+                   expiring=args.request is None)
     if args.commit and not args.dry_run:
         commit_audit(root, log, summary_message(title, outcomes))
     if problems:
         raise broken_log_error(log, problems)
+    if overdue:
+        raise ReviewOverdue("break-glass review overdue (approve the merged pull request, as "
+                            "one of the listed reviewers):\n"
+                            + "\n".join(due.text(now) for due in overdue))
     return 0
+
+
+def _review_reader() -> PullReader | None:
+    """GitHub, to find each break-glass grant's post-hoc review; None without access."""
+    if not (os.environ.get("GITHUB_REPOSITORY") and os.environ.get("GITHUB_TOKEN")):
+        return None
+    from jitflow.gh import GitHubClient  # noqa: PLC0415
+
+    return GitHubClient.from_env()
 
 
 def _revoke(args: argparse.Namespace, engine: Engine,

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jitflow.breakglass import pending_reviews
 from jitflow.clock import iso
 from jitflow.commands.support import default_branch_policies, now_of, open_engine, repo_root
 from jitflow.grants import expires_in
@@ -66,8 +67,12 @@ def run(args: argparse.Namespace) -> int:
                                policies=branch[1] if branch else None)
     # Outside a git checkout: grants are shown without the request-file check.
     rows = engine.status(now, *branch) if branch else engine.status(now)
+    reviews = pending_reviews(engine.run.ledger.load())
     if args.format == "json":
         print(json.dumps([as_json(row, now) for row in rows], indent=2))
     else:
         print(as_text(rows, now))
-    return 1 if any(row.problems for row in rows) else 0
+        for due in reviews:
+            print(due.text(now))
+    overdue = any(due.overdue(now) for due in reviews)
+    return 1 if overdue or any(row.problems for row in rows) else 0

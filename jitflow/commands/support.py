@@ -13,13 +13,13 @@ import itertools
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
-from jitflow.clock import parse_time, system_clock
+from jitflow.clock import iso, parse_time, system_clock
 from jitflow.errors import AuditError, ConfigError, GitError, JitflowError, Rejected, UsageError
 from jitflow.gitcmd import Git
 from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
@@ -32,6 +32,7 @@ from jitflow.tree import FsTree, GitTree, find_repo_root
 if TYPE_CHECKING:
     from jitflow.audit.ledger import AuditStore
     from jitflow.audit.store import AuditLog
+    from jitflow.breakglass import Due
     from jitflow.engine import ApprovalSource, Engine, Outcome
 
 def add_policies_argument(parser: argparse.ArgumentParser) -> None:
@@ -423,3 +424,58 @@ def default_branch_tree(root: Path, settings: Settings) -> GitTree:
     raise GitError(f"cannot find the default branch {settings.default_branch} in {root}")
 
 
+
+
+def notify_run(log: AuditLog, settings: Settings, *, since: int, now: datetime,
+               overdue: Sequence[Due] = (), expiring: bool = False) -> None:
+    """Send the lifecycle notifications of the records no run announced yet (after the
+    outbox's cursor; the first run ever: after seq `since`, where it started), of grants
+    about to end (`expiring`: the revoke run) and of overdue break-glass
+    reviews, plus the retries of earlier failures; record every attempt in the outbox beside
+    the log. A notification never fails a grant or a revoke: anything that goes wrong here
+    is reported on stderr and left for the next run."""
+    if not settings.notification_targets:
+        return
+    from jitflow import notify  # noqa: PLC0415 (only runs that notify pay for it)
+    from jitflow.audit.ledger import open_grant  # noqa: PLC0415
+    from jitflow.audit.record import AuditRecord  # noqa: PLC0415
+    from jitflow.notify.outbox import OUTBOX_FILE, cursor, cursor_line, parse  # noqa: PLC0415
+    from jitflow.notify.transport import Transport  # noqa: PLC0415
+
+    try:
+        records = [AuditRecord.from_json(r) for r in log.records()]
+        earlier = parse(log.read_side_file(OUTBOX_FILE))
+        start = cursor(earlier)
+        start = since if start is None else start
+        events = notify.from_records(r for r in records if r.seq > start)
+        events += notify.review_overdue(overdue, now)
+        if expiring:
+            by_request: dict[str, list[AuditRecord]] = {}
+            for record in records:
+                by_request.setdefault(record.request or "", []).append(record)
+            live = [g for h in by_request.values() if (g := open_grant(h)) is not None]
+            events += notify.expiring_soon(live, now, settings.expiring_soon_lead)
+        done = notify.dispatch(settings.notification_targets, events, earlier,
+                               Transport(os.environ, settings.region), time=iso(now),
+                               repository_url=_repository_url(os.environ))
+        last = records[-1].seq if records else start
+        log.append_side_lines(OUTBOX_FILE, [*done.lines, cursor_line(last, iso(now))])
+    except Exception as error:  # a notification must never fail the run
+        print(f"jitflow: warning: notifications not sent ({type(error).__name__}: {error}); "
+              "the next run sends them", file=sys.stderr)
+        return
+    for line in done.failures:
+        print(f"jitflow: warning: notification {line['id']} to {line['target']} "
+              f"{line['status']}: {line['error']}", file=sys.stderr)
+
+
+def last_seq(engine: Engine) -> int:
+    """The seq of the log's last record as the run starts (0: an empty log)."""
+    records = engine.run.ledger.load()
+    return records[-1].seq if records else 0
+
+
+def _repository_url(env: Mapping[str, str]) -> str | None:
+    repository = env.get("GITHUB_REPOSITORY")
+    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    return f"{server}/{repository}" if repository else None

@@ -34,8 +34,7 @@ def granted_details(plan: Plan, approval: Approval, arn: str) -> dict[str, Any]:
         "request": request.id, "requester": request.requester,
         "principal": request.principal, "account": plan.policy.account,
         "access": access_summary(request), "expiry": iso(plan.expiry),
-        "approvers": list(approval.approvers), "pr": approval.pr,
-        "commit": approval.commit, "policy_arn": arn,
+        **approval.record_facts(), "policy_arn": arn,
     }
 
 
@@ -53,7 +52,7 @@ def checked_approval(request: Request, policy: Policy, source: ApprovalSource) -
     approval = source.approval_for(request, policy)
     if approval.request_id != request.id:
         raise Rejected(f"{request.id}: the approval found is for {approval.request_id}")
-    if not approval.approvers:
+    if not approval.approvers and not approval.break_glass:
         raise Rejected(f"{request.id}: no approvers on record: nothing is granted")
     return approval
 

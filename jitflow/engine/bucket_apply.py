@@ -33,7 +33,7 @@ def granted_facts(plan: Plan, subject: bp.Subject, approval: Approval,
         "request": request.id, "requester": request.requester,
         "principal": request.principal, "account": plan.policy.account,
         "access": access_summary(request), "expiry": iso(plan.expiry),
-        "approvers": list(approval.approvers), "pr": approval.pr, "commit": approval.commit,
+        **approval.record_facts(),
         "grant_mode": BUCKET_POLICY, "session": subject.session,
         "role_id": subject.unique_id, "buckets": [item.to_json() for item in items],
     }

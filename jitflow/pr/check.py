@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
-from jitflow.approvals import ApprovalStatus, PullFacts, TeamResolver, evaluate
+from jitflow.approvals import ApprovalStatus, PullFacts, TeamResolver, judge
 from jitflow.bucketpolicy import BUCKET_POLICY_LIMIT, Budget
 from jitflow.budget import budgets
 from jitflow.errors import ConfigError
@@ -347,7 +347,8 @@ def check_changes(
     acc.notes += [n for d in deletions if (n := d.note()) is not None]
     if pull is not None and teams is not None:
         for request in acc.requests:
-            acc.approvals[request.id] = evaluate(pull, policies.policies[request.policy], teams)
+            acc.approvals[request.id] = judge(pull, policies.policies[request.policy], teams,
+                                              break_glass=request.break_glass)
     sizes = dict(base_ids.sizes)
     for request in acc.requests:
         policy = policies.policies[request.policy]
