@@ -35,7 +35,7 @@ from jitflow.grants import (
     RoleFacts,
     role_session_name,
 )
-from jitflow.model import Settings
+from jitflow.model import Duty, Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_iam.client import IAMClient
@@ -277,8 +277,10 @@ class Buckets:
 
 @_unreadable_answers
 class Accounts:
-    """IAM ports per configured account: assume the account's role from settings, or use the
-    caller's own credentials when the account is the caller's (one GetCallerIdentity per run).
+    """IAM ports per configured account: assume the account's role for the run's duty from
+    settings (apply: `role`, revoke: `revoke_role`), or use the caller's own credentials when
+    the account is the caller's (one GetCallerIdentity per run). A revoke run thus never holds
+    another account's apply permissions, and the hub's revoke role may assume nothing else.
 
     Clients are cached, because making one costs 0.1-0.5 s. In the caller's own account the
     session name means nothing (no AssumeRole), so there is one IAM client per run whatever
@@ -297,8 +299,10 @@ class Accounts:
         settings: Settings,
         session: boto3.Session | None = None,
         max_attempts: int | None = None,
+        duty: Duty = "apply",
     ) -> None:
         self.settings = settings
+        self.duty: Duty = duty
         self.session = session or boto3.Session()
         if max_attempts is None and configured_max_attempts(self.session) is None:
             max_attempts = DEFAULT_MAX_ATTEMPTS
@@ -360,7 +364,7 @@ class Accounts:
         key = self._key(account, label)
         if key in self._sessions:
             return self._sessions[key]
-        role = self.settings.accounts[account]
+        role = self.settings.role_for(account, self.duty)
         caller = self.caller_account()
         if caller == account:
             session = self.session
@@ -368,8 +372,9 @@ class Accounts:
             # Fail before touching anything: the credentials are for another account, and a
             # same-named role there must never receive the grant.
             raise AwsError(
-                f"jitflow.yaml says account {account} uses the caller's own credentials, "
-                f"but they belong to account {caller}"
+                f"jitflow.yaml names no role for {self.duty} in account {account} "
+                f"({'role' if self.duty == 'apply' else 'revoke_role'}), so it would use the "
+                f"caller's own credentials, but they belong to account {caller}"
             )
         else:
             creds = _call(

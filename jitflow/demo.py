@@ -502,17 +502,20 @@ def foreign_policy(account: str, bucket: str) -> dict[str, Any]:
 
 
 def seed_other_accounts(story: Story, operator_arn: str) -> None:
-    """The grant roles jitflow.yaml names in other accounts, assumable by the operator."""
+    """The grant roles jitflow.yaml names in other accounts (apply's `role`, revoke's
+    `revoke_role`), assumable by the operator."""
     settings: Any = yaml.safe_load((story.source / "jitflow.yaml").read_text())
     for account, config in (settings.get("accounts") or {}).items():
-        role = (config or {}).get("role")
-        if not role:
-            continue
-        iam = story.client("iam", SETUP, str(account))
-        path, _, name = str(role).split(":role", 1)[1].rpartition("/")
-        iam.create_role(RoleName=name, Path=f"{path}/",
-                        AssumeRolePolicyDocument=trust(operator_arn))
-        iam.put_role_policy(RoleName=name, PolicyName="admin", PolicyDocument=allow("*", "*"))
+        for key in ("role", "revoke_role"):
+            role = (config or {}).get(key)
+            if not role:
+                continue
+            iam = story.client("iam", SETUP, str(account))
+            path, _, name = str(role).split(":role", 1)[1].rpartition("/")
+            iam.create_role(RoleName=name, Path=f"{path}/",
+                            AssumeRolePolicyDocument=trust(operator_arn))
+            iam.put_role_policy(RoleName=name, PolicyName="admin",
+                                PolicyDocument=allow("*", "*"))
 
 
 def user_with_keys(iam: Any, name: str) -> tuple[str, Creds]:

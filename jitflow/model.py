@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
 
 Positions = dict[tuple[str | int, ...], tuple[int, int]]
 
 IDENTITY_POLICY = "identity-policy"
 BUCKET_POLICY = "bucket-policy"
 PERMISSION_SET_PREFIX = "permission-set/"
+# What a run does in AWS, which decides the role it assumes in another account: apply grants
+# (and ends grants whose files a merge deleted); revoke only removes.
+Duty = Literal["apply", "revoke"]
 # The AWS partitions jitflow knows, and the region prefixes that put a region in one; every
 # other region is in the standard partition, "aws". An ARN's partition is its first field.
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b")
@@ -202,7 +206,8 @@ class Settings:
     """`jitflow.yaml` at the repository root."""
 
     admins: tuple[str, ...]  # owners of the control paths in CODEOWNERS
-    accounts: dict[str, str | None]  # account id -> role to assume there (None: own account)
+    # account id -> the role apply assumes there (None: the caller's own account)
+    accounts: dict[str, str | None]
     default_branch: str = "main"
     region: str = "us-east-1"
     request_ttl: timedelta = timedelta(days=7)
@@ -218,7 +223,14 @@ class Settings:
     baseline_exempt: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # account id -> jitflow's own roles there (a baseline needs them, or jitflow locks itself out)
     jitflow_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # account id -> the role revoke (and status) assumes there: another role than apply's, so
+    # that a revoke run can never create or attach (`revoke_role` in jitflow.yaml)
+    revoke_roles: dict[str, str | None] = field(default_factory=dict)
     path: str = ""
+
+    def role_for(self, account: str, duty: Duty) -> str | None:
+        """The role a run of `duty` assumes in `account` (None: the caller's own account)."""
+        return self.revoke_roles.get(account) if duty == "revoke" else self.accounts[account]
 
     @property
     def partition(self) -> str:

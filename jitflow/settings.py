@@ -38,10 +38,22 @@ def _targets(data: dict[str, Any]) -> tuple[NotificationTarget, ...]:
         events=tuple(t.get("events", ()))) for t in targets)
 
 
+def _check_duties(settings: Settings) -> None:
+    """Apply and revoke assume different roles in another account: a revoke run must never
+    hold the permissions that create and attach (the schema requires revoke_role with role)."""
+    for account, role in settings.accounts.items():
+        if role is not None and role == settings.revoke_roles.get(account):
+            raise ConfigError(
+                f"{settings.path}: accounts.{account}: role and revoke_role are the same role "
+                f"({role}); revoke must assume a role that can only remove grants (the "
+                "bootstrap creates jitflow-grant-apply and jitflow-grant-revoke)")
+
+
 def _check_partition(settings: Settings) -> None:
     """Every role ARN must be in the region's partition: jitflow assumes them and exempts
     them there, and an ARN of another partition names nothing in it."""
     roles = [role for role in settings.accounts.values() if role]
+    roles += [role for role in settings.revoke_roles.values() if role]
     roles += [arn for arns in settings.baseline_exempt.values() for arn in arns]
     for arn in roles:
         partition = arn.split(":", 2)[1]
@@ -63,6 +75,8 @@ def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
     settings = Settings(
         admins=tuple(data["admins"]),
         accounts={acct: (cfg or {}).get("role") for acct, cfg in data["accounts"].items()},
+        revoke_roles={acct: (cfg or {}).get("revoke_role")
+                      for acct, cfg in data["accounts"].items()},
         default_branch=data.get("default_branch", "main"),
         region=data.get("region", "us-east-1"),
         request_ttl=_duration(data, "request_ttl", timedelta(days=7)),
@@ -79,5 +93,6 @@ def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
                        for acct, cfg in data["accounts"].items()},
         path=path,
     )
+    _check_duties(settings)
     _check_partition(settings)
     return settings

@@ -63,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
     now = now_of(args)
     settings = load_settings(FsTree(root))
     branch = default_branch_policies(root, settings)
+    # Read-only: in other accounts it assumes the revoke role, which cannot grant.
     engine, _log = open_engine(root, settings, dry_run=True, verify=False,
-                               policies=branch[1] if branch else None)
+                               policies=branch[1] if branch else None, duty="revoke")
     # Outside a git checkout: grants are shown without the request-file check.
     rows = engine.status(now, *branch) if branch else engine.status(now)
     reviews = pending_reviews(engine.run.ledger.load())

@@ -23,7 +23,7 @@ from jitflow.clock import iso, parse_time, system_clock
 from jitflow.errors import AuditError, ConfigError, GitError, JitflowError, Rejected, UsageError
 from jitflow.gitcmd import Git
 from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
-from jitflow.model import PolicySet, Request, Settings
+from jitflow.model import Duty, PolicySet, Request, Settings
 from jitflow.problems import Problem
 from jitflow.rules import check_request
 from jitflow.settings import SETTINGS_FILE, load_settings
@@ -279,11 +279,13 @@ def actor_from_env() -> str:
 
 
 def open_engine(root: Path, settings: Settings, dry_run: bool, verify: bool = True,
-                policies: PolicySet | None = None) -> tuple[Engine, AuditLog]:
+                policies: PolicySet | None = None, *, duty: Duty = "apply"
+                ) -> tuple[Engine, AuditLog]:
     """The engine with the real ports, for a run that may grant. The log must verify before
     anything changes in AWS: a grant whose record could not be appended would be a grant
     without evidence, and a grant judged by a forged log is no better.
-    `policies` (the default or base branch's) are what bucket-policy grants are judged by."""
+    `policies` (the default or base branch's) are what bucket-policy grants are judged by;
+    `duty` picks the role assumed in other accounts (a read-only run passes "revoke")."""
     log = _audit_log(root, settings)
     problems = log.verify() if verify else []
     if problems:
@@ -291,7 +293,7 @@ def open_engine(root: Path, settings: Settings, dry_run: bool, verify: bool = Tr
                          f"repairs it (jitflow audit verify shows every problem; revoke goes "
                          f"on removing grants meanwhile). Nothing was changed: "
                          f"{_shown(problems)}")
-    return _engine(root, settings, log, dry_run, policies), log
+    return _engine(root, settings, log, dry_run, policies, duty=duty), log
 
 
 def open_removal_engine(root: Path, settings: Settings, dry_run: bool,
@@ -303,10 +305,11 @@ def open_removal_engine(root: Path, settings: Settings, dry_run: bool,
     log = _audit_log(root, settings)
     problems = log.verify()
     if not problems:
-        return _engine(root, settings, log, dry_run, policies), log, problems
+        return _engine(root, settings, log, dry_run, policies, duty="revoke"), log, problems
     print(f"jitflow: warning: the audit log does not verify; revoking anyway, recording in a "
           f"marked segment: {_shown(problems)}", file=sys.stderr)
-    return _engine(root, settings, log.for_removals(), dry_run, policies), log, problems
+    return (_engine(root, settings, log.for_removals(), dry_run, policies, duty="revoke"),
+            log, problems)
 
 
 def _audit_log(root: Path, settings: Settings) -> AuditLog:
@@ -318,12 +321,12 @@ def _audit_log(root: Path, settings: Settings) -> AuditLog:
 
 
 def _engine(root: Path, settings: Settings, store: AuditStore, dry_run: bool,
-            policies: PolicySet | None) -> Engine:
+            policies: PolicySet | None, *, duty: Duty) -> Engine:
     from jitflow.aws import Accounts  # noqa: PLC0415
     from jitflow.engine import Engine  # noqa: PLC0415
 
-    return Engine(Accounts(settings), store, settings, actor_from_env(), dry_run=dry_run,
-                  policies=policies)
+    return Engine(Accounts(settings, duty=duty), store, settings, actor_from_env(),
+                  dry_run=dry_run, policies=policies)
 
 
 def _shown(problems: list[Problem]) -> str:
