@@ -60,9 +60,11 @@ DETAIL_FIELDS: tuple[str, ...] = (
     "buckets",
     # A `chain_started` record's link to the log before a break (jitflow.audit.segment).
     "anchor",
+    # A grant with a scheduled start (`not_before`): when it starts (null: at the record).
+    "starts",
 )
 LATER_FIELDS: frozenset[str] = frozenset(
-    {"grant_mode", "session", "role_id", "buckets", "anchor"})
+    {"grant_mode", "session", "role_id", "buckets", "anchor", "starts"})
 # Fields the chain fills in.
 CHAIN_FIELDS: tuple[str, ...] = ("seq", "time", "event", "prev_hash", "hash")
 FIELDS: frozenset[str] = frozenset(DETAIL_FIELDS + CHAIN_FIELDS)
@@ -155,12 +157,13 @@ def _string(field: str, value: Any) -> str:
 
 
 def _expiry(field: str, value: Any) -> str:
+    """A time field (`expiry`, `starts`)."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise ValueError("expiry must be an aware datetime")
+            raise ValueError(f"{field} must be an aware datetime")
         return iso(value)
     if not isinstance(value, str) or not _TIME.match(value):
-        raise ValueError(f"expiry must be a UTC time like 2026-11-28T09:00:00Z: {value!r}")
+        raise ValueError(f"{field} must be a UTC time like 2026-11-28T09:00:00Z: {value!r}")
     return value
 
 
@@ -189,6 +192,7 @@ def _items(item: Callable[[Any], dict[str, Any]], shape: str) -> Callable[[str, 
 _NORMALISERS: dict[str, Callable[[str, Any], Any]] = {
     **dict.fromkeys(_STRING_FIELDS, _string),
     "expiry": _expiry,
+    "starts": _expiry,
     "pr": _pr,
     "approvers": _approvers,
     "access": _items(_access_item, "bucket/prefix/actions"),
@@ -311,11 +315,13 @@ def _plain_access(access: list[Any]) -> bool:
 # tests/test_audit_chain.py fails until the quick test knows it.
 _QUICK_FIELDS = frozenset(
     {*CHAIN_FIELDS, *_STRING_FIELDS, "reconciled", "expiry", "pr", "approvers", "access",
-     "buckets", "anchor"}
+     "buckets", "anchor", "starts"}
 )
 _QUICK = _QUICK_FIELDS == FIELDS
-# The key sets of the records jitflow wrote: now; before `anchor`; before bucket-policy grants.
-_KEY_SETS = (FIELDS, FIELDS - {"anchor"}, FIELDS - LATER_FIELDS)
+# The key sets of the records jitflow wrote: now; before `starts`; before `anchor`; before
+# bucket-policy grants.
+_KEY_SETS = (FIELDS, FIELDS - {"starts"}, FIELDS - {"starts", "anchor"},
+             FIELDS - LATER_FIELDS)
 
 
 def _plain_buckets(buckets: list[Any]) -> bool:
@@ -338,14 +344,15 @@ def _plain_details(record: dict[str, Any]) -> bool:
         value = record.get(name)  # a later field may be missing from an older record
         if value is not None and type(value) is not str:
             return False
-    expiry, pr, approvers, access, buckets = (
+    expiry, pr, approvers, access, buckets, starts = (
         record["expiry"], record["pr"], record["approvers"], record["access"],
-        record.get("buckets"),
+        record.get("buckets"), record.get("starts"),
     )
     return (
         record.get("anchor") is None  # only a segment's first record has one: the slow path
         and type(record["reconciled"]) is bool
         and (expiry is None or (type(expiry) is str and _TIME.match(expiry) is not None))
+        and (starts is None or (type(starts) is str and _TIME.match(starts) is not None))
         and (pr is None or type(pr) is int)
         and (approvers is None or (type(approvers) is list and _plain_strings(approvers)))
         and (access is None or (type(access) is list and _plain_access(access)))

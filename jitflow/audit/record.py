@@ -67,6 +67,7 @@ class AuditRecord:
     session: str | None = None
     role_id: str | None = None  # the RoleId (or user id) a session-scoped grant admits
     buckets: tuple[BucketItem, ...] | None = None
+    starts: str | None = None  # a scheduled start (None: the grant started at its record)
     prev_hash: str = ""
     hash: str = ""
 
@@ -107,6 +108,7 @@ class AuditRecord:
             "session": self.session,
             "role_id": self.role_id,
             "buckets": None if self.buckets is None else [b.to_json() for b in self.buckets],
+            "starts": self.starts,
         }
 
     @classmethod
@@ -141,6 +143,7 @@ class AuditRecord:
             buckets=None if data.get("buckets") is None else tuple(
                 BucketItem(str(b["bucket"]), tuple(b["sids"]), str(b["sha256"]),
                            int(b["policy_bytes"])) for b in data["buckets"]),
+            starts=data.get("starts"),
             prev_hash=str(data.get("prev_hash", "")),
             hash=str(data.get("hash", "")),
         )
