@@ -382,3 +382,12 @@ def test_audit_show_links_each_grant_to_its_trail(repo: Path,
     granted_line, expired_line = capsys.readouterr().out.splitlines()
     assert granted_line.endswith(f"trail: jitflow audit trail {REQUEST}")
     assert "audit trail" not in expired_line
+
+
+def test_audit_show_prints_a_scheduled_grants_start(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    start = T0 + timedelta(days=1)
+    records(("granted", T0, granted(starts=start, expiry=start + timedelta(hours=2))),
+            tmp=tmp_path)
+    assert main(["audit", "show", "--dir", str(tmp_path / "audit")]) == 0
+    assert "from 2026-11-29T09:00:00Z  until 2026-11-29T11:00:00Z" in capsys.readouterr().out

@@ -128,6 +128,7 @@ _SHOWN: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
     ("access", lambda r: "  ".join(f"s3://{i['bucket']}/{i['prefix']} {','.join(i['actions'])}"
                                     for i in r["access"])),
     ("buckets", _buckets),
+    ("starts", lambda r: f"from {r['starts']}"),
     ("expiry", lambda r: f"until {r['expiry']}"),
     ("requester", lambda r: f"requested by {r['requester']}"),
     ("approvers", lambda r: f"approved by {', '.join(r['approvers'])}"),
