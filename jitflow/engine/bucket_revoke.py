@@ -62,7 +62,7 @@ class BucketRevoker(BucketBase):
         ending = {rid for rid, v in verdicts.items() if v.event}
         # A grant proven here is not in the log yet: the baseline must exempt it as well.
         proven = {rid: live_from(AuditRecord.from_json(
-                      {"seq": 0, "time": "", "event": "granted", **v.reconcile}))
+                      {"seq": 0, "time": "", "event": "granted", **v.reconcile}), now)
                   for rid, v in verdicts.items() if v.reconcile}
         sizes = {b: bp.size_of(before) for b, before in befores.items()}
         done: set[str] = set()  # buckets already as this run wants them
