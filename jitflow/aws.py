@@ -1,4 +1,5 @@
-"""The one boto3 adapter: sessions per account and the small IAM port the engine uses.
+"""The one boto3 adapter: sessions per account, the small IAM and S3 ports the engine uses,
+and CloudTrail's event history for `jitflow audit trail`.
 
 Retries are botocore's (`standard` mode: throttling, 5xx and connection errors with backoff);
 there is no hand-written retry loop. The standard AWS environment is honoured as boto3 reads
@@ -13,6 +14,7 @@ import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote
 
@@ -36,6 +38,7 @@ from jitflow.grants import (
     role_session_name,
 )
 from jitflow.model import Duty, Settings
+from jitflow.trail import LookedUp
 
 if TYPE_CHECKING:
     from mypy_boto3_iam.client import IAMClient
@@ -276,6 +279,36 @@ class Buckets:
 
 
 @_unreadable_answers
+class EventHistory:
+    """CloudTrail's event history (LookupEvents) in one account and region: the management
+    events of the last 90 days. AWS allows two LookupEvents calls per second per account and
+    region; botocore's standard retry mode backs off on the ThrottlingException beyond."""
+
+    def __init__(self, client: Any, region: str) -> None:
+        self.client = client
+        self.region = region
+
+    def lookup(self, attribute: tuple[str, str], start: datetime, end: datetime
+               ) -> list[LookedUp]:
+        """Every event from `start` to `end` whose `attribute` (key, value) matches, through
+        botocore's paginator (50 events per call, the most LookupEvents returns)."""
+        key, value = attribute
+        with aws_errors("cloudtrail:LookupEvents"):
+            pages = list(self.client.get_paginator("lookup_events").paginate(
+                LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}],
+                StartTime=start, EndTime=end, PaginationConfig={"PageSize": 50}))
+        return [self._read(event) for page in pages for event in page.get("Events", [])]
+
+    def _read(self, event: Any) -> LookedUp:
+        return LookedUp(
+            event_id=event["EventId"], time=event["EventTime"].astimezone(UTC),
+            name=event.get("EventName", "?"), source=event.get("EventSource", "?"),
+            username=event.get("Username"),
+            resources=tuple(str(r.get("ResourceName", "?")) for r in event.get("Resources", [])),
+            cloudtrail_event=event["CloudTrailEvent"], region=self.region)
+
+
+@_unreadable_answers
 class Accounts:
     """IAM ports per configured account: assume the account's role for the run's duty from
     settings (apply: `role`, revoke: `revoke_role`), or use the caller's own credentials when
@@ -344,10 +377,17 @@ class Accounts:
             self._buckets[key] = Buckets(self._client("s3", account, label), account)
         return self._buckets[key]
 
-    def _client(self, service: Literal["iam", "s3"], account: str, label: str) -> Any:
+    def event_history(self, account: str, region: str | None = None) -> EventHistory:
+        """CloudTrail's event history of `account` in `region` (default: the run's), read as
+        a session named jitflow-trail where the account's role is assumed."""
+        where = region or self.region
+        return EventHistory(self._client("cloudtrail", account, "trail", where), where)
+
+    def _client(self, service: Literal["iam", "s3", "cloudtrail"], account: str, label: str,
+                region: str | None = None) -> Any:
         with aws_errors(f"{service} client"):
             return self._session_for(account, label).client(
-                service, region_name=self.region, config=self.config)
+                service, region_name=region or self.region, config=self.config)
 
     def _key(self, account: str, label: str) -> tuple[str, str]:
         if account not in self.settings.accounts:

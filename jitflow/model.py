@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 Positions = dict[tuple[str | int, ...], tuple[int, int]]
@@ -66,10 +66,18 @@ class Request:
     path: str = ""  # where it was read from, for messages
     # (line, col) of each field, keyed like ("access", 0, "bucket"); only for messages
     positions: Positions = field(default_factory=dict, compare=False, repr=False)
+    not_before: datetime | None = None  # a scheduled start (UTC); None: starts at apply
 
     @property
     def id(self) -> str:
         return f"{self.policy}/{self.name}"
+
+    def start(self, applied_at: datetime) -> datetime:
+        """When a grant applied at `applied_at` starts: at `not_before`, or at the apply if
+        that is later. The duration counts from here."""
+        if self.not_before is None or self.not_before <= applied_at:
+            return applied_at
+        return self.not_before
 
     def where(self, *key: str | int) -> tuple[int | None, int | None]:
         return nearest_position(self.positions, key)

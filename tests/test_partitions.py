@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -313,7 +314,7 @@ def test_the_size_bounds_hold_in_the_longest_partition(grant: str) -> None:
     request = make_request(principal=in_partition(ROLE, partition), access=tuple(
         AccessEntry(f"bucket-{i:02d}-" + "x" * 40, f"p/{i}/" + "y" * 60 + "/",
                     ("s3:PutObject", "s3:ListBucket", "s3:DeleteObject"))
-        for i in range(20)))
+        for i in range(20)), not_before=T0 + timedelta(days=1))  # a start in every statement
     policy = make_policy(grant=grant)
     if grant == "identity-policy":
         size = document_size(build_plan(request, policy, T0, partition=partition).document)

@@ -63,9 +63,11 @@ DETAIL_FIELDS: tuple[str, ...] = (
     "anchor",
     # A break-glass grant's terms (merged_by, review_due, reviewers), or its review (reviewer).
     "break_glass",
+    # A grant with a scheduled start (`not_before`): when it starts (null: at the record).
+    "starts",
 )
 LATER_FIELDS: frozenset[str] = frozenset(
-    {"grant_mode", "session", "role_id", "buckets", "anchor", "break_glass"})
+    {"grant_mode", "session", "role_id", "buckets", "anchor", "break_glass", "starts"})
 # Fields the chain fills in.
 CHAIN_FIELDS: tuple[str, ...] = ("seq", "time", "event", "prev_hash", "hash")
 FIELDS: frozenset[str] = frozenset(DETAIL_FIELDS + CHAIN_FIELDS)
@@ -173,12 +175,13 @@ def _string(field: str, value: Any) -> str:
 
 
 def _expiry(field: str, value: Any) -> str:
+    """A time field (`expiry`, `starts`)."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise ValueError("expiry must be an aware datetime")
+            raise ValueError(f"{field} must be an aware datetime")
         return iso(value)
     if not isinstance(value, str) or not _TIME.match(value):
-        raise ValueError(f"expiry must be a UTC time like 2026-11-28T09:00:00Z: {value!r}")
+        raise ValueError(f"{field} must be a UTC time like 2026-11-28T09:00:00Z: {value!r}")
     return value
 
 
@@ -207,6 +210,7 @@ def _items(item: Callable[[Any], dict[str, Any]], shape: str) -> Callable[[str, 
 _NORMALISERS: dict[str, Callable[[str, Any], Any]] = {
     **dict.fromkeys(_STRING_FIELDS, _string),
     "expiry": _expiry,
+    "starts": _expiry,
     "pr": _pr,
     "approvers": _approvers,
     "access": _items(_access_item, "bucket/prefix/actions"),
@@ -330,12 +334,13 @@ def _plain_access(access: list[Any]) -> bool:
 # tests/test_audit_chain.py fails until the quick test knows it.
 _QUICK_FIELDS = frozenset(
     {*CHAIN_FIELDS, *_STRING_FIELDS, "reconciled", "expiry", "pr", "approvers", "access",
-     "buckets", "anchor", "break_glass"}
+     "buckets", "anchor", "break_glass", "starts"}
 )
 _QUICK = _QUICK_FIELDS == FIELDS
-# The key sets of the records jitflow wrote: now; before `anchor`; before bucket-policy grants.
-_KEY_SETS = (FIELDS, FIELDS - {"break_glass"}, FIELDS - {"anchor", "break_glass"},
-             FIELDS - LATER_FIELDS)
+# The key sets of the records jitflow wrote: now; before `break_glass` and `starts`; before
+# `anchor`; before bucket-policy grants.
+_KEY_SETS = (FIELDS, FIELDS - {"break_glass", "starts"},
+             FIELDS - {"break_glass", "starts", "anchor"}, FIELDS - LATER_FIELDS)
 
 
 def _plain_buckets(buckets: list[Any]) -> bool:
@@ -358,15 +363,16 @@ def _plain_details(record: dict[str, Any]) -> bool:
         value = record.get(name)  # a later field may be missing from an older record
         if value is not None and type(value) is not str:
             return False
-    expiry, pr, approvers, access, buckets = (
+    expiry, pr, approvers, access, buckets, starts = (
         record["expiry"], record["pr"], record["approvers"], record["access"],
-        record.get("buckets"),
+        record.get("buckets"), record.get("starts"),
     )
     return (
         record.get("anchor") is None  # only a segment's first record has one: the slow path
         and record.get("break_glass") is None  # rare too: the slow path checks it
         and type(record["reconciled"]) is bool
         and (expiry is None or (type(expiry) is str and _TIME.match(expiry) is not None))
+        and (starts is None or (type(starts) is str and _TIME.match(starts) is not None))
         and (pr is None or type(pr) is int)
         and (approvers is None or (type(approvers) is list and _plain_strings(approvers)))
         and (access is None or (type(access) is list and _plain_access(access)))

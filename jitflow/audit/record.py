@@ -72,6 +72,7 @@ class AuditRecord:
     review_due: str | None = None  # break-glass: the post-hoc review's deadline
     reviewers: tuple[str, ...] | None = None  # break-glass: who may review
     reviewer: str | None = None  # break_glass_reviewed: who approved the merged PR
+    starts: str | None = None  # a scheduled start (None: the grant started at its record)
     prev_hash: str = ""
     hash: str = ""
 
@@ -115,6 +116,7 @@ class AuditRecord:
             **({"break_glass": {"merged_by": self.merged_by, "review_due": self.review_due,
                                 "reviewers": list(self.reviewers or ())}}
                if self.break_glass else {}),
+            "starts": self.starts,
         }
 
     @classmethod
@@ -154,6 +156,7 @@ class AuditRecord:
             review_due=(data.get("break_glass") or {}).get("review_due"),
             reviewers=tuple((data.get("break_glass") or {}).get("reviewers", ())) or None,
             reviewer=(data.get("break_glass") or {}).get("reviewer"),
+            starts=data.get("starts"),
             prev_hash=str(data.get("prev_hash", "")),
             hash=str(data.get("hash", "")),
         )

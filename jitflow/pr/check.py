@@ -273,12 +273,15 @@ def judge_added(
     teams: TeamResolver | None,
     *,
     partition: str = "aws",
+    now: datetime | None = None,
+    merged: bool = False,
 ) -> tuple[Request | None, list[Problem]]:
     """An added request file, judged against the base's policies (granting in `partition`);
-    the author must request it."""
+    the author must request it. With `now`, its `not_before` is judged at that time (before
+    or after the merge: `rules.schedule_problems`)."""
 
     def check(request: Request, policy_set: PolicySet) -> list[Problem]:
-        return check_request(request, policy_set, teams, partition)
+        return check_request(request, policy_set, teams, partition, now=now, merged=merged)
 
     request, problems = judge_request(raw, path, policies, check)
     if request is not None and request.requester.lower() != author.lower():
@@ -325,7 +328,7 @@ def check_changes(
     contents = git.show_many(head, list(added_ids))  # every added request file, in one read
     acc = _Acc(problems=scope_problems(changes))
     added = _Added(author, policies, policy_problems, teams, base_ids, contents, acc,
-                   settings.partition)
+                   settings.partition, applied_at, merged=pull is not None and pull.merged)
     for change in changes:
         rid = request_id_of(change.path)
         if rid is None or change.status == "D":
@@ -439,6 +442,8 @@ class _Added:
     contents: dict[str, bytes | None]  # added path -> its bytes at the head (None: unreadable)
     acc: _Acc
     partition: str
+    now: datetime  # when `not_before` is judged
+    merged: bool = False  # at merge (apply, reconcile) a start in the past is fine
     seen: dict[str, str] = field(default_factory=dict)  # request id -> path added
 
     def check(self, path: str, rid: str) -> None:
@@ -476,7 +481,8 @@ class _Added:
             return
         base_broken = _base_policy_problems(self.policy_problems, policy)
         request, problems = judge_added(raw, path, self.author, self.policies, self.teams,
-                                        partition=self.partition)
+                                        partition=self.partition, now=self.now,
+                                        merged=self.merged)
         acc.problems.extend(problems + base_broken)
         if request is not None and not base_broken:
             acc.requests.append(request)
