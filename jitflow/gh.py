@@ -195,6 +195,7 @@ class GitHubClient:
         self._github = connect(token)
         self._teams_github = connect(teams_token) if teams_token else self._github
         self._membership: dict[tuple[str, str, str], bool] = {}
+        self._teams: dict[tuple[str, str], bool | None] = {}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> GitHubClient:
@@ -369,6 +370,27 @@ class GitHubClient:
             active = isinstance(data, dict) and data.get("state") == "active"
         self._membership[key] = active
         return active
+
+    def team_exists(self, org: str, team_slug: str) -> bool | None:
+        """`GET /orgs/{org}/teams/{team_slug}`: True when it answers, False on 404 (no such
+        team, or a secret one the token cannot see: neither can be a code owner), None on
+        401/403 (the token cannot read the organisation's teams: a fork's check cannot tell,
+        and must not call a real team missing)."""
+        from github import GithubException  # noqa: PLC0415
+
+        key = (org.lower(), team_slug.lower())
+        if key not in self._teams:
+            path = "/orgs/{}/teams/{}".format(*(quote(part, safe="") for part in (org, team_slug)))
+            found: bool | None = True
+            with self._calling(f"reading team @{org}/{team_slug}"):
+                try:
+                    self._teams_github.requester.requestJsonAndCheck("GET", path)
+                except GithubException as error:
+                    if error.status not in (401, 403, 404):
+                        raise
+                    found = False if error.status == 404 else None
+            self._teams[key] = found
+        return self._teams[key]
 
     # -- comments -----------------------------------------------------------------------------
 

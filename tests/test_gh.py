@@ -194,6 +194,28 @@ def test_team_membership_is_asked_once(fake_github: FakeGitHub) -> None:
     assert len(fake_github.served) == 1
 
 
+def test_team_exists_reads_the_team_once_and_tells_missing_from_unknown(
+    fake_github: FakeGitHub,
+) -> None:
+    fake_github.add_repo(REPO)
+    fake_github.add_team("acme", "security", {})
+    gh = client(fake_github)
+    assert gh.team_exists("acme", "security") is True
+    assert gh.team_exists("ACME", "Security") is True
+    assert gh.team_exists("acme", "secruity") is False
+    assert [s.template for s in fake_github.served] == ["/orgs/{org}/teams/{team_slug}"] * 2
+
+
+def test_approval_with_a_missing_approver_team_is_refused(fake_github: FakeGitHub) -> None:
+    number = open_request_pull(fake_github)
+    fake_github.add_review(number, "erin", "APPROVED")
+    gh = client(fake_github)
+    status = evaluate(gh.pull_facts(number), policy("erin", "@acme/no-such-team"), gh)
+    assert status.approved_by == ("erin",)
+    assert not status.ok
+    assert status.missing_teams == ("@acme/no-such-team",)
+
+
 def test_approval_by_active_team_member_but_not_pending(fake_github: FakeGitHub) -> None:
     number = open_request_pull(fake_github)
     fake_github.add_team("acme", "security", {"sam": "active", "pat": "pending"})
