@@ -1,7 +1,7 @@
 """Validate HTTP responses against GitHub's REST OpenAPI description.
 
 The description is `tests/data/github-openapi-subset.json`: the operations a pull-request
-approval flow uses, cut from `generated/api.github.com.json` of `@octokit/openapi` 23.0.2 (MIT,
+approval flow and `jitflow doctor` use (`tools/openapi_subset.py` adds more), cut from `generated/api.github.com.json` of `@octokit/openapi` 23.0.2 (MIT,
 `tests/data/LICENSE-octokit-openapi`). It is OpenAPI 3.0, so schemas are checked with
 `openapi_schema_validator.OAS30Validator`, which understands `nullable: true` (plain JSON Schema
 does not), with formats checked (`date-time`, `int64`, ... and `uri`, added here).
