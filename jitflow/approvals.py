@@ -15,6 +15,9 @@ Rules, failing closed on anything unknown:
 - A latest `CHANGES_REQUESTED` from an approver blocks, whatever commit it was made on, until it is
   dismissed or replaced by an approval.
 - At least `min_approvals` (never fewer than one) distinct reviewers must count.
+- An `@org/team` approver that GitHub says does not exist fails the approval whatever the
+  reviews: it is a typo that leaves the policy's intended approvers out, and a team name anyone
+  with the right to create teams could later claim.
 """
 
 from __future__ import annotations
@@ -81,6 +84,11 @@ class TeamResolver(Protocol):
         """True only when `login` is an *active* (not pending) member of the team."""
         ...
 
+    def team_exists(self, org: str, team_slug: str) -> bool | None:
+        """False only when GitHub says the team does not exist; None when it cannot tell
+        (the token may not read the organisation's teams)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ApprovalStatus:
@@ -91,10 +99,12 @@ class ApprovalStatus:
     approvers: tuple[str, ...]  # the policy's approvers, for messages
     # a break-glass request: `approved_by` is who merged it, and the review comes after
     break_glass: bool = False
+    missing_teams: tuple[str, ...] = ()  # approver teams GitHub says do not exist
 
     @property
     def ok(self) -> bool:
-        return len(self.approved_by) >= self.needed and not self.blocked_by
+        return (len(self.approved_by) >= self.needed and not self.blocked_by
+                and not self.missing_teams)
 
     def summary(self) -> str:
         """One line with the count, then one line per blocker and per review that did not count."""
@@ -105,6 +115,9 @@ class ApprovalStatus:
         if self.approved_by:
             lines.append("approved by: " + ", ".join(f"@{login}" for login in self.approved_by))
         lines.extend(f"blocked: @{login} requested changes" for login in self.blocked_by)
+        lines.extend(f"blocked: approver team {team} does not exist (or the teams token cannot "
+                     "see it): an admin must fix the policy's approvers" for team in
+                     self.missing_teams)
         lines.extend(f"not counted: @{login}: {why}" for login, why in self.ignored)
         return "\n".join(lines)
 
@@ -188,6 +201,16 @@ def _not_counted(review: Review, pull: PullFacts, author: str) -> str | None:
     return None
 
 
+def missing_teams(approvers: tuple[str, ...], teams: TeamResolver) -> tuple[str, ...]:
+    """The `@org/team` approvers that GitHub says do not exist (each asked once)."""
+    _logins, team_list = _split_approvers(approvers)
+    unique: dict[tuple[str, str], tuple[str, str]] = {}
+    for org, slug in team_list:
+        unique.setdefault((org.lower(), slug.lower()), (org, slug))
+    return tuple(f"@{org}/{slug}" for org, slug in unique.values()
+                 if teams.team_exists(org, slug) is False)
+
+
 def evaluate(pull: PullFacts, policy: Policy, teams: TeamResolver) -> ApprovalStatus:
     """Decide whether `pull` is approved for a request under `policy`."""
     logins, team_list = _split_approvers(policy.approvers)
@@ -236,4 +259,5 @@ def evaluate(pull: PullFacts, policy: Policy, teams: TeamResolver) -> ApprovalSt
         blocked_by=tuple(blocked),
         ignored=tuple(ignored),
         approvers=tuple(policy.approvers),
+        missing_teams=missing_teams(policy.approvers, teams),
     )

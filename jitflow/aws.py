@@ -237,6 +237,40 @@ class Iam:
         return [_role_facts(role) for page in self._pages("ListRoles", PathPrefix=path_prefix)
                 for role in page.get("Roles", [])]
 
+    # what a role holds (`jitflow doctor`; reads only)
+    def inline_policy_names(self, role_name: str) -> list[str]:
+        return [name for page in self._pages("ListRolePolicies", RoleName=role_name)
+                for name in page["PolicyNames"]]
+
+    def attached_role_policies(self, role_name: str) -> list[tuple[str, str]]:
+        """(name, arn) of the managed policies attached to the role."""
+        return [(p["PolicyName"], p["PolicyArn"])
+                for page in self._pages("ListAttachedRolePolicies", RoleName=role_name)
+                for p in page["AttachedPolicies"]]
+
+    def managed_policy_document(self, arn: str) -> dict[str, Any]:
+        """The default version's document of a managed policy."""
+        _tags, version = self.get_policy(arn)
+        document: dict[str, Any] = json.loads(self.get_document(arn, version))
+        return document
+
+
+def caller_iam(region: str, session: boto3.Session | None = None,
+               max_attempts: int | None = None) -> Iam:
+    """The IAM port of the caller's own account, with the caller's own credentials (no
+    role assumed): what `jitflow doctor` reads with. `region` when the environment names
+    none (it picks the partition's endpoints)."""
+    session = session or boto3.Session()
+    if max_attempts is None and configured_max_attempts(session) is None:
+        max_attempts = DEFAULT_MAX_ATTEMPTS
+    config = client_config(max_attempts)
+    region = session.region_name or region
+    with aws_errors("sts client"):
+        sts = session.client("sts", region_name=region, config=config)
+    account = _call("sts:GetCallerIdentity", sts.get_caller_identity)["Account"]
+    with aws_errors("iam client"):
+        return Iam(session.client("iam", region_name=region, config=config), account)
+
 
 def _snake(operation: str) -> str:
     """`ListRoles` -> `list_roles`: the name botocore's paginators go by."""

@@ -33,6 +33,9 @@ class Teams:
         self.asked.append((org, team_slug, login))
         return login in self.members.get(f"{org}/{team_slug}", set())
 
+    def team_exists(self, org: str, team_slug: str) -> bool | None:
+        return True
+
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
