@@ -15,6 +15,9 @@ Rules, failing closed on anything unknown:
 - A latest `CHANGES_REQUESTED` from an approver blocks, whatever commit it was made on, until it is
   dismissed or replaced by an approval.
 - At least `min_approvals` (never fewer than one) distinct reviewers must count.
+- An `@org/team` approver that GitHub says does not exist fails the approval whatever the
+  reviews: it is a typo that leaves the policy's intended approvers out, and a team name anyone
+  with the right to create teams could later claim.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class PullFacts:
     # co-author names and e-mails (lower-cased): anyone here wrote part of the change.
     contributors: frozenset[str]
     reviews: tuple[Review, ...]  # chronological, as GitHub returns them
+    merged_by: str | None = None  # the login that merged it (None: not merged, or unknown)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,11 @@ class TeamResolver(Protocol):
         """True only when `login` is an *active* (not pending) member of the team."""
         ...
 
+    def team_exists(self, org: str, team_slug: str) -> bool | None:
+        """False only when GitHub says the team does not exist; None when it cannot tell
+        (the token may not read the organisation's teams)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ApprovalStatus:
@@ -88,20 +97,69 @@ class ApprovalStatus:
     blocked_by: tuple[str, ...]
     ignored: tuple[tuple[str, str], ...]  # (login, why it did not count)
     approvers: tuple[str, ...]  # the policy's approvers, for messages
+    # a break-glass request: `approved_by` is who merged it, and the review comes after
+    break_glass: bool = False
+    missing_teams: tuple[str, ...] = ()  # approver teams GitHub says do not exist
 
     @property
     def ok(self) -> bool:
-        return len(self.approved_by) >= self.needed and not self.blocked_by
+        return (len(self.approved_by) >= self.needed and not self.blocked_by
+                and not self.missing_teams)
 
     def summary(self) -> str:
         """One line with the count, then one line per blocker and per review that did not count."""
         owners = ", ".join(self.approvers) or "(no approvers)"
+        if self.break_glass:
+            return self._break_glass_summary(owners)
         lines = [f"approvals: {len(self.approved_by)} of {self.needed} from {owners}"]
         if self.approved_by:
             lines.append("approved by: " + ", ".join(f"@{login}" for login in self.approved_by))
         lines.extend(f"blocked: @{login} requested changes" for login in self.blocked_by)
+        lines.extend(f"blocked: approver team {team} does not exist (or the teams token cannot "
+                     "see it): an admin must fix the policy's approvers" for team in
+                     self.missing_teams)
         lines.extend(f"not counted: @{login}: {why}" for login, why in self.ignored)
         return "\n".join(lines)
+
+
+    def _break_glass_summary(self, people: str) -> str:
+        lines = ["BREAK-GLASS: granted on merge without approvals, only if merged by one of "
+                 f"{people}; reviewed after the fact"]
+        lines.extend(f"merged by: @{login}" for login in self.approved_by)
+        lines.extend(f"not counted: merged by @{login}: {why}" for login, why in self.ignored)
+        return "\n".join(lines)
+
+
+def judge(pull: PullFacts, policy: Policy, teams: TeamResolver, *,
+          break_glass: bool = False) -> ApprovalStatus:
+    """The rule a request is held to: the policy's approvals, or the break-glass merge rule
+    (which `jitflow.rules.break_glass_problems` admits only under a policy that opts in)."""
+    if break_glass and policy.break_glass is not None:
+        return break_glass_status(pull, policy, teams)
+    return evaluate(pull, policy, teams)
+
+
+def is_one_of(login: str, entries: tuple[str, ...], teams: TeamResolver) -> bool:
+    logins, team_list = _split_approvers(entries)
+    return login.lower() in logins or any(
+        teams.is_active_member(org, slug, login) for org, slug in team_list)
+
+
+def break_glass_status(pull: PullFacts, policy: Policy, teams: TeamResolver) -> ApprovalStatus:
+    """A break-glass request needs no approving review, only the right hands on the merge:
+    one of the policy's requesters or approvers must merge it (branch protection decides
+    whether anyone may merge without a review; jitflow never bypasses it). Before the merge
+    (the PR check) nothing is needed yet; at the merge, the merger is the one "approval",
+    and a merger jitflow cannot name counts as nobody (fail closed)."""
+    people = (*(policy.requesters or ()), *policy.approvers)
+    if not pull.merged:
+        return ApprovalStatus((), 0, (), (), people, break_glass=True)
+    merger = pull.merged_by
+    if merger and is_one_of(merger, people, teams):
+        return ApprovalStatus((merger,), 1, (), (), people, break_glass=True)
+    why = "is not among the policy's requesters or approvers" if merger else \
+        "GitHub did not say who merged it"
+    return ApprovalStatus((), 1, (), ((merger or "-", why),), people, break_glass=True)
 
 
 def _split_approvers(approvers: tuple[str, ...]) -> tuple[set[str], list[tuple[str, str]]]:
@@ -141,6 +199,16 @@ def _not_counted(review: Review, pull: PullFacts, author: str) -> str | None:
     if review.commit_id != pull.head_sha:
         return f"approved an older commit {review.commit_id[:7]}"
     return None
+
+
+def missing_teams(approvers: tuple[str, ...], teams: TeamResolver) -> tuple[str, ...]:
+    """The `@org/team` approvers that GitHub says do not exist (each asked once)."""
+    _logins, team_list = _split_approvers(approvers)
+    unique: dict[tuple[str, str], tuple[str, str]] = {}
+    for org, slug in team_list:
+        unique.setdefault((org.lower(), slug.lower()), (org, slug))
+    return tuple(f"@{org}/{slug}" for org, slug in unique.values()
+                 if teams.team_exists(org, slug) is False)
 
 
 def evaluate(pull: PullFacts, policy: Policy, teams: TeamResolver) -> ApprovalStatus:
@@ -191,4 +259,5 @@ def evaluate(pull: PullFacts, policy: Policy, teams: TeamResolver) -> ApprovalSt
         blocked_by=tuple(blocked),
         ignored=tuple(ignored),
         approvers=tuple(policy.approvers),
+        missing_teams=missing_teams(policy.approvers, teams),
     )

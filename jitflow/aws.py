@@ -1,4 +1,5 @@
-"""The one boto3 adapter: sessions per account and the small IAM port the engine uses.
+"""The one boto3 adapter: sessions per account, the small IAM and S3 ports the engine uses,
+and CloudTrail's event history for `jitflow audit trail`.
 
 Retries are botocore's (`standard` mode: throttling, 5xx and connection errors with backoff);
 there is no hand-written retry loop. The standard AWS environment is honoured as boto3 reads
@@ -13,6 +14,7 @@ import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote
 
@@ -35,7 +37,8 @@ from jitflow.grants import (
     RoleFacts,
     role_session_name,
 )
-from jitflow.model import Settings
+from jitflow.model import Duty, Settings
+from jitflow.trail import LookedUp
 
 if TYPE_CHECKING:
     from mypy_boto3_iam.client import IAMClient
@@ -234,6 +237,40 @@ class Iam:
         return [_role_facts(role) for page in self._pages("ListRoles", PathPrefix=path_prefix)
                 for role in page.get("Roles", [])]
 
+    # what a role holds (`jitflow doctor`; reads only)
+    def inline_policy_names(self, role_name: str) -> list[str]:
+        return [name for page in self._pages("ListRolePolicies", RoleName=role_name)
+                for name in page["PolicyNames"]]
+
+    def attached_role_policies(self, role_name: str) -> list[tuple[str, str]]:
+        """(name, arn) of the managed policies attached to the role."""
+        return [(p["PolicyName"], p["PolicyArn"])
+                for page in self._pages("ListAttachedRolePolicies", RoleName=role_name)
+                for p in page["AttachedPolicies"]]
+
+    def managed_policy_document(self, arn: str) -> dict[str, Any]:
+        """The default version's document of a managed policy."""
+        _tags, version = self.get_policy(arn)
+        document: dict[str, Any] = json.loads(self.get_document(arn, version))
+        return document
+
+
+def caller_iam(region: str, session: boto3.Session | None = None,
+               max_attempts: int | None = None) -> Iam:
+    """The IAM port of the caller's own account, with the caller's own credentials (no
+    role assumed): what `jitflow doctor` reads with. `region` when the environment names
+    none (it picks the partition's endpoints)."""
+    session = session or boto3.Session()
+    if max_attempts is None and configured_max_attempts(session) is None:
+        max_attempts = DEFAULT_MAX_ATTEMPTS
+    config = client_config(max_attempts)
+    region = session.region_name or region
+    with aws_errors("sts client"):
+        sts = session.client("sts", region_name=region, config=config)
+    account = _call("sts:GetCallerIdentity", sts.get_caller_identity)["Account"]
+    with aws_errors("iam client"):
+        return Iam(session.client("iam", region_name=region, config=config), account)
+
 
 def _snake(operation: str) -> str:
     """`ListRoles` -> `list_roles`: the name botocore's paginators go by."""
@@ -276,9 +313,41 @@ class Buckets:
 
 
 @_unreadable_answers
+class EventHistory:
+    """CloudTrail's event history (LookupEvents) in one account and region: the management
+    events of the last 90 days. AWS allows two LookupEvents calls per second per account and
+    region; botocore's standard retry mode backs off on the ThrottlingException beyond."""
+
+    def __init__(self, client: Any, region: str) -> None:
+        self.client = client
+        self.region = region
+
+    def lookup(self, attribute: tuple[str, str], start: datetime, end: datetime
+               ) -> list[LookedUp]:
+        """Every event from `start` to `end` whose `attribute` (key, value) matches, through
+        botocore's paginator (50 events per call, the most LookupEvents returns)."""
+        key, value = attribute
+        with aws_errors("cloudtrail:LookupEvents"):
+            pages = list(self.client.get_paginator("lookup_events").paginate(
+                LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}],
+                StartTime=start, EndTime=end, PaginationConfig={"PageSize": 50}))
+        return [self._read(event) for page in pages for event in page.get("Events", [])]
+
+    def _read(self, event: Any) -> LookedUp:
+        return LookedUp(
+            event_id=event["EventId"], time=event["EventTime"].astimezone(UTC),
+            name=event.get("EventName", "?"), source=event.get("EventSource", "?"),
+            username=event.get("Username"),
+            resources=tuple(str(r.get("ResourceName", "?")) for r in event.get("Resources", [])),
+            cloudtrail_event=event["CloudTrailEvent"], region=self.region)
+
+
+@_unreadable_answers
 class Accounts:
-    """IAM ports per configured account: assume the account's role from settings, or use the
-    caller's own credentials when the account is the caller's (one GetCallerIdentity per run).
+    """IAM ports per configured account: assume the account's role for the run's duty from
+    settings (apply: `role`, revoke: `revoke_role`), or use the caller's own credentials when
+    the account is the caller's (one GetCallerIdentity per run). A revoke run thus never holds
+    another account's apply permissions, and the hub's revoke role may assume nothing else.
 
     Clients are cached, because making one costs 0.1-0.5 s. In the caller's own account the
     session name means nothing (no AssumeRole), so there is one IAM client per run whatever
@@ -297,8 +366,10 @@ class Accounts:
         settings: Settings,
         session: boto3.Session | None = None,
         max_attempts: int | None = None,
+        duty: Duty = "apply",
     ) -> None:
         self.settings = settings
+        self.duty: Duty = duty
         self.session = session or boto3.Session()
         if max_attempts is None and configured_max_attempts(self.session) is None:
             max_attempts = DEFAULT_MAX_ATTEMPTS
@@ -340,10 +411,17 @@ class Accounts:
             self._buckets[key] = Buckets(self._client("s3", account, label), account)
         return self._buckets[key]
 
-    def _client(self, service: Literal["iam", "s3"], account: str, label: str) -> Any:
+    def event_history(self, account: str, region: str | None = None) -> EventHistory:
+        """CloudTrail's event history of `account` in `region` (default: the run's), read as
+        a session named jitflow-trail where the account's role is assumed."""
+        where = region or self.region
+        return EventHistory(self._client("cloudtrail", account, "trail", where), where)
+
+    def _client(self, service: Literal["iam", "s3", "cloudtrail"], account: str, label: str,
+                region: str | None = None) -> Any:
         with aws_errors(f"{service} client"):
             return self._session_for(account, label).client(
-                service, region_name=self.region, config=self.config)
+                service, region_name=region or self.region, config=self.config)
 
     def _key(self, account: str, label: str) -> tuple[str, str]:
         if account not in self.settings.accounts:
@@ -360,7 +438,7 @@ class Accounts:
         key = self._key(account, label)
         if key in self._sessions:
             return self._sessions[key]
-        role = self.settings.accounts[account]
+        role = self.settings.role_for(account, self.duty)
         caller = self.caller_account()
         if caller == account:
             session = self.session
@@ -368,8 +446,9 @@ class Accounts:
             # Fail before touching anything: the credentials are for another account, and a
             # same-named role there must never receive the grant.
             raise AwsError(
-                f"jitflow.yaml says account {account} uses the caller's own credentials, "
-                f"but they belong to account {caller}"
+                f"jitflow.yaml names no role for {self.duty} in account {account} "
+                f"({'role' if self.duty == 'apply' else 'revoke_role'}), so it would use the "
+                f"caller's own credentials, but they belong to account {caller}"
             )
         else:
             creds = _call(

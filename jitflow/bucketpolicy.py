@@ -12,12 +12,15 @@ else writes it:
 Every other statement is left exactly as it is. Sids starting with `Jitflow` are reserved.
 
 Each grant statement admits one subject and ends by itself: `DateLessThan aws:CurrentTime`
-the expiry. A person on a shared role is admitted through `aws:userid` = `<RoleId>:<session>`;
-the RoleId is read with iam:GetRole at apply, so a plan made offline shows `${RoleId}`.
+the expiry (and a request with a scheduled start begins by itself too: `DateGreaterThan
+aws:CurrentTime` the start). A person on a shared role is admitted through `aws:userid` =
+`<RoleId>:<session>`; the RoleId is read with iam:GetRole at apply, so a plan made offline
+shows `${RoleId}`.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,8 +43,11 @@ OBJECTS, BUCKET, LIST = "O", "B", "L"
 PREFIX_LISTS = frozenset({"s3:ListBucket", "s3:ListBucketVersions"})
 _GRANT_SID = re.compile(r"JitflowG([a-z0-9HS]{3,96})E([1-9][0-9]?)([OBL])")
 # The baseline's Deny, and for each grantee it exempts, `U<n>T` (denied again from the end of
-# its last live grant), `U<n>R` (outside the resources) and `U<n>A` (the actions) it was granted.
-_BASELINE_SID = re.compile(r"JitflowBaseline([a-z0-9H]{1,32})(?:U[0-9]{1,4}[TRA])?")
+# its last live grant), `U<n>R` (outside the resources) and `U<n>A` (the actions) it was granted;
+# with scheduled starts, `U<n>S` (denied until its first grant starts) and `U<n>G<m>` (between
+# two of its grants).
+_BASELINE_SID = re.compile(
+    r"JitflowBaseline([a-z0-9H]{1,32})(?:U[0-9]{1,4}(?:[TRAS]|G[0-9]{1,3}))?")
 _TIME = "%Y-%m-%dT%H:%M:%SZ"
 # Identity Center's roles: /aws-reserved/sso.amazonaws.com/[<region>/]AWSReservedSSO_<set>_<hex>
 SSO_PATH = "/aws-reserved/sso.amazonaws.com/"
@@ -217,9 +223,11 @@ def _kinds(entry: AccessEntry) -> dict[str, list[str]]:
 
 
 def _statement(sid: str, subject: Subject, actions: Sequence[str], resource: str, *,
-               expiry: str, extra: Mapping[str, Mapping[str, Any]] | None = None
-               ) -> dict[str, Any]:
+               expiry: str, start: str | None = None,
+               extra: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     conditions: dict[str, dict[str, Any]] = {"DateLessThan": {"aws:CurrentTime": expiry}}
+    if start is not None:
+        conditions["DateGreaterThan"] = {"aws:CurrentTime": start}
     for operator, keys in {**subject.conditions(), **(extra or {})}.items():
         conditions.setdefault(operator, {}).update(keys)
     return {
@@ -232,10 +240,12 @@ def _statement(sid: str, subject: Subject, actions: Sequence[str], resource: str
     }
 
 
-def grant_statements(request: Request, subject: Subject, expiry: datetime
-                     ) -> dict[str, list[dict[str, Any]]]:
-    """Bucket name -> the statements granting `request` to `subject` until `expiry`."""
+def grant_statements(request: Request, subject: Subject, expiry: datetime,
+                     start: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Bucket name -> the statements granting `request` to `subject` until `expiry` (and,
+    for a scheduled start, only after `start`)."""
     until = expiry.astimezone(UTC).strftime(_TIME)
+    after = start.astimezone(UTC).strftime(_TIME) if start is not None else None
     arn = f"arn:{subject.partition}:s3:::"
     out: dict[str, list[dict[str, Any]]] = {}
     for index, entry in enumerate(request.access, start=1):
@@ -244,29 +254,57 @@ def grant_statements(request: Request, subject: Subject, expiry: datetime
         if kinds[OBJECTS]:
             statements.append(_statement(grant_sid(request.id, index, OBJECTS), subject,
                                          kinds[OBJECTS], f"{arn}{entry.bucket}/{entry.prefix}*",
-                                         expiry=until))
+                                         expiry=until, start=after))
         if kinds[BUCKET]:
             statements.append(_statement(grant_sid(request.id, index, BUCKET), subject,
-                                         kinds[BUCKET], f"{arn}{entry.bucket}", expiry=until))
+                                         kinds[BUCKET], f"{arn}{entry.bucket}", expiry=until,
+                                         start=after))
         if kinds[LIST]:
             # Listing is narrowed to the prefix too: without s3:prefix, ListBucket shows every
             # key in the bucket.
             narrow = {"StringLike": {"s3:prefix": f"{entry.prefix}*"}} if entry.prefix else None
             statements.append(_statement(grant_sid(request.id, index, LIST), subject,
                                          kinds[LIST], f"{arn}{entry.bucket}", expiry=until,
-                                         extra=narrow))
+                                         start=after, extra=narrow))
     return out
 
 
 @dataclass(frozen=True)
 class Exempted:
     """A grantee the baseline lets through, and only as far as its live grants on the bucket
-    reach: `actions` on `resources` (the granted ARNs) until `until` (its last grant's end)."""
+    reach: `actions` on `resources` (the granted ARNs) until `until` (its last grant's end).
+
+    With scheduled starts, only while a grant runs: from `starts` (its first grant's start;
+    None when one has begun) and not in `gaps` (from one grant's end to the next's start)."""
 
     subject: Subject
     resources: tuple[str, ...]
     actions: tuple[str, ...]
     until: str
+    starts: str | None = None
+    gaps: tuple[tuple[str, str], ...] = ()
+
+
+Window = tuple[str | None, str]  # a grant's (start, end); start None: it has begun
+
+
+def exemption_times(windows: Iterable[Window]
+                    ) -> tuple[str | None, tuple[tuple[str, str], ...], str]:
+    """(first start, gaps, last end) of one grantee's grant windows on a bucket: the times a
+    baseline holds it off are before the first start, in each gap, and from the last end.
+    Overlapping windows are one; a window starting exactly where another ends leaves a gap of
+    that one second (the grants allow strictly after a start and strictly before an end)."""
+    merged: list[list[str | None]] = []
+    for start, end in sorted(windows, key=lambda w: (w[0] or "", w[1])):
+        last_end = merged[-1][1] if merged else None
+        if last_end is not None and (start is None or start < last_end):
+            merged[-1][1] = max(last_end, end)
+        else:
+            merged.append([start, end])
+    if not merged:
+        raise ValueError("a grantee without a grant")
+    gaps = tuple((str(a[1]), str(b[0])) for a, b in itertools.pairwise(merged))
+    return merged[0][0], gaps, str(merged[-1][1])
 
 
 def baseline_statements(policy: Policy, bucket: str, exempt_arns: Iterable[str],
@@ -279,8 +317,10 @@ def baseline_statements(policy: Policy, bucket: str, exempt_arns: Iterable[str],
     but the exempt ARNs and the grantees. The Deny can exempt a grantee only as a whole, so
     three more Denies hold each grantee to its grants: from their end on (`U<n>T`, so the
     exemption ends by itself, like the grants), outside the granted resources (`U<n>R`), and
-    for any action it was not granted (`U<n>A`). A grantee that is exempt anyway (a
-    standing writer, a jitflow role) is not held to anything."""
+    for any action it was not granted (`U<n>A`). A grantee whose grants start later is held
+    off before the first start (`U<n>S`) and between its grants (`U<n>G<m>`), so it writes
+    nothing before a start. A grantee that is exempt anyway (a standing writer, a jitflow
+    role) is not held to anything."""
     exempt = sorted(set(exempt_arns))
     held = [g for g in grantees if g.subject.principal not in exempt]
     whole = [g.subject.principal for g in held if g.subject.session is None]
@@ -303,14 +343,24 @@ def _held_to_grants(policy: Policy, bucket: str, grantee: Exempted, index: int,
     sid = f"{baseline_sid(policy.name)}U{index}"
     deny = {"Effect": "Deny", "Principal": grantee.subject.principal_element()}
     when = {"Condition": who} if who else {}
-    return [
-        {"Sid": f"{sid}T", **deny, "NotAction": list(READS), "Resource": [arn, f"{arn}/*"],
-         "Condition": {**who, "DateGreaterThanEquals": {"aws:CurrentTime": grantee.until}}},
+    everything = {"NotAction": list(READS), "Resource": [arn, f"{arn}/*"]}
+
+    def held_off(suffix: str, times: dict[str, dict[str, str]]) -> dict[str, Any]:
+        return {"Sid": f"{sid}{suffix}", **deny, **everything, "Condition": {**who, **times}}
+
+    out = [
+        held_off("T", {"DateGreaterThanEquals": {"aws:CurrentTime": grantee.until}}),
         {"Sid": f"{sid}R", **deny, "NotAction": list(READS),
          "NotResource": sorted(grantee.resources), **when},
         {"Sid": f"{sid}A", **deny, "NotAction": sorted({*READS, *grantee.actions}),
          "Resource": sorted(grantee.resources), **when},
     ]
+    if grantee.starts is not None:
+        out.append(held_off("S", {"DateLessThanEquals": {"aws:CurrentTime": grantee.starts}}))
+    out += [held_off(f"G{number}", {"DateGreaterThanEquals": {"aws:CurrentTime": end},
+                                    "DateLessThanEquals": {"aws:CurrentTime": start}})
+            for number, (end, start) in enumerate(grantee.gaps, start=1)]
+    return out
 
 
 def granted_resources(entries: Iterable[AccessEntry], bucket: str,

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("jitflow.commands.audit", "verify, show or repair the audit log"),
     "codeowners": ("jitflow.commands.codeowners", "generate CODEOWNERS from the policies"),
     "demo": ("jitflow.commands.demo", "run the whole flow locally (moto, fake GitHub, git)"),
+    "doctor": ("jitflow.commands.doctor", "check a live setup on GitHub and in AWS"),
 }
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_EXTERNAL, EXIT_INTERNAL = 0, 1, 2, 3, 70

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -55,7 +56,6 @@ BUCKET_EXAMPLE = "analytics-raw"  # act II: the example policy granting in bucke
 # The fake accepts any token; this one acts as github-actions[bot]. Not a secret.
 TOKEN = "demo-actions-token"  # noqa: S105
 RUN_ID = "4242"
-SEED_PATHS = ("policies", "jitflow.yaml", ".github", "requests/README.md")
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 READ_ACTIONS = ("s3:GetObject", "s3:ListBucket")
@@ -238,15 +238,14 @@ def _in_account(account: str) -> Callable[..., None]:
 
 
 def find_source() -> Path:
-    """This repository's checkout: the examples the demo repository is seeded from."""
-    here = Path(__file__).resolve().parent.parent
-    missing = [p for p in SEED_PATHS if not (here / p).exists()]
-    if missing:
-        raise ConfigError(
-            f"jitflow demo seeds its repository from a jitflow checkout, but {here} lacks "
-            f"{', '.join(missing)}: run it from a clone (./dev.sh demo)"
-        )
-    return here
+    """The example access repository the demo is seeded from: package data, so an installed
+    wheel needs no checkout. It copies this repository's own policies, settings and workflows
+    (tools/sync_demo_repo.py writes it; a test keeps it in sync)."""
+    example = resources.files("jitflow.sandbox") / "example_repo"
+    if not isinstance(example, Path) or not (example / "jitflow.yaml").is_file():
+        raise ConfigError(f"jitflow demo's example repository is missing ({example}): "
+                          "reinstall jitflow")
+    return example
 
 
 def git(cwd: Path, *args: str, who: tuple[str, str] | None = None) -> str:
@@ -503,17 +502,20 @@ def foreign_policy(account: str, bucket: str) -> dict[str, Any]:
 
 
 def seed_other_accounts(story: Story, operator_arn: str) -> None:
-    """The grant roles jitflow.yaml names in other accounts, assumable by the operator."""
+    """The grant roles jitflow.yaml names in other accounts (apply's `role`, revoke's
+    `revoke_role`), assumable by the operator."""
     settings: Any = yaml.safe_load((story.source / "jitflow.yaml").read_text())
     for account, config in (settings.get("accounts") or {}).items():
-        role = (config or {}).get("role")
-        if not role:
-            continue
-        iam = story.client("iam", SETUP, str(account))
-        path, _, name = str(role).split(":role", 1)[1].rpartition("/")
-        iam.create_role(RoleName=name, Path=f"{path}/",
-                        AssumeRolePolicyDocument=trust(operator_arn))
-        iam.put_role_policy(RoleName=name, PolicyName="admin", PolicyDocument=allow("*", "*"))
+        for key in ("role", "revoke_role"):
+            role = (config or {}).get(key)
+            if not role:
+                continue
+            iam = story.client("iam", SETUP, str(account))
+            path, _, name = str(role).split(":role", 1)[1].rpartition("/")
+            iam.create_role(RoleName=name, Path=f"{path}/",
+                            AssumeRolePolicyDocument=trust(operator_arn))
+            iam.put_role_policy(RoleName=name, PolicyName="admin",
+                                PolicyDocument=allow("*", "*"))
 
 
 def user_with_keys(iam: Any, name: str) -> tuple[str, Creds]:
@@ -571,13 +573,7 @@ def seed_github(story: Story) -> None:
 def seed_repository(story: Story) -> None:
     git(story.root, "init", "--quiet", "--bare", "origin.git")
     git(story.root, "clone", "--quiet", str(story.origin), "work")
-    for relative in SEED_PATHS:
-        src, dst = story.source / relative, story.work / relative
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst)
-        else:
-            shutil.copy2(src, dst)
+    shutil.copytree(story.source, story.work, dirs_exist_ok=True)
     git(story.work, "checkout", "--quiet", "-b", "main")
     git(story.work, "add", "--all")
     git(story.work, "commit", "--quiet", "-m", "Access repository: policies and workflows",

@@ -58,3 +58,8 @@ class GitHubError(ExternalError):
 
 class GitError(ExternalError):
     """A git command failed."""
+
+
+class ReviewOverdue(JitflowError):
+    """A break-glass grant's post-hoc review is past its deadline: the revoke run did its
+    removals and recorded them, then fails so that someone looks."""

@@ -7,6 +7,8 @@ Every failure becomes a `jitflow.errors.GitHubError` with a message for a person
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import sys
@@ -18,6 +20,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from jitflow.approvals import PullFacts, PullSummary, Review
+from jitflow.doctor.facts import (
+    PERMISSION_ORDER,
+    Environment,
+    Protection,
+    RepositoryFacts,
+    Rule,
+    Ruleset,
+    TeamFacts,
+)
 from jitflow.errors import ConfigError, GitHubError
 
 if TYPE_CHECKING:
@@ -46,6 +57,8 @@ TRUNCATION_NOTE = (
     "the full report is in the job summary of this check run.\n"
 )
 
+_NEXT_PAGE = re.compile(r'<(?P<url>[^>]+)>;\s*rel="next"')
+REPOSITORY_MEDIA_TYPE = "application/vnd.github.v3.repository+json"
 _CO_AUTHOR = re.compile(r"^\s*co-authored-by:\s*(?P<name>[^<]*?)\s*<(?P<email>[^>]*)>\s*$", re.I)
 _NOREPLY = re.compile(r"^(?:\d+\+)?(?P<login>[^@+]+)@users\.noreply\.github\.com$", re.I)
 
@@ -197,6 +210,7 @@ class GitHubClient:
         # True with a token of its own for teams: GITHUB_TOKEN cannot read an org's teams.
         self.reads_teams = bool(teams_token)
         self._membership: dict[tuple[str, str, str], bool] = {}
+        self._teams: dict[tuple[str, str], bool | None] = {}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> GitHubClient:
@@ -265,6 +279,7 @@ class GitHubClient:
             created_at = _utc(pull.created_at)
             facts_merged, merged_at = bool(pull.merged), _utc(pull.merged_at)
             merge_commit_sha, commit_count = pull.merge_commit_sha, pull.commits
+            merged_by = pull.merged_by.login if pull.merged_by is not None else None
             commits = [
                 _Commit(
                     c.author.login if c.author is not None else None,
@@ -319,6 +334,7 @@ class GitHubClient:
             merge_commit_sha=merge_commit_sha,
             contributors=contributors | {author.lower()},
             reviews=reviews,
+            merged_by=merged_by,
         )
 
     def pulls_for_commit(self, sha: str) -> list[PullSummary]:
@@ -386,6 +402,170 @@ class GitHubClient:
             listed = PaginatedList(NamedUser, requester, path, {"per_page": 100})
             return sorted({user.login.lower() for user in listed})
 
+    def team_exists(self, org: str, team_slug: str) -> bool | None:
+        """`GET /orgs/{org}/teams/{team_slug}`: True when it answers, False on 404 (no such
+        team, or a secret one the token cannot see: neither can be a code owner), None on
+        401/403 (the token cannot read the organisation's teams: a fork's check cannot tell,
+        and must not call a real team missing)."""
+        from github import GithubException  # noqa: PLC0415
+
+        key = (org.lower(), team_slug.lower())
+        if key not in self._teams:
+            path = "/orgs/{}/teams/{}".format(*(quote(part, safe="") for part in (org, team_slug)))
+            found: bool | None = True
+            with self._calling(f"reading team @{org}/{team_slug}"):
+                try:
+                    self._teams_github.requester.requestJsonAndCheck("GET", path)
+                except GithubException as error:
+                    if error.status not in (401, 403, 404):
+                        raise
+                    found = False if error.status == 404 else None
+            self._teams[key] = found
+        return self._teams[key]
+
+    # -- repository settings (jitflow doctor) ---------------------------------------------------
+
+    def _get(self, path: str, what: str, *, teams: bool = False,
+             parameters: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
+        """GET `path` (an API path, or a full URL GitHub gave): (data, response headers);
+        (None, {}) on 404. Raw requests: PyGithub has no objects for most of these."""
+        from github import GithubException  # noqa: PLC0415
+
+        github = self._teams_github if teams else self._github
+        with self._calling(what):
+            try:
+                response, data = github.requester.requestJsonAndCheck(
+                    "GET", path, parameters=parameters, headers=headers)
+            except GithubException as error:
+                if error.status != 404:
+                    raise
+                return None, {}
+        return data, response
+
+    def _pages(self, path: str, what: str, key: str | None = None) -> list[Any]:
+        """Every item of a paginated list (`key`: the list inside an object answer)."""
+        items: list[Any] = []
+        url: str | None = path
+        parameters: dict[str, Any] | None = {"per_page": 100}
+        while url is not None:
+            data, headers = self._get(url, what, parameters=parameters)
+            page = (data or {}).get(key) if key is not None else data
+            if not isinstance(page, list):
+                raise GitHubError(f"GitHub: {what} came back without a list")
+            items += page
+            found = _NEXT_PAGE.search(headers.get("link", ""))
+            url, parameters = (found.group("url") if found else None), None
+        return items
+
+    def _repo_path(self, suffix: str = "") -> str:
+        owner, name = self.repository.split("/", 1)
+        return "/repos/{}/{}".format(*_quoted(owner, name)) + suffix
+
+    def repository_facts(self) -> RepositoryFacts:
+        """`GET /repos/{owner}/{repo}`: its numeric ids and default branch."""
+        data, _headers = self._get(self._repo_path(), f"reading {self.repository}")
+        if data is None:
+            raise GitHubHttpError(f"GitHub: {self.repository} not found, or the token cannot "
+                                  "see it", 404)
+        with _readable(f"reading {self.repository}"):
+            return RepositoryFacts(data["full_name"], int(data["owner"]["id"]), int(data["id"]),
+                                   data["default_branch"])
+
+    def contents(self, path: str, ref: str) -> Any:
+        """`GET .../contents/{path}?ref=`: a file's object, a folder's list, None (404)."""
+        data, _headers = self._get(self._repo_path(f"/contents/{quote(path.strip('/'))}"),
+                                  f"reading {path} at {ref}", parameters={"ref": ref})
+        return data
+
+    def tree(self, ref: str) -> ContentsTree:
+        return ContentsTree(self, ref)
+
+    def rules_for_branch(self, branch: str) -> tuple[Rule, ...]:
+        """`GET .../rules/branches/{branch}`: the active rules of every ruleset on it."""
+        items = self._pages(self._repo_path(f"/rules/branches/{quote(branch, safe='')}"),
+                            f"reading the rules of {branch}")
+        with _readable(f"reading the rules of {branch}"):
+            return tuple(Rule(item["type"], dict(item.get("parameters") or {}),
+                              item.get("ruleset_id")) for item in items)
+
+    def ruleset(self, ruleset_id: int) -> Ruleset | None:
+        """`GET .../rulesets/{id}`: its bypass list (absent unless the token may edit it)."""
+        data, _headers = self._get(self._repo_path(f"/rulesets/{int(ruleset_id)}"),
+                                  f"reading ruleset {ruleset_id}")
+        if data is None:
+            return None
+        with _readable(f"reading ruleset {ruleset_id}"):
+            actors = data.get("bypass_actors")
+            return Ruleset(int(data["id"]), data.get("name", ""),
+                           None if actors is None else tuple(map(_bypass_actor, actors)))
+
+    def branch_protection(self, branch: str) -> Protection | None:
+        """`GET .../branches/{branch}/protection`; None when the branch is not protected."""
+        data, _headers = self._get(self._repo_path(f"/branches/{quote(branch, safe='')}"
+                                                  "/protection"),
+                                  f"reading the branch protection of {branch}")
+        with _readable(f"reading the branch protection of {branch}"):
+            return None if data is None else _protection(data)
+
+    def environment(self, name: str) -> Environment | None:
+        """The environment and, when it has custom ones, its deployment branch policies."""
+        path = self._repo_path(f"/environments/{quote(name, safe='')}")
+        data, _headers = self._get(path, f"reading the environment {name}")
+        if data is None:
+            return None
+        with _readable(f"reading the environment {name}"):
+            policy = data.get("deployment_branch_policy")
+            if policy is None:
+                return Environment(name)
+            custom = bool(policy.get("custom_branch_policies"))
+            policies = self._pages(f"{path}/deployment-branch-policies",
+                                   f"reading the deployment branches of {name}",
+                                   "branch_policies") if custom else []
+            return Environment(name, bool(policy.get("protected_branches")), custom,
+                               tuple((p.get("name", ""), p.get("type", "branch"))
+                                     for p in policies))
+
+    def variables(self) -> dict[str, str]:
+        """The Actions repository variables, name -> value."""
+        items = self._pages(self._repo_path("/actions/variables"),
+                            "reading the repository variables", "variables")
+        with _readable("reading the repository variables"):
+            return {item["name"]: item.get("value", "") for item in items}
+
+    def secret_names(self) -> tuple[str, ...]:
+        """The names of the Actions repository secrets (GitHub never shows their values)."""
+        items = self._pages(self._repo_path("/actions/secrets"),
+                            "listing the repository secrets", "secrets")
+        with _readable("listing the repository secrets"):
+            return tuple(item["name"] for item in items)
+
+    def oidc_customization(self) -> dict[str, Any]:
+        """`GET .../actions/oidc/customization/sub`."""
+        data, _headers = self._get(self._repo_path("/actions/oidc/customization/sub"),
+                                  "reading the OIDC subject customisation")
+        with _readable("reading the OIDC subject customisation"):
+            # PyGithub adds the request's "url" to a GET answer without one; GitHub sent none.
+            return {key: value for key, value in (data or {}).items() if key != "url"}
+
+    def team(self, org: str, team_slug: str) -> TeamFacts:
+        """Does `@org/team_slug` exist, is it visible, and what may it do here? Asked with
+        the teams token when there is one (organisation reads)."""
+        handle = f"@{org}/{team_slug}"
+        base = "/orgs/{}/teams/{}".format(*_quoted(org, team_slug))
+        team, _headers = self._get(base, f"reading team {handle}", teams=True)
+        if team is None:
+            return TeamFacts(handle, exists=False)
+        owner, name = self.repository.split("/", 1)
+        repo, _headers = self._get(base + "/repos/{}/{}".format(*_quoted(owner, name)),
+                                  f"reading the access of {handle} to {self.repository}",
+                                  teams=True, headers={"Accept": REPOSITORY_MEDIA_TYPE})
+        with _readable(f"reading team {handle}"):
+            permissions = (repo or {}).get("permissions") or {}
+            granted = [level for level in PERMISSION_ORDER if permissions.get(level)]
+            return TeamFacts(handle, True, team.get("privacy") != "secret",
+                             granted[-1] if granted else None)
+
     # -- comments -----------------------------------------------------------------------------
 
     def comment(self, number: int, body: str) -> None:
@@ -423,3 +603,75 @@ class GitHubClient:
                 )
                 return
             raise
+
+
+@contextmanager
+def _readable(what: str) -> Iterator[None]:
+    """An answer without the fields GitHub documents is GitHub's failure (exit 3), not a bug."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+        raise GitHubError(f"GitHub: {what} came back unreadable ({type(error).__name__}: "
+                          f"{error})") from None
+
+
+def _quoted(*parts: str) -> tuple[str, ...]:
+    return tuple(quote(part, safe="") for part in parts)
+
+
+def _protection(data: Mapping[str, Any]) -> Protection:
+    """Classic branch protection as `jitflow.doctor` reads it."""
+    checks = data.get("required_status_checks") or {}
+    reviews = data.get("required_pull_request_reviews")
+    allowances = (reviews or {}).get("bypass_pull_request_allowances") or {}
+    bypass = [f"{kind[:-1]} {entry.get('login') or entry.get('slug') or entry.get('name')}"
+              for kind in ("users", "teams", "apps") for entry in allowances.get(kind) or ()]
+    return Protection(
+        required_checks=tuple((c.get("context", ""), c.get("app_id"))
+                              for c in checks.get("checks") or ()),
+        reviews_required=reviews is not None,
+        dismiss_stale_reviews=bool((reviews or {}).get("dismiss_stale_reviews")),
+        require_code_owner_reviews=bool((reviews or {}).get("require_code_owner_reviews")),
+        require_last_push_approval=bool((reviews or {}).get("require_last_push_approval")),
+        bypass_allowances=tuple(bypass),
+        enforce_admins=bool((data.get("enforce_admins") or {}).get("enabled")),
+        allow_force_pushes=bool((data.get("allow_force_pushes") or {}).get("enabled")),
+        allow_deletions=bool((data.get("allow_deletions") or {}).get("enabled")),
+    )
+
+
+def _bypass_actor(actor: Mapping[str, Any]) -> str:
+    return f"{actor.get('actor_type')} {actor.get('actor_id')} ({actor.get('bypass_mode')})"
+
+
+class ContentsTree:
+    """A `jitflow.tree.Tree` over the contents API at one ref: the access repository's files
+    as merged, read without a checkout. One request per file read or folder listed."""
+
+    def __init__(self, client: GitHubClient, ref: str) -> None:
+        self.client = client
+        self.ref = ref
+
+    def read(self, path: str) -> bytes | None:
+        data = self.client.contents(path, self.ref)
+        if not isinstance(data, dict) or data.get("type") != "file":
+            return None
+        if data.get("encoding") != "base64":
+            raise GitHubError(f"GitHub: {path} at {self.ref} is too large to read through the "
+                              "contents API")
+        try:
+            return base64.b64decode(data.get("content") or "")
+        except (binascii.Error, ValueError):
+            raise GitHubError(f"GitHub: {path} at {self.ref} came back unreadable") from None
+
+    def list(self, directory: str) -> list[str]:
+        data = self.client.contents(directory, self.ref)
+        if not isinstance(data, list):
+            return []
+        found: list[str] = []
+        for entry in data:
+            if entry.get("type") == "file":
+                found.append(entry["path"])
+            elif entry.get("type") == "dir":
+                found += self.list(entry["path"])
+        return sorted(found)

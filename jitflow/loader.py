@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
@@ -17,6 +18,7 @@ from jitflow.model import (
     IDENTITY_POLICY,
     PERMISSION_SET_PREFIX,
     AccessEntry,
+    BreakGlass,
     Identities,
     Identity,
     Policy,
@@ -32,6 +34,7 @@ POLICY_NAME_RULE = "a policy name is lower-case letters, digits and '-', at most
 REQUEST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 IDENTITIES = "identities"
 YAML_SUFFIXES = (".yaml", ".yml")
+NOT_BEFORE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
 def parse_yaml(
@@ -95,12 +98,34 @@ def _load_request(raw: bytes, path: str, lenient: bool) -> tuple[Request | None,
     if doc is None or doc.data is None:
         return None, problems
     problems += schema.check(doc, "request", path)
+    problems += _not_before_problems(doc, path)
     if policy is None or name is None or (problems and not lenient):
         return None, problems
     try:
         return _to_request(doc, path, policy, name), problems
     except (KeyError, TypeError, ValueError, AttributeError):
         return None, problems  # not even shaped like a request: the schema said why
+
+
+def _not_before(value: Any) -> datetime | None:
+    """`not_before` as written (the schema allows only `YYYY-MM-DDTHH:MM:SSZ`), in UTC."""
+    if value is None:
+        return None
+    return datetime.strptime(_text(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _not_before_problems(doc: safeyaml.YamlDoc, path: str) -> list[Problem]:
+    """A `not_before` of the right form that names no moment (2026-02-30T25:00:00Z)."""
+    data = doc.data
+    value = data.get("not_before") if isinstance(data, dict) else None
+    if not isinstance(value, str) or not NOT_BEFORE_FORM.fullmatch(value):
+        return []  # absent, or the schema already said what is wrong
+    try:
+        _not_before(value)
+    except ValueError:
+        return [Problem(path, *doc.where(("not_before",)),
+                        f"not_before: {value!r} is not a real date and time")]
+    return []
 
 
 def _text(value: Any) -> str:
@@ -124,13 +149,27 @@ def _to_request(doc: safeyaml.YamlDoc, path: str, policy: str, name: str) -> Req
         reason=_text(data["reason"]),
         ticket=None if ticket is None else _text(ticket),
         duration=duration,
+        not_before=_not_before(data.get("not_before")),
         access=tuple(
             AccessEntry(_text(e["bucket"]), _text(e["prefix"]), tuple(map(_text, e["actions"])))
             for e in data["access"]
         ),
+        break_glass=data.get("break_glass", False),
         path=path,
         positions=dict(doc.positions),
     )
+
+
+def _break_glass(data: dict[str, Any] | None, path: str,
+                 doc: safeyaml.YamlDoc) -> tuple[BreakGlass | None, list[Problem]]:
+    if data is None:
+        return None, []
+    longest = parse_duration(data["max_duration"])
+    within = parse_duration(data["review_within"])
+    if longest is None or within is None:
+        key = "max_duration" if longest is None else "review_within"
+        return None, [Problem(path, *doc.where(("break_glass", key)), "invalid duration")]
+    return BreakGlass(longest, tuple(data["reviewers"]), within), []
 
 
 def load_policy(raw: bytes, path: str, name: str) -> tuple[Policy | None, list[Problem]]:
@@ -142,6 +181,9 @@ def load_policy(raw: bytes, path: str, name: str) -> tuple[Policy | None, list[P
     if max_duration is None:
         return None, [Problem(path, *doc.where(("max_duration",)), "invalid duration")]
     requesters = data.get("requesters")
+    break_glass, problems = _break_glass(data.get("break_glass"), path, doc)
+    if problems:
+        return None, problems
     policy = Policy(
         name=name,
         description=data["description"],
@@ -160,6 +202,7 @@ def load_policy(raw: bytes, path: str, name: str) -> tuple[Policy | None, list[P
         grant=data.get("grant", IDENTITY_POLICY),
         enforce_read_only=data.get("enforce_read_only", False),
         standing_writers=tuple(data.get("standing_writers", ())),
+        break_glass=break_glass,
         path=path,
         positions=dict(doc.positions),
     )

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
 Positions = dict[tuple[str | int, ...], tuple[int, int]]
 
 IDENTITY_POLICY = "identity-policy"
 BUCKET_POLICY = "bucket-policy"
 PERMISSION_SET_PREFIX = "permission-set/"
+# What a run does in AWS, which decides the role it assumes in another account: apply grants
+# (and ends grants whose files a merge deleted); revoke only removes.
+Duty = Literal["apply", "revoke"]
 # The AWS partitions jitflow knows, and the region prefixes that put a region in one; every
 # other region is in the standard partition, "aws". An ARN's partition is its first field.
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b")
@@ -58,16 +62,35 @@ class Request:
     ticket: str | None
     duration: timedelta
     access: tuple[AccessEntry, ...]
+    break_glass: bool = False  # granted on merge without approvals, reviewed after the fact
     path: str = ""  # where it was read from, for messages
     # (line, col) of each field, keyed like ("access", 0, "bucket"); only for messages
     positions: Positions = field(default_factory=dict, compare=False, repr=False)
+    not_before: datetime | None = None  # a scheduled start (UTC); None: starts at apply
 
     @property
     def id(self) -> str:
         return f"{self.policy}/{self.name}"
 
+    def start(self, applied_at: datetime) -> datetime:
+        """When a grant applied at `applied_at` starts: at `not_before`, or at the apply if
+        that is later. The duration counts from here."""
+        if self.not_before is None or self.not_before <= applied_at:
+            return applied_at
+        return self.not_before
+
     def where(self, *key: str | int) -> tuple[int | None, int | None]:
         return nearest_position(self.positions, key)
+
+
+@dataclass(frozen=True)
+class BreakGlass:
+    """A policy's break-glass terms: how long an emergency grant may last, who reviews it
+    after the fact, and how soon."""
+
+    max_duration: timedelta
+    reviewers: tuple[str, ...]  # "login" or "@org/team"
+    review_within: timedelta
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,7 @@ class Policy:
     # bucket-policy only: one Deny in each bucket for every write not granted or declared.
     enforce_read_only: bool = False
     standing_writers: tuple[str, ...] = ()  # role/user ARNs the baseline leaves writing
+    break_glass: BreakGlass | None = None  # None: no break-glass requests under this policy
     path: str = ""
     positions: Positions = field(default_factory=dict, compare=False, repr=False)
 
@@ -162,11 +186,36 @@ class PolicySet:
 
 
 @dataclass(frozen=True)
+class NotificationTarget:
+    """Where lifecycle events go (`notifications.targets` in jitflow.yaml). Secrets are never
+    in the file: a webhook's signing key and a Slack webhook URL (itself a credential) are
+    read from the environment variables named here."""
+
+    kind: str  # webhook | slack | sns | eventbridge
+    url: str | None = None  # webhook
+    secret_env: str | None = None  # webhook: env var holding the HMAC key
+    url_env: str | None = None  # slack: env var holding the incoming-webhook URL
+    topic_arn: str | None = None  # sns
+    event_bus: str | None = None  # eventbridge: bus name or ARN
+    events: tuple[str, ...] = ()  # the event kinds it wants; empty: all
+
+    @property
+    def label(self) -> str:
+        """A stable name for the outbox: the kind and where it points (never a secret)."""
+        where = self.url or self.url_env or self.topic_arn or self.event_bus or ""
+        return f"{self.kind}:{where}"
+
+    def wants(self, kind: str) -> bool:
+        return not self.events or kind in self.events
+
+
+@dataclass(frozen=True)
 class Settings:
     """`jitflow.yaml` at the repository root."""
 
     admins: tuple[str, ...]  # owners of the control paths in CODEOWNERS
-    accounts: dict[str, str | None]  # account id -> role to assume there (None: own account)
+    # account id -> the role apply assumes there (None: the caller's own account)
+    accounts: dict[str, str | None]
     default_branch: str = "main"
     region: str = "us-east-1"
     request_ttl: timedelta = timedelta(days=7)
@@ -175,12 +224,21 @@ class Settings:
     audit_dir: str = "audit"
     audit_branch: str = "jitflow-audit"  # the audit log's own branch, never the default one
     audit_anchor: str = "/jitflow/audit-head"  # SSM parameter holding the chain head
+    notification_targets: tuple[NotificationTarget, ...] = ()
+    expiring_soon_lead: timedelta = timedelta(hours=1)  # the "expiring soon" warning's lead
     # account id -> role ARNs a read-only baseline never denies: jitflow's own roles there
     # and the declared break-glass admin role.
     baseline_exempt: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # account id -> jitflow's own roles there (a baseline needs them, or jitflow locks itself out)
     jitflow_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # account id -> the role revoke (and status) assumes there: another role than apply's, so
+    # that a revoke run can never create or attach (`revoke_role` in jitflow.yaml)
+    revoke_roles: dict[str, str | None] = field(default_factory=dict)
     path: str = ""
+
+    def role_for(self, account: str, duty: Duty) -> str | None:
+        """The role a run of `duty` assumes in `account` (None: the caller's own account)."""
+        return self.revoke_roles.get(account) if duty == "revoke" else self.accounts[account]
 
     @property
     def partition(self) -> str:

@@ -44,6 +44,13 @@ class Plan:
     risks: tuple[str, ...]
     bucket_statements: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
     subject: Subject | None = None
+    # A request with `not_before`: when the grant starts (the later of it and the apply);
+    # every statement then also says `DateGreaterThan aws:CurrentTime` this.
+    start: datetime | None = None
+
+    @property
+    def starts_at(self) -> datetime:
+        return self.start or self.applied_at
 
     def document_json(self) -> str:
         """Compact canonical JSON: exactly what is uploaded to IAM and hashed in the tags."""
@@ -63,18 +70,28 @@ def document_size(document: dict[str, Any]) -> int:
     return len(canonical_json(document))
 
 
-def _allow(sid: str, actions: Sequence[str], resource: str, expiry: str) -> dict[str, Any]:
+def window_conditions(expiry: str, start: str | None) -> dict[str, dict[str, str]]:
+    """AWS itself ends the access at `expiry`, even if no revoke job ever runs, and with a
+    scheduled `start` does not begin it before then, whenever the grant was written."""
+    conditions = {"DateLessThan": {"aws:CurrentTime": expiry}}
+    if start is not None:
+        conditions["DateGreaterThan"] = {"aws:CurrentTime": start}
+    return conditions
+
+
+def _allow(sid: str, actions: Sequence[str], resource: str, expiry: str,
+           start: str | None) -> dict[str, Any]:
     return {
         "Sid": sid,
         "Effect": "Allow",
         "Action": sorted(actions),
         "Resource": resource,
-        # AWS itself ends the access at this second, even if no revoke job ever runs.
-        "Condition": {"DateLessThan": {"aws:CurrentTime": expiry}},
+        "Condition": window_conditions(expiry, start),
     }
 
 
-def _statements(request: Request, expiry: str, partition: str) -> list[dict[str, Any]]:
+def _statements(request: Request, expiry: str, start: str | None,
+                partition: str) -> list[dict[str, Any]]:
     arn = f"arn:{partition}:s3:::"
     statements = []
     for index, entry in enumerate(request.access, start=1):
@@ -86,11 +103,12 @@ def _statements(request: Request, expiry: str, partition: str) -> list[dict[str,
         if by_kind["object"]:
             statements.append(
                 _allow(f"Objects{index}", by_kind["object"],
-                       f"{arn}{entry.bucket}/{entry.prefix}*", expiry)
+                       f"{arn}{entry.bucket}/{entry.prefix}*", expiry, start)
             )
         if by_kind["bucket"]:
             statements.append(
-                _allow(f"Bucket{index}", by_kind["bucket"], f"{arn}{entry.bucket}", expiry)
+                _allow(f"Bucket{index}", by_kind["bucket"], f"{arn}{entry.bucket}", expiry,
+                       start)
             )
     return statements
 
@@ -141,30 +159,42 @@ def build_plan(request: Request, policy: Policy, applied_at: datetime,
     its ARNs in `partition` (`Settings.partition`).
 
     A bucket-policy plan admits `subject` (default: the whole principal, no session), which
-    must be in the same partition."""
-    expiry = applied_at + request.duration
+    must be in the same partition.
+
+    The grant lasts `request.duration` from its start: the apply, or `not_before` when that
+    is later; a request with `not_before` says its start in every statement."""
     if policy.in_bucket_policy:
         subject = subject or Subject(request.principal, policy.account, partition=partition)
         if subject.partition != partition:
             raise ValueError(f"the subject is in partition {subject.partition}, the plan in "
                              f"{partition}")
         return _bucket_plan(request, policy, applied_at, subject)
-    statements = _statements(request, iso(expiry), partition)
+    start = scheduled_start(request, applied_at)
+    expiry = request.start(applied_at) + request.duration
+    statements = _statements(request, iso(expiry), iso(start) if start else None, partition)
     if not policy.permissions_management:
         statements.append(
             _deny_permissions_management([e.bucket for e in request.access], partition))
     document = {"Version": "2012-10-17", "Statement": statements}
-    return Plan(request, policy, applied_at, expiry, document, risks_of(request, policy))
+    return Plan(request, policy, applied_at, expiry, document, risks_of(request, policy),
+                start=start)
+
+
+def scheduled_start(request: Request, applied_at: datetime) -> datetime | None:
+    """The start a request with `not_before` puts in its statements; None without one."""
+    return None if request.not_before is None else request.start(applied_at)
 
 
 def _bucket_plan(request: Request, policy: Policy, applied_at: datetime,
                  subject: Subject) -> Plan:
-    expiry = applied_at + request.duration
-    per_bucket = grant_statements(request, subject, expiry)
+    start = scheduled_start(request, applied_at)
+    expiry = request.start(applied_at) + request.duration
+    per_bucket = grant_statements(request, subject, expiry, start)
     statements = [s for bucket in per_bucket.values() for s in bucket]
     document = {"Version": "2012-10-17", "Statement": statements}
     return Plan(request, policy, applied_at, expiry, document, risks_of(request, policy),
-                {bucket: tuple(items) for bucket, items in per_bucket.items()}, subject)
+                {bucket: tuple(items) for bucket, items in per_bucket.items()}, subject,
+                start)
 
 
 def plan_summary(plan: Plan) -> dict[str, Any]:
@@ -179,6 +209,8 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
         "ticket": request.ticket,
         "duration": format_duration(request.duration),
         "applied_at": iso(plan.applied_at),
+        "not_before": iso(request.not_before) if request.not_before else None,
+        "starts": iso(plan.starts_at),
         "expiry": iso(plan.expiry),
         "access": [
             {"bucket": e.bucket, "prefix": e.prefix, "actions": list(e.actions)}
@@ -229,8 +261,7 @@ def render_text(plan: Plan, budgets: Sequence[Budget] = ()) -> str:
         f"requester {request.requester}",
         f"principal {request.principal}",
         f"grant     {plan.policy.grant}",
-        f"duration  {format_duration(request.duration)}, until {iso(plan.expiry)} "
-        f"({humanize(plan.expiry - plan.applied_at)} from apply)",
+        f"duration  {format_duration(request.duration)}, {window_text(plan)}",
         f"approvals {plan.policy.min_approvals} of {', '.join(plan.policy.approvers)}",
     ]
     if plan.subject is not None:
@@ -257,11 +288,7 @@ def render_markdown(plan: Plan, budgets: Sequence[Budget] = ()) -> str:
         ("Granted in", _granted_in(plan)),
         ("Reason", md.text(request.reason)),
         ("Ticket", md.text(request.ticket or "-")),
-        (
-            "Duration",
-            f"{format_duration(request.duration)} from the moment it is applied "
-            f"(plan shown for apply at {iso(plan.applied_at)}: until {iso(plan.expiry)})",
-        ),
+        ("Duration", _duration_cell(plan)),
         (
             "Approvals needed",
             f"{plan.policy.min_approvals} of {md.text(', '.join(plan.policy.approvers))}",
@@ -283,6 +310,29 @@ def render_markdown(plan: Plan, budgets: Sequence[Budget] = ()) -> str:
     for bucket, statements in plan.bucket_statements.items():
         out += _details(f"Exact statements for the bucket policy of {bucket}", list(statements))
     return "\n".join(out)
+
+
+def window_text(plan: Plan) -> str:
+    """When the grant begins and ends, for people: `until E (in 2h from apply)`, or with a
+    scheduled start `from S (not_before; in 3d from apply) until E`."""
+    ends = f"until {iso(plan.expiry)}"
+    if plan.start is None:
+        return f"{ends} ({humanize(plan.expiry - plan.applied_at)} from apply)"
+    if plan.start > plan.applied_at:
+        return (f"from {iso(plan.start)} (not_before; {humanize(plan.start - plan.applied_at)}"
+                f" from apply) {ends}")
+    return f"from the apply (not_before {iso(plan.request.not_before or plan.start)} has " \
+           f"passed) {ends}"
+
+
+def _duration_cell(plan: Plan) -> str:
+    duration = format_duration(plan.request.duration)
+    if plan.request.not_before is None:
+        return (f"{duration} from the moment it is applied (plan shown for apply at "
+                f"{iso(plan.applied_at)}: until {iso(plan.expiry)})")
+    return (f"{duration} from {iso(plan.request.not_before)} (not_before), or from the apply "
+            f"if that is later (plan shown for apply at {iso(plan.applied_at)}: "
+            f"{md.text(window_text(plan))})")
 
 
 def _granted_in(plan: Plan) -> str:

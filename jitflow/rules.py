@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from jitflow import actions as catalogue
@@ -16,6 +16,7 @@ from jitflow.bucketpolicy import (
     grant_statements,
     statements_size,
 )
+from jitflow.clock import iso
 from jitflow.durations import format_duration
 from jitflow.model import (
     PARTITION_PATTERN,
@@ -39,6 +40,12 @@ ARN = re.compile(rf"arn:(?P<partition>{PARTITION_PATTERN}):iam::(?P<account>[0-9
 # Everything else (wildcards, '$', braces, '%', '\', spaces, non-ASCII look-alikes) is refused.
 PREFIX_CHARS = re.compile(r"[A-Za-z0-9!_.'()=+,@/-]*")  # used with fullmatch
 WILDCARD_CHARS = "*?$}{"
+# A scheduled start (`not_before`) is judged when the pull request is checked: it may lie in
+# the past by at most the skew between clocks, and at most MAX_LEAD ahead, so an approval is
+# never given for a window further off than a reviewer can judge (eligibility may change
+# meanwhile; revoke ends a grant whose person lost it before its start).
+NOT_BEFORE_SKEW = timedelta(minutes=5)
+NOT_BEFORE_MAX_LEAD = timedelta(days=30)
 
 
 class TeamResolver(Protocol):
@@ -136,11 +143,21 @@ def check_policy(policy: Policy) -> list[Problem]:
             re.compile(policy.ticket_pattern)
         except re.error as error:
             add(("ticket_pattern",), f"ticket_pattern is not a valid regular expression: {error}")
-    if policy.max_duration.total_seconds() <= 0:
-        add(("max_duration",), "max_duration must be more than zero")
+    found += _duration_problems(policy)
     if not policy.in_bucket_policy and (policy.enforce_read_only or policy.standing_writers):
         key = "enforce_read_only" if policy.enforce_read_only else "standing_writers"
         add((key,), f"{key} needs grant: bucket-policy (the bucket's own policy enforces it)")
+    return found
+
+
+def _duration_problems(policy: Policy) -> list[Problem]:
+    found = []
+    if policy.max_duration.total_seconds() <= 0:
+        found.append(Problem(policy.path, *policy.where("max_duration"),
+                             "max_duration must be more than zero"))
+    if policy.break_glass is not None and policy.break_glass.max_duration > policy.max_duration:
+        found.append(Problem(policy.path, *policy.where("break_glass", "max_duration"),
+                             "break_glass.max_duration is over the policy's max_duration"))
     return found
 
 
@@ -255,10 +272,13 @@ def _entry_problems(
 
 def check_request(
     request: Request, policies: PolicySet, teams: TeamResolver | None = None,
-    partition: str = "aws",
+    partition: str = "aws", *, now: datetime | None = None, merged: bool = False,
 ) -> list[Problem]:
     """Every reason `request` may not be granted under its policy (empty list: valid), when
-    jitflow grants in `partition` (`Settings.partition`)."""
+    jitflow grants in `partition` (`Settings.partition`).
+
+    With `now` (the PR check, and its re-run at merge), its `not_before` is judged too:
+    `schedule_problems`."""
     found: list[Problem] = []
 
     def add(key: tuple[str | int, ...], message: str, severity: str = "error") -> None:
@@ -302,12 +322,83 @@ def check_request(
             f"max_duration of {format_duration(policy.max_duration)}",
         )
     found += _ticket_problems(request, policy)
+    if now is not None:
+        found += schedule_problems(request, now, merged=merged)
     for i, entry in enumerate(request.access):
         for key, message in _entry_problems(entry, policy):
             add(("access", i, *key), message)
+    for key, message in break_glass_problems(request, policy):
+        add(key, message)
     if not any(p.severity == "error" for p in found):
         found += _size_problems(request, policy, partition)
     return found
+
+
+def break_glass_problems(request: Request, policy: Policy
+                         ) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """A break-glass request skips the approvals, so it gets less: only under a policy that
+    opts in, no longer than the policy's break-glass maximum, and nothing whose effect
+    outlives the grant (bucket configuration, permissions management)."""
+    if not request.break_glass:
+        return
+    terms = policy.break_glass
+    if terms is None:
+        yield ("break_glass",), (f"policy {policy.name!r} does not allow break-glass requests "
+                                 "(it has no break_glass section)")
+        return
+    if request.duration > terms.max_duration:
+        yield ("duration",), (f"a break-glass grant lasts at most "
+                              f"{format_duration(terms.max_duration)} under policy "
+                              f"{policy.name!r}, not {format_duration(request.duration)}")
+    for i, entry in enumerate(request.access):
+        for j, name in enumerate(entry.actions):
+            info = catalogue.lookup(name)
+            if info is not None and (info.configures_bucket or info.manages_permissions):
+                yield ("access", i, "actions", j), (
+                    f"{name} outlives the grant or changes who has access: never by break-glass")
+
+
+def schedule_problems(request: Request, now: datetime, *, merged: bool = False
+                      ) -> list[Problem]:
+    """A `not_before` judged at `now`: at most NOT_BEFORE_MAX_LEAD ahead; and before the
+    merge (`merged` False) not in the past by more than NOT_BEFORE_SKEW. After the merge a
+    start in the past is fine: the grant then starts at apply."""
+    start = request.not_before
+    if start is None:
+        return []
+    where = request.where("not_before")
+    if start > now + NOT_BEFORE_MAX_LEAD:
+        return [Problem(request.path, *where,
+                        f"not_before {iso(start)} is more than "
+                        f"{format_duration(NOT_BEFORE_MAX_LEAD)} ahead (checked at {iso(now)}): "
+                        "ask closer to the time")]
+    if not merged and start < now - NOT_BEFORE_SKEW:
+        return [Problem(request.path, *where,
+                        f"not_before {iso(start)} is in the past (checked at {iso(now)}): "
+                        "set a later start, or remove not_before to start at apply")]
+    return []
+
+
+def eligibility_problem(requester: str, principal: str, policy: Policy | None,
+                        policies: PolicySet, session: str | None = None) -> str | None:
+    """Why `requester` may no longer receive `principal` (as `session`, for a session
+    grant) under `policy` as the default branch has it now; None while they still may.
+
+    A requester admitted only through a team is not judged here (no team look-up offline):
+    they stay eligible."""
+    if policy is None:
+        return "its policy no longer exists"
+    if not policies.identities.knows(requester):
+        return f"{requester} is no longer in policies/identities.yaml"
+    identity = policies.identities.identity(requester, principal, policy.account)
+    if identity is None:
+        return f"{principal} is no longer mapped to {requester} in policies/identities.yaml"
+    if session is not None and identity.session != session:
+        return (f"session {session} of {principal} is no longer {requester}'s in "
+                "policies/identities.yaml")
+    if requester_allowed(requester, policy, None) is False:
+        return f"{requester} is no longer one of policy {policy.name}'s requesters"
+    return None
 
 
 def _ticket_problems(request: Request, policy: Policy) -> list[Problem]:

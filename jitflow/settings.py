@@ -8,7 +8,7 @@ from typing import Any
 from jitflow.durations import parse_duration
 from jitflow.errors import ConfigError
 from jitflow.loader import parse_yaml
-from jitflow.model import Settings
+from jitflow.model import NotificationTarget, Settings
 from jitflow.problems import render
 from jitflow.tree import Tree
 
@@ -30,10 +30,30 @@ def _exempt(account: dict[str, Any]) -> tuple[str, ...]:
     return tuple(roles)
 
 
+def _targets(data: dict[str, Any]) -> tuple[NotificationTarget, ...]:
+    targets = data.get("notifications", {}).get("targets", ())
+    return tuple(NotificationTarget(
+        kind=t["type"], url=t.get("url"), secret_env=t.get("secret_env"),
+        url_env=t.get("url_env"), topic_arn=t.get("topic_arn"), event_bus=t.get("event_bus"),
+        events=tuple(t.get("events", ()))) for t in targets)
+
+
+def _check_duties(settings: Settings) -> None:
+    """Apply and revoke assume different roles in another account: a revoke run must never
+    hold the permissions that create and attach (the schema requires revoke_role with role)."""
+    for account, role in settings.accounts.items():
+        if role is not None and role == settings.revoke_roles.get(account):
+            raise ConfigError(
+                f"{settings.path}: accounts.{account}: role and revoke_role are the same role "
+                f"({role}); revoke must assume a role that can only remove grants (the "
+                "bootstrap creates jitflow-grant-apply and jitflow-grant-revoke)")
+
+
 def _check_partition(settings: Settings) -> None:
     """Every role ARN must be in the region's partition: jitflow assumes them and exempts
     them there, and an ARN of another partition names nothing in it."""
     roles = [role for role in settings.accounts.values() if role]
+    roles += [role for role in settings.revoke_roles.values() if role]
     roles += [arn for arns in settings.baseline_exempt.values() for arn in arns]
     for arn in roles:
         partition = arn.split(":", 2)[1]
@@ -65,6 +85,8 @@ def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
     settings = Settings(
         admins=tuple(data["admins"]),
         accounts={acct: (cfg or {}).get("role") for acct, cfg in data["accounts"].items()},
+        revoke_roles={acct: (cfg or {}).get("revoke_role")
+                      for acct, cfg in data["accounts"].items()},
         default_branch=data.get("default_branch", "main"),
         region=data.get("region", "us-east-1"),
         request_ttl=_duration(data, "request_ttl", timedelta(days=7)),
@@ -73,11 +95,15 @@ def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
         audit_dir=data.get("audit_dir", "audit"),
         audit_branch=data.get("audit_branch", "jitflow-audit"),
         audit_anchor=data.get("audit_anchor", "/jitflow/audit-head"),
+        notification_targets=_targets(data),
+        expiring_soon_lead=_duration(data.get("notifications", {}), "expiring_soon",
+                                     timedelta(hours=1)),
         baseline_exempt={acct: _exempt(cfg or {}) for acct, cfg in data["accounts"].items()},
         jitflow_roles={acct: tuple((cfg or {}).get("jitflow_roles", ()))
                        for acct, cfg in data["accounts"].items()},
         path=path,
     )
+    _check_duties(settings)
     _check_partition(settings)
     _check_audit_branch(settings)
     return settings

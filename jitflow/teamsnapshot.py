@@ -11,9 +11,11 @@ The file (UTF-8 JSON, written sorted so that an unchanged membership makes no co
     {"version": 1,
      "taken_at": "2026-12-01T10:07:12Z",
      "by": "https://github.com/acme/access/actions/runs/42",
-     "teams": {"acme/data-platform": ["dora", "erin"], "acme/security": []}}
+     "teams": {"acme/data-platform": ["dora", "erin"], "acme/security": [],
+               "acme/typo": null}}
 
-Team keys are `org/slug` and logins are lower case (GitHub compares both without case).
+Team keys are `org/slug` and logins are lower case (GitHub compares both without case);
+`null` is a team GitHub said does not exist (404) when the snapshot was taken.
 Pure: values in, values out; the time comes from the caller.
 """
 
@@ -42,11 +44,18 @@ class TeamSnapshot:
 
     taken_at: datetime
     by: str  # the run that took it
-    teams: Mapping[str, frozenset[str]]  # "org/slug" (lower case) -> logins (lower case)
+    # "org/slug" (lower case) -> logins (lower case); None: GitHub has no such team
+    teams: Mapping[str, frozenset[str] | None]
 
     def is_active_member(self, org: str, team_slug: str, login: str) -> bool:
         """`jitflow.approvals.TeamResolver`: a team the snapshot lacks has no members."""
-        return login.lower() in self.teams.get(team_key(org, team_slug), frozenset())
+        return login.lower() in (self.teams.get(team_key(org, team_slug)) or frozenset())
+
+    def team_exists(self, org: str, team_slug: str) -> bool | None:
+        """`jitflow.approvals.TeamResolver`: False for a team GitHub said does not exist;
+        None for one the snapshot does not cover (taken before a policy named it)."""
+        key = team_key(org, team_slug)
+        return None if key not in self.teams else self.teams[key] is not None
 
     def covers(self, keys: Iterable[str]) -> bool:
         return set(keys) <= set(self.teams)
@@ -59,7 +68,8 @@ class TeamSnapshot:
             "version": VERSION,
             "taken_at": iso(self.taken_at),
             "by": self.by,
-            "teams": {key: sorted(members) for key, members in sorted(self.teams.items())},
+            "teams": {key: None if members is None else sorted(members)
+                      for key, members in sorted(self.teams.items())},
         }
         return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
@@ -83,11 +93,13 @@ def teams_named(policies: PolicySet) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def take(members: Mapping[tuple[str, str], Iterable[str]], *, at: datetime, by: str
+def take(members: Mapping[tuple[str, str], Iterable[str] | None], *, at: datetime, by: str
          ) -> TeamSnapshot:
-    """A snapshot of `members` ((org, slug) -> logins) taken at `at` by the run `by`."""
-    return TeamSnapshot(at, by, {team_key(org, slug): frozenset(m.lower() for m in logins)
-                                 for (org, slug), logins in members.items()})
+    """A snapshot of `members` ((org, slug) -> logins, or None for a team GitHub does not
+    know) taken at `at` by the run `by`."""
+    return TeamSnapshot(at, by, {
+        team_key(org, slug): None if logins is None else frozenset(m.lower() for m in logins)
+        for (org, slug), logins in members.items()})
 
 
 def needs_writing(old: TeamSnapshot | None, new: TeamSnapshot) -> bool:
@@ -103,14 +115,14 @@ def parse(raw: bytes, where: str) -> TeamSnapshot:
             raise ValueError(f"not a version {VERSION} snapshot")
         teams = document["teams"]
         if not isinstance(teams, dict) or not all(
-            isinstance(key, str) and isinstance(logins, list)
-            and all(isinstance(login, str) for login in logins)
+            isinstance(key, str) and (logins is None or (isinstance(logins, list)
+                                      and all(isinstance(login, str) for login in logins)))
             for key, logins in teams.items()
         ):
-            raise ValueError("teams must map org/slug to a list of logins")
+            raise ValueError("teams must map org/slug to a list of logins (or null)")
         return TeamSnapshot(
             parse_time(str(document["taken_at"])), str(document.get("by", "")),
-            {key.lower(): frozenset(login.lower() for login in logins)
+            {key.lower(): None if logins is None else frozenset(login.lower() for login in logins)
              for key, logins in teams.items()})
     except (ValueError, KeyError, UnicodeDecodeError, JitflowError) as error:
         message = error.message if isinstance(error, JitflowError) else str(error)

@@ -74,15 +74,21 @@ def pull_facts(*reviews: Review, author: str = "alice", head: str = HEAD,
 
 
 class Teams:
-    """A TeamResolver over fixed memberships; records every question asked."""
+    """A TeamResolver over fixed memberships; records every question asked. Every team
+    exists except those named in `missing` ("org/slug")."""
 
-    def __init__(self, members: dict[str, set[str]] | None = None) -> None:
+    def __init__(self, members: dict[str, set[str]] | None = None,
+                 missing: frozenset[str] = frozenset()) -> None:
         self.members = members or {}  # "org/slug" -> active lower-cased logins
+        self.missing = missing
         self.calls: list[tuple[str, str, str]] = []
 
     def is_active_member(self, org: str, team_slug: str, login: str) -> bool:
         self.calls.append((org, team_slug, login))
         return login.lower() in self.members.get(f"{org}/{team_slug}", set())
+
+    def team_exists(self, org: str, team_slug: str) -> bool | None:
+        return f"{org}/{team_slug}" not in self.missing
 
 
 class Approvals:

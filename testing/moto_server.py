@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 import botocore.session
@@ -419,8 +419,15 @@ class _Raw:
         yield self._body
 
 
+class ClientHook(Protocol):
+    """Anything that attaches itself to a new botocore client (CallLog, FaultInjector,
+    OnCall, testing.cloudtrail.StubbedHistory)."""
+
+    def attach(self, client: BaseClient) -> None: ...
+
+
 @contextmanager
-def instrument_clients(hook: CallLog | FaultInjector | OnCall) -> Iterator[None]:
+def instrument_clients(hook: ClientHook) -> Iterator[None]:
     """Attach `hook` to every botocore client created inside the block (however it is made)."""
     original = botocore.session.Session.create_client
 

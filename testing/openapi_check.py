@@ -1,7 +1,8 @@
 """Validate HTTP responses against GitHub's REST OpenAPI description.
 
 The description is `tests/data/github-openapi-subset.json`: the operations a pull-request
-approval flow uses, cut from `generated/api.github.com.json` of `@octokit/openapi` 23.0.2 (MIT,
+approval flow and `jitflow doctor` use (`tools/openapi_subset.py` adds more), cut from
+`generated/api.github.com.json` of `@octokit/openapi` 23.0.2 (MIT,
 `tests/data/LICENSE-octokit-openapi`). It is OpenAPI 3.0, so schemas are checked with
 `openapi_schema_validator.OAS30Validator`, which understands `nullable: true` (plain JSON Schema
 does not), with formats checked (`date-time`, `int64`, ... and `uri`, added here).
@@ -15,7 +16,13 @@ Two deliberate additions, both stricter than or faithful to GitHub's intent, nev
   null when the e-mail maps to no account) is ignored by OpenAPI 3.0's rules (nullable only
   qualifies a `type` in the same schema object), so such a schema would reject the null GitHub
   documents. Those schemas are rewritten to "null, or one of these" (`NULLABLE_REWRITES` lists
-  where); nothing else is changed.
+  where).
+* A `discriminator` can only pick a branch for an object, so an OpenAPI 3.0 validator rejects
+  every array GitHub documents in such a `oneOf` (the contents endpoint's folder listing,
+  `content-directory`, mapped as `"array"`). Those schemas are rewritten to "one of the array
+  branches, or the discriminated object branches" (`DISCRIMINATOR_REWRITES` lists where);
+  objects are still checked against the branch their discriminator names. Nothing else is
+  changed.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 SPEC_PATH = Path(__file__).parent.parent / "tests" / "data" / "github-openapi-subset.json"
 NULLABLE_REWRITES: list[str] = []  # JSON pointers of the schemas rewritten (filled on load)
+DISCRIMINATOR_REWRITES: list[str] = []  # likewise
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _BASIC_ERROR = {"$ref": "#/components/schemas/basic-error"}
 _MAX_MESSAGE = 300
@@ -53,12 +61,39 @@ def _rewrite_nullable_compositions(node: Any, pointer: str) -> Any:
     return out
 
 
+def _is_array_schema(raw: dict[str, Any], ref: str) -> bool:
+    target: Any = raw
+    for part in ref.removeprefix("#/").split("/"):
+        target = target.get(part, {}) if isinstance(target, dict) else {}
+    return isinstance(target, dict) and target.get("type") == "array"
+
+
+def _split_array_discriminators(node: Any, pointer: str, raw: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_split_array_discriminators(v, f"{pointer}/{i}", raw) for i, v in enumerate(node)]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _split_array_discriminators(v, f"{pointer}/{k}", raw) for k, v in node.items()}
+    mapping = out.get("discriminator", {}).get("mapping", {})
+    arrays = {key for key, ref in mapping.items() if _is_array_schema(raw, ref)}
+    if arrays and "oneOf" in out:
+        DISCRIMINATOR_REWRITES.append(pointer)
+        array_refs = {mapping[key] for key in arrays}
+        objects = {**out, "discriminator": {**out["discriminator"], "mapping": {
+            key: ref for key, ref in mapping.items() if key not in arrays}},
+            "oneOf": [b for b in out["oneOf"] if b.get("$ref") not in array_refs]}
+        return {"oneOf": [*({"$ref": ref} for ref in sorted(array_refs)), objects]}
+    return out
+
+
 @functools.cache
 def spec() -> dict[str, Any]:
-    """The OpenAPI description, loaded once (with the nullable rewrites described above)."""
+    """The OpenAPI description, loaded once (with the rewrites described above)."""
     raw = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
     NULLABLE_REWRITES.clear()
-    loaded: dict[str, Any] = _rewrite_nullable_compositions(raw, "#")
+    DISCRIMINATOR_REWRITES.clear()
+    split = _split_array_discriminators(raw, "#", raw)
+    loaded: dict[str, Any] = _rewrite_nullable_compositions(split, "#")
     return loaded
 
 

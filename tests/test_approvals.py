@@ -191,3 +191,23 @@ def test_summary_lists_what_did_not_count() -> None:
     text = run(pull(review("erin", commit=OLD), review("mallory"))).summary()
     assert "not counted: @erin: approved an older commit" in text
     assert "not counted: @mallory: not an approver of policy 'data-fix'" in text
+
+
+def test_an_approver_team_that_does_not_exist_blocks_even_when_approved() -> None:
+    typo = Teams({"acme/security": {"sam"}}, missing=frozenset({"acme/secruity"}))
+    pol = policy(approvers=("erin", "@acme/secruity", "@acme/SECRUITY"))
+    status = run(pull(review("erin")), pol, typo)
+    assert status.approved_by == ("erin",)
+    assert status.missing_teams == ("@acme/secruity",)  # asked and reported once
+    assert not status.ok
+    assert "approver team @acme/secruity does not exist" in status.summary()
+
+
+def test_a_team_that_cannot_be_looked_up_is_not_called_missing() -> None:
+    class Unknown(Teams):
+        def team_exists(self, org: str, team_slug: str) -> bool | None:
+            return None  # a fork's token cannot read the organisation's teams
+
+    status = run(pull(review("erin")), teams=Unknown())
+    assert status.missing_teams == ()
+    assert status.ok

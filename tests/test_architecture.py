@@ -43,7 +43,8 @@ def test_every_module_but_the_demo_is_kept_from_the_sandbox() -> None:
     covered = set(contract("Nothing imports the sandbox")["source_modules"])
     top = {f"jitflow.{p.stem}" for p in (ROOT / "jitflow").glob("*.py")
            if p.stem not in ("__init__", "__main__", "demo")}
-    packages = {"jitflow.audit", "jitflow.engine", "jitflow.pr"}
+    packages = {"jitflow.audit", "jitflow.doctor", "jitflow.engine", "jitflow.notify",
+                "jitflow.pr"}
     commands = {m for m in modules_of("commands") if not m.endswith(".demo")}
     assert covered == top | packages | commands
 

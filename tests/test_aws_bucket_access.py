@@ -523,6 +523,67 @@ def test_revoke_makes_get_put_or_delete_get_per_bucket_touched_not_per_grant(
     assert sandbox.sids(LAKE) == ["Replication"] and sandbox.policy_text(OTHER) is None
 
 
+# ------------------------------------------------------------ 7: a scheduled start
+
+START = T0 + timedelta(days=1)
+END = START + timedelta(hours=2)
+
+
+def _puts_along_the_window(sandbox: Sandbox, s3: Any) -> list[tuple[str, bool]]:
+    """(when, allowed) for a write at each edge of the window [START, END]."""
+    found = []
+    for label, at in (("apply", T0), ("start - 1s", START - timedelta(seconds=1)),
+                      ("start", START), ("start + 1s", START + timedelta(seconds=1)),
+                      ("end - 1s", END - timedelta(seconds=1)), ("end", END),
+                      ("end + 1s", END + timedelta(seconds=1))):
+        sandbox.clock.set_time(at)
+        found.append((label, can_put(s3, LAKE, OBJECT)))
+    return found
+
+
+INSIDE_ONLY = [("apply", False), ("start - 1s", False), ("start", False), ("start + 1s", True),
+               ("end - 1s", True), ("end", False), ("end + 1s", False)]
+
+
+def test_a_scheduled_bucket_grant_allows_only_inside_its_window(sandbox: Sandbox) -> None:
+    request = replace(sandbox.request("alice-later", hours=2), not_before=START)
+    outcome = sandbox.engine(bucket_mode()).apply(request, bucket_mode(), Approvals(), T0)
+    assert outcome.action == "granted"
+    alice = sandbox.s3(sandbox.alice)
+    assert _puts_along_the_window(sandbox, alice) == INSIDE_ONLY, sandbox.last_put()
+    assert not can_put(sandbox.s3(sandbox.bob), LAKE, OBJECT)  # nor bob, ever
+    assert audit_events(sandbox.audit) == [("granted", request.id, False)]  # no revoke ran
+
+
+def test_a_scheduled_identity_grant_allows_only_inside_its_window(sandbox: Sandbox) -> None:
+    request = replace(sandbox.request("role-later", hours=2), not_before=START)
+    outcome = sandbox.engine().apply(request, make_policy(), Approvals(), T0)
+    assert outcome.action == "granted" and outcome.policy_arn
+    alice = sandbox.s3(sandbox.alice)
+    assert _puts_along_the_window(sandbox, alice) == INSIDE_ONLY, sandbox.last_put()
+
+
+def test_under_the_baseline_a_scheduled_writer_writes_nothing_before_its_start(
+    sandbox: Sandbox,
+) -> None:
+    """etl's own policy writes anywhere. The baseline exempts it for its grant, but holds it
+    off before the start (`U1S`) as after the end (`U1T`): explicit Denies."""
+    guarded = bucket_mode(enforce_read_only=True)
+    etl = sandbox.s3(sandbox.etl)
+    assert sandbox.engine(guarded).revoke(T0) == []  # the baseline is in place
+    request = replace(sandbox.request("etl-later", who="carol", hours=2),
+                      principal=sandbox.etl_arn, not_before=START)
+    assert sandbox.engine(guarded).apply(request, guarded, Approvals(), T0).action == "granted"
+    assert _puts_along_the_window(sandbox, etl) == INSIDE_ONLY, sandbox.last_put()
+    held = bp.baseline_sid(guarded.name)
+    for at, sid in ((START, f"{held}U1S"), (END, f"{held}U1T")):
+        sandbox.clock.set_time(at)
+        assert not can_put(etl, LAKE, OBJECT)
+        denied = sandbox.decisions.last("s3:PutObject").evaluation
+        assert denied is not None and denied.decision is Decision.EXPLICIT_DENY
+        assert sid in [ref.sid for ref in denied.statements], sandbox.last_put()
+
+
 # --------------------------------------------------------- the CLI, the workflow's way
 
 REPOSITORY = "acme/access"

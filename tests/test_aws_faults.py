@@ -320,7 +320,7 @@ def _checkout_with_origin(tmp_path: Path, role: str) -> Path:
     _git(repo, "checkout", "--quiet", "-B", "main")
     files = {
         "jitflow.yaml": f'admins: [admin]\naccounts:\n  "{ACCOUNT}": {{}}\n'
-                        f'  "{OTHER_ACCOUNT}": {{role: "{role}"}}\n',
+                        f'  "{OTHER_ACCOUNT}": {{role: "{role}-apply", revoke_role: "{role}"}}\n',
         "policies/identities.yaml": "{}\n",
         "policies/lake.yaml": _policy_yaml(ACCOUNT),
         "policies/other.yaml": _policy_yaml(OTHER_ACCOUNT),

@@ -241,7 +241,7 @@ def test_the_cheap_bound_is_never_below_the_real_statements_size(
     request = make_request(principal=principal, access=tuple(
         AccessEntry(b, p, tuple(a)) for b, p, a in entries))
     subject = bp.Subject(principal, ACCOUNT, session="s" * 64, unique_id="AROA" + "X" * 17)
-    per_bucket = bp.grant_statements(request, subject, T0 + timedelta(days=1))
+    per_bucket = bp.grant_statements(request, subject, T0 + timedelta(days=1), T0)  # a start
     real = max(bp.envelope_size() + bp.statements_size(s) for s in per_bucket.values())
     assert real <= bucket_size_upper_bound(request)
 

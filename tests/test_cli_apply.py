@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,13 @@ from moto import mock_aws
 
 from jitflow.audit import chain
 from jitflow.cli import main
+from jitflow.clock import parse_time
+from jitflow.notify import render
 from jitflow.sandbox.github import FakeGitHub
 from testing.check_repo import NEW, Repo, dump, request_data, run_git
 from testing.foundation import ml_request_data
 from testing.moto_server import FaultInjector, instrument_clients, no_retry_sleep
+from testing.receiver import receiver
 
 REPOSITORY = "acme/access"
 
@@ -641,3 +644,131 @@ def test_revoke_records_in_the_audit_checkout_and_needs_no_team_token(
     assert refreshed["teams"]["acme/data-eng"] == ["newcomer"]
     assert refreshed["taken_at"] == later
     assert run_git(checkout, "status", "--porcelain").strip() == ""
+
+
+# ------------------------------------------------------------------------ break-glass
+# Who may merge a break-glass request of each example: analytics-raw lists alice among its
+# requesters; ml-models has no requesters, so only its approvers' teams (grace: ml-leads).
+ELIGIBLE_MERGER = {"bucket-policy": "alice", "identity-policy": "grace"}
+BREAK_GLASS = 'break_glass: {max_duration: 1h, reviewers: ["sam"], review_within: 24h}\n'
+
+
+def break_glass_merge(world: Merge, merged_by: str) -> tuple[int, str]:
+    """The example's policy allows break-glass (on main); alice's request uses it; the PR is
+    merged by `merged_by` with no review at all."""
+    policy = f"policies/{world.example.path.split('/')[1]}.yaml"
+    world.repo.git("checkout", "--quiet", "main")
+    world.repo.write(policy, (world.repo.path / policy).read_text() + BREAK_GLASS)
+    world.repo.commit("allow break-glass")
+    world.repo.git("checkout", "--quiet", "-B", "pr", "main")
+    text = world.example.text.replace("duration: 2h", "duration: 1h") + "break_glass: true\n"
+    world.repo.write(world.example.path, text)
+    world.repo.commit("break-glass request")
+    number = world.pull()
+    world.repo.git("checkout", "--quiet", "main")
+    world.repo.git("merge", "--quiet", "--no-ff", "-m", f"Merge #{number}", "pr")
+    sha = world.repo.git("rev-parse", "HEAD").strip()
+    world.fake.merge_pull(number, sha, "merge", merged_by=merged_by)
+    return number, sha
+
+
+def test_a_break_glass_request_is_granted_on_merge_by_one_of_the_policys_people(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merger = ELIGIBLE_MERGER[world.example.mode]
+    number, sha = break_glass_merge(world, merger)
+    assert world.apply(sha, monkeypatch) == 0
+    assert aws.granted() == GRANTED[world.example.mode]
+    [record] = world.audit()
+    terms = record["break_glass"]
+    assert (terms["merged_by"], terms["reviewers"], record["approvers"]) == (merger, ["sam"], [])
+    assert terms["review_due"] > record["time"]
+    [comment] = world.fake.comments(number)
+    assert "BREAK-GLASS" in comment.body and "@sam" in comment.body
+
+
+def test_a_break_glass_request_merged_by_someone_outside_the_policy_grants_nothing(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _number, sha = break_glass_merge(world, "mallory")
+    assert world.apply(sha, monkeypatch) == 1
+    assert aws.granted() == []
+    [record] = world.audit()
+    assert record["event"] == "rejected" and "mallory" in record["reason"]
+
+
+def test_an_overdue_break_glass_review_fails_revoke_until_a_reviewer_approves(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    number, sha = break_glass_merge(world, ELIGIBLE_MERGER[world.example.mode])
+    assert world.apply(sha, monkeypatch) == 0
+    later = ["--at", (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")]
+    revoke = ["revoke", "--repo", str(world.repo.path), "--commit", *later]
+    capsys.readouterr()
+    assert main(revoke) == 1
+    assert "break-glass review overdue" in capsys.readouterr().err
+    assert main(["status", "--repo", str(world.repo.path), *later]) == 1
+    assert "OVERDUE" in capsys.readouterr().out
+
+    world.fake.add_review(number, "alice", "APPROVED")  # the requester's own: never counts
+    assert main(revoke) == 1
+    world.fake.add_review(number, "sam", "APPROVED")
+    assert main(revoke) == 0
+    reviewed = [r for r in world.audit() if r["event"] == "break_glass_reviewed"]
+    assert [(r["break_glass"]["reviewer"], r["pr"]) for r in reviewed] == [("sam", number)]
+    assert "after its deadline" not in reviewed[0]["reason"]  # reviewed at real time, in time
+    assert main(revoke) == 0  # settled for good
+
+
+# ---------------------------------------------------------------------- notifications
+def notifying(world: Merge, url: str) -> None:
+    """jitflow.yaml on main sends every event to a signed webhook at `url`."""
+    world.repo.git("checkout", "--quiet", "main")
+    text = (world.repo.path / "jitflow.yaml").read_text()
+    world.repo.write("jitflow.yaml", text + "notifications:\n  expiring_soon: 30m\n  targets:\n"
+                     f"    - {{type: webhook, url: '{url}', secret_env: HOOK_SECRET}}\n")
+    world.repo.commit("notify")
+    world.repo.git("checkout", "--quiet", "-B", "pr", "main")
+
+
+def test_apply_and_revoke_notify_each_lifecycle_event_once_and_commit_the_outbox(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "k")
+    with receiver() as hook:
+        notifying(world, hook.url)
+        approved_and_granted(world, aws, monkeypatch)
+        assert [r.headers[render.EVENT_HEADER] for r in hook.received] == ["approved", "granted"]
+        expiry = parse_time(world.audit()[-1]["expiry"])
+        revoke = ["revoke", "--repo", str(world.repo.path), "--commit", "--at"]
+        soon = (expiry - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert main([*revoke, soon]) == 0
+        assert main([*revoke, soon]) == 0  # a second run does not warn again
+        hook.status = 500  # the receiver is down when the grant expires
+        after = (expiry + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert main([*revoke, after]) == 0  # a failed notification never fails the run
+        hook.status = 200
+        assert main([*revoke, after]) == 0  # ... and the next run delivers it
+    kinds = [r.headers[render.EVENT_HEADER] for r in hook.received]
+    assert kinds == ["approved", "granted", "expiring_soon", "expired", "expired"]
+    assert hook.received[3].body == hook.received[4].body
+    for got in hook.received:
+        assert got.headers[render.SIGNATURE_HEADER] == render.signature(b"k", got.body)
+    assert world.repo.git("status", "--porcelain").strip() == ""  # the outbox is committed
+    statuses = [json.loads(line)["status"] for line in
+                (world.repo.path / "audit" / "notifications.ndjson").read_text().splitlines()]
+    assert statuses.count("failed") == 1 and statuses.count("delivered") == 4
+
+
+def test_a_break_glass_grant_announces_itself_instead_of_an_approval(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "k")
+    with receiver() as hook:
+        notifying(world, hook.url)
+        _number, sha = break_glass_merge(world, ELIGIBLE_MERGER[world.example.mode])
+        assert world.apply(sha, monkeypatch) == 0
+    kinds = [r.headers[render.EVENT_HEADER] for r in hook.received]
+    assert kinds == ["break_glass_used", "granted"]
+    assert json.loads(hook.received[0].body)["reviewers"] == ["sam"]

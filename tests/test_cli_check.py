@@ -122,6 +122,23 @@ def test_team_member_counts_pending_member_does_not(make_pr) -> None:  # type: i
     assert pr.run().returncode == 0
 
 
+def test_an_approver_team_that_does_not_exist_is_reported(make_pr) -> None:  # type: ignore[no-untyped-def]
+    pr: Pr = make_pr()
+    policy = "policies/analytics-raw.yaml"
+    text = (pr.repo.path / policy).read_text()
+    assert "@acme/data-platform" in text
+    pr.repo.on_main(policy, text.replace("@acme/data-platform", "@acme/data-platfrom"))
+    pr.base = pr.repo.git("rev-parse", "main").strip()
+    pr.repo.add_request()
+    pr.push()
+    pr.fake.add_review(pr.number, "erin", "APPROVED")  # enough, were the policy right
+    result = pr.run(event="pull_request_review")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "approvals: 1 of 1" in result.stdout
+    assert "approver team @acme/data-platfrom does not exist" in result.stdout
+    assert "data-platfrom does not exist" in pr.summary.read_text()  # markdown breaks the @
+
+
 def test_self_approval_does_not_count(make_pr) -> None:  # type: ignore[no-untyped-def]
     pr = with_request(make_pr)
     pr.fake.add_review(pr.number, "alice", "APPROVED")

@@ -708,3 +708,67 @@ def test_actor_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert actor_from_env() == "https://github.com/acme/access/actions/runs/42"
     monkeypatch.delenv("GITHUB_RUN_ID")
     assert actor_from_env().startswith("local:")
+
+
+# --- a scheduled start --------------------------------------------------------------------
+
+START = T0 + timedelta(days=2)
+
+
+def _scheduled(world: World) -> Outcome:
+    request, policy = world.request(
+        "later", request_yaml().replace("duration: 2h\n",
+                                        "duration: 2h\nnot_before: 2026-11-30T09:00:00Z\n"))
+    world.source.approve(request.id)
+    return world.engine().apply(request, policy, world.source, T0)
+
+
+def test_a_scheduled_grant_is_written_now_and_starts_by_itself(world: World) -> None:
+    outcome = _scheduled(world)
+    assert (outcome.action, outcome.detail) == (
+        "granted", "from 2026-11-30T09:00:00Z until 2026-11-30T11:00:00Z")
+    assert "/jitflow/20261130T110000Z/" in outcome.policy_arn  # the sweep's expiry path
+    version = world.iam().get_policy(PolicyArn=outcome.policy_arn)["Policy"]["DefaultVersionId"]
+    document = world.iam().get_policy_version(PolicyArn=outcome.policy_arn,
+                                              VersionId=version)["PolicyVersion"]["Document"]
+    allow = document["Statement"][0]
+    assert allow["Condition"]["DateGreaterThan"] == {"aws:CurrentTime": "2026-11-30T09:00:00Z"}
+    record = world.audit.records()[-1]
+    assert (record["starts"], record["expiry"]) == ("2026-11-30T09:00:00Z",
+                                                    "2026-11-30T11:00:00Z")
+    # The next apply of the same merge confirms it, and reconcile keeps it: its tags rebuild
+    # the same plan from the recorded expiry and the request's not_before.
+    assert _reconcile(world) == []
+
+
+def _without_alice(world: World) -> PolicySet:
+    (world.root / "policies" / "identities.yaml").write_text(
+        f"bob:\n  - arn:aws:iam::{ACCOUNT}:user/bob\n")
+    return world.policies()
+
+
+def test_revoke_ends_a_grant_whose_person_left_before_its_start(world: World) -> None:
+    granted = _scheduled(world)
+    policies = _without_alice(world)
+    engine = Engine(world.accounts, world.audit, world.settings, actor="t", policies=policies)
+    outcomes = engine.revoke(T0 + timedelta(hours=1))
+    assert [(o.action, o.request_id, o.detail) for o in outcomes] == [(
+        "revoked", granted.request_id, "lost eligibility before its start at "
+        "2026-11-30T09:00:00Z: alice is no longer in policies/identities.yaml")]
+    assert world.jitflow_policies() == [] and world.attached() == []
+    assert world.events()[-1] == ("revoked", granted.request_id, False)
+
+
+def test_with_reconcile_the_rule_comes_first_and_the_grant_ends_once(world: World) -> None:
+    granted = _scheduled(world)
+    check = Check(world.tree, _without_alice(world), world.source)
+    outcomes = world.engine().revoke(T0 + timedelta(hours=1), check)
+    assert [(o.action, o.request_id) for o in outcomes] == [("revoked", granted.request_id)]
+
+
+def test_once_started_the_grant_is_left_to_expire(world: World) -> None:
+    _scheduled(world)
+    engine = Engine(world.accounts, world.audit, world.settings, actor="t",
+                    policies=_without_alice(world))
+    assert engine.revoke(START + timedelta(seconds=1)) == []
+    assert len(world.jitflow_policies()) == 1

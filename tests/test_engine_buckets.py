@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -435,14 +435,16 @@ def test_a_statement_added_while_the_apply_writes_another_bucket_is_kept(world: 
     assert world.s3.calls.count("GetBucketPolicy lake") == 2  # nothing happened in between
 
 
-def _request_on_branch(tmp_path: Path, buckets: tuple[str, ...] = ("lake",)) -> FsTree:
+def _request_on_branch(tmp_path: Path, buckets: tuple[str, ...] = ("lake",),
+                       not_before: str = "") -> FsTree:
     request_file = tmp_path / "branch" / "requests" / "data-fix" / "fix.yaml"
     request_file.parent.mkdir(parents=True, exist_ok=True)
     entries = "".join(f"  - bucket: {b}\n    prefix: p/2026/\n    actions: [s3:PutObject]\n"
                       for b in buckets)
+    start = f"not_before: {not_before}\n" if not_before else ""
     request_file.write_text(f"requester: alice\nprincipal: {SHARED}\n"
-                            f"reason: Backfill after job 4411 failed\nduration: 2h\naccess:\n"
-                            f"{entries}")
+                            f"reason: Backfill after job 4411 failed\nduration: 2h\n{start}"
+                            f"access:\n{entries}")
     return FsTree(tmp_path / "branch")
 
 
@@ -505,3 +507,90 @@ def test_an_early_revoke_goes_on_when_one_of_its_buckets_is_gone(world: World) -
     outcome = world.engine().revoke_request(request.id, "done", T0 + timedelta(minutes=1))
     assert outcome.action == "early_revoked" and outcome.buckets == ("lake",)
     assert "lake" not in world.s3.policies
+
+
+# --- a scheduled start --------------------------------------------------------------------
+
+START = T0 + timedelta(days=2)
+
+
+def _scheduled(world: World, name: str = "fix") -> str:
+    request = make_request(name=name, principal=SHARED, not_before=START,
+                           access=(AccessEntry("lake", "p/2026/", ("s3:PutObject",)),))
+    outcome = world.engine().apply(request, GUARDED, Approvals(), T0)
+    assert (outcome.action, outcome.detail) == (
+        "granted", "from 2026-11-30T09:00:00Z until 2026-11-30T11:00:00Z")
+    return request.id
+
+
+def test_a_scheduled_grant_is_recorded_with_its_start_and_held_off_until_then(
+    world: World
+) -> None:
+    world.policies = PolicySet({"data-fix": GUARDED}, IDENTITIES)
+    _scheduled(world)
+    (record,) = world.records()
+    assert (record.starts, record.expiry) == ("2026-11-30T09:00:00Z", "2026-11-30T11:00:00Z")
+    grant = next(s for s in world.statements() if bp.parse_grant_sid(s["Sid"]))
+    assert grant["Condition"]["DateGreaterThan"] == {"aws:CurrentTime": "2026-11-30T09:00:00Z"}
+    held = next(s for s in world.statements() if s["Sid"] == "JitflowBaselinedataHfixU1S")
+    assert held["Condition"]["DateLessThanEquals"] == {"aws:CurrentTime": "2026-11-30T09:00:00Z"}
+    # Once it has started, the sweep's baseline no longer needs the hold before the start.
+    assert world.engine().revoke(START + timedelta(minutes=1)) == []
+    assert "JitflowBaselinedataHfixU1S" not in world.sids()
+    assert "JitflowBaselinedataHfixU1T" in world.sids()
+
+
+def test_two_windows_of_one_person_leave_the_gap_between_them_held_off(world: World) -> None:
+    world.policies = PolicySet({"data-fix": GUARDED}, IDENTITIES)
+    world.grant(policy=GUARDED)  # T0 to T0 + 2h, started
+    _scheduled(world, "later")  # two days later
+    gap = next(s for s in world.statements() if s["Sid"] == "JitflowBaselinedataHfixU1G1")
+    assert gap["Condition"]["DateGreaterThanEquals"] == {"aws:CurrentTime": "2026-11-28T11:00:00Z"}
+    assert gap["Condition"]["DateLessThanEquals"] == {"aws:CurrentTime": "2026-11-30T09:00:00Z"}
+    assert "JitflowBaselinedataHfixU1S" not in world.sids()  # one of its grants has begun
+
+
+def test_a_person_removed_before_the_start_loses_the_grant_at_the_next_revoke(
+    world: World
+) -> None:
+    world.policies = PolicySet({"data-fix": GUARDED}, IDENTITIES)
+    rid = _scheduled(world)
+    alice_gone = PolicySet({"data-fix": GUARDED}, Identities({"bob": IDENTITIES.principals["bob"]}))
+    outcomes = world.engine(alice_gone).revoke(T0 + timedelta(hours=1))
+    assert [(o.action, o.request_id, o.detail) for o in outcomes] == [(
+        "revoked", rid, "lost eligibility before its start at 2026-11-30T09:00:00Z: alice is no "
+        "longer in policies/identities.yaml")]
+    assert not any(bp.parse_grant_sid(s["Sid"]) for s in world.statements())
+    assert "StringNotEquals" not in baseline(world)["Condition"]  # no longer exempt either
+    assert world.records()[-1].event == "revoked"
+
+
+@pytest.mark.parametrize(("at", "ended"), [(START - timedelta(seconds=1), True),
+                                          (START, False), (START + timedelta(hours=1), False)])
+def test_a_requester_dropped_from_the_policy_loses_only_a_grant_not_yet_started(
+    world: World, at: datetime, ended: bool
+) -> None:
+    world.policies = PolicySet({"data-fix": GUARDED}, IDENTITIES)
+    rid = _scheduled(world)
+    not_a_requester = PolicySet({"data-fix": replace(GUARDED, requesters=("bob",))}, IDENTITIES)
+    outcomes = world.engine(not_a_requester).revoke(at)
+    assert [(o.action, o.request_id) for o in outcomes] == ([("revoked", rid)] if ended else [])
+    assert any(bp.parse_grant_sid(s["Sid"]) for s in world.statements()) is not ended
+
+
+def test_an_unrecorded_scheduled_grant_is_adopted_when_it_matches_its_request(
+    world: World, tmp_path: Path
+) -> None:
+    """The statements of a scheduled grant whose record was lost: their start lies after
+    now, as only a not_before can make it."""
+    role_id = world.iam.ids[("role", "shared-data")][1]
+    request = make_request(principal=SHARED, not_before=START,
+                           access=(AccessEntry("lake", "p/2026/", ("s3:PutObject",)),))
+    granted = bp.grant_statements(request, bp.Subject(SHARED, ACCOUNT, ALICE, role_id),
+                                  START + timedelta(hours=2), START)
+    world.s3.policies["lake"] = json.dumps({"Statement": granted["lake"]})
+    check = Check(_request_on_branch(tmp_path, not_before="2026-11-30T09:00:00Z"),
+                  world.policies, Approvals())
+    outcomes = world.engine().revoke(T0, check)
+    assert [(o.action, o.request_id) for o in outcomes] == [("reconciled", "data-fix/fix")]
+    assert world.records()[-1].starts == "2026-11-30T09:00:00Z"

@@ -197,4 +197,4 @@ def test_audit_record_round_trips_the_granted_facts(tmp_path: Path) -> None:
         "request": "p/a", "requester": "alice", "principal": "arn:p", "account": ACCOUNT,
         "access": access, "expiry": "2026-11-28T11:00:00Z", "approvers": ["erin"], "pr": 7,
         "commit": "c" * 40, "policy_arn": "arn-a", "grant_mode": None, "session": None,
-        "role_id": None, "buckets": None}
+        "role_id": None, "buckets": None, "starts": None}

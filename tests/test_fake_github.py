@@ -6,6 +6,7 @@ GitHub's OpenAPI description at teardown (tests/conftest.py).
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import urllib.error
@@ -26,6 +27,7 @@ from jitflow.sandbox.github import (
     ROUTES,
     FakeGitHub,
     FakeGitHubError,
+    FakeProtection,
     Served,
 )
 from testing.openapi_check import (
@@ -100,6 +102,17 @@ def test_serves_exactly_the_agreed_operations_all_in_the_openapi_subset() -> Non
         ("GET", "/orgs/{org}/teams/{team_slug}/members"),
         ("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}"),
         ("GET", "/users/{username}"),
+        # what `jitflow doctor` reads
+        ("GET", "/repos/{owner}/{repo}/contents/{path}"),
+        ("GET", "/repos/{owner}/{repo}/rules/branches/{branch}"),
+        ("GET", "/repos/{owner}/{repo}/rulesets/{ruleset_id}"),
+        ("GET", "/repos/{owner}/{repo}/branches/{branch}/protection"),
+        ("GET", "/repos/{owner}/{repo}/environments/{environment_name}"),
+        ("GET", "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"),
+        ("GET", "/repos/{owner}/{repo}/actions/variables"),
+        ("GET", "/repos/{owner}/{repo}/actions/secrets"),
+        ("GET", "/repos/{owner}/{repo}/actions/oidc/customization/sub"),
+        ("GET", "/orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"),
     }
 
 
@@ -452,6 +465,163 @@ def test_org_team_and_user(fake_github: FakeGitHub) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# A repository's settings (what `jitflow doctor` reads)
+# --------------------------------------------------------------------------------------------
+
+REPOSITORY_MEDIA = "application/vnd.github.v3.repository+json"
+SETTINGS_PATHS = [
+    "/repos/acme/access/contents/policies/p.yaml",
+    "/repos/acme/access/contents/policies",
+    "/repos/acme/access/rules/branches/main",
+    "/repos/acme/access/rulesets/{ruleset_id}",
+    "/repos/acme/access/branches/main/protection",
+    "/repos/acme/access/environments/jitflow-apply",
+    "/repos/acme/access/environments/jitflow-apply/deployment-branch-policies",
+    "/repos/acme/access/actions/variables",
+    "/repos/acme/access/actions/secrets",
+    "/repos/acme/access/actions/oidc/customization/sub",
+    "/orgs/acme/teams/security/repos/acme/access",
+]
+
+
+def seed_settings(fake: FakeGitHub) -> int:
+    """Files, rules, protection, an environment, variables, secrets, OIDC, team access;
+    returns the id of the ruleset on main (and fills it into SETTINGS_PATHS' template)."""
+    if REPO.lower() not in fake.repos:
+        fake.add_repo(REPO)
+    fake.put_file("policies/p.yaml", "description: x\n")
+    fake.put_file("policies/sub/q.yaml", b"\x00\xff binary too")
+    fake.put_file("policies/p.yaml", "on another branch\n", branch="other")
+    main = fake.add_ruleset("main", [{"type": "deletion"}, {"type": "pull_request", "parameters": {
+        "required_approving_review_count": 1, "dismiss_stale_reviews_on_push": True,
+        "require_code_owner_review": True, "require_last_push_approval": True,
+        "required_review_thread_resolution": False}}],
+        bypass_actors=[{"actor_id": 1, "actor_type": "OrganizationAdmin",
+                        "bypass_mode": "always"}])
+    fake.add_ruleset("audit", [{"type": "non_fast_forward"}], include=["refs/heads/audit-*"])
+    fake.add_ruleset("off", [{"type": "creation"}], include=["~ALL"], enforcement="disabled")
+    fake.protect_branch("main", FakeProtection(required_checks=[("jitflow check / check", 15368)],
+                                               pull_request_reviews=True, bypass_users=["dave"]))
+    fake.add_environment("jitflow-apply", "custom", [("main", "branch"), ("v*", "tag")])
+    for index in range(35):
+        fake.set_variable(f"V{index:02}", str(index))
+    fake.add_secret("TOKEN")
+    fake.set_oidc_customization({"use_default": False, "include_claim_keys": ["repo"]})
+    if ("acme", "security") not in fake.teams:
+        fake.add_team("acme", "security", {})
+    fake.grant_team("acme", "security", "maintain")
+    SETTINGS_PATHS[3] = f"/repos/acme/access/rulesets/{main.id}"
+    return main.id
+
+
+def get(gh: github.Github, path: str, **headers: str) -> Any:
+    try:
+        return gh.requester.requestJsonAndCheck("GET", path, headers=headers or None)[1]
+    except github.GithubException as error:
+        return error.status
+
+
+def test_contents_of_a_file_and_a_folder_at_a_ref(fake_github: FakeGitHub) -> None:
+    seed_settings(fake_github)
+    gh = gh_for(fake_github)
+    file = get(gh, "/repos/acme/access/contents/policies/p.yaml")
+    assert (file["type"], file["encoding"], file["path"]) == ("file", "base64", "policies/p.yaml")
+    assert base64.b64decode(file["content"]) == b"description: x\n"
+    other = get(gh, "/repos/acme/access/contents/policies/p.yaml?ref=other")
+    assert base64.b64decode(other["content"]) == b"on another branch\n"
+    folder = get(gh, "/repos/acme/access/contents/policies?ref=refs/heads/main")
+    assert [(e["path"], e["type"]) for e in folder] == [("policies/p.yaml", "file"),
+                                                         ("policies/sub", "dir")]
+    assert get(gh, "/repos/acme/access/contents/nothing") == 404
+    assert get(gh, "/repos/acme/access/contents/policies?ref=nope") == 404
+
+
+def test_rules_follow_the_rulesets_conditions_and_enforcement(fake_github: FakeGitHub) -> None:
+    main_id = seed_settings(fake_github)
+    gh = gh_for(fake_github)
+    rules = get(gh, "/repos/acme/access/rules/branches/main")
+    assert [(r["type"], r["ruleset_id"]) for r in rules] == [("deletion", main_id),
+                                                             ("pull_request", main_id)]
+    assert [r["type"] for r in get(gh, "/repos/acme/access/rules/branches/audit-log")] == [
+        "non_fast_forward"]
+    assert get(gh, "/repos/acme/access/rules/branches/feature") == []
+    ruleset = get(gh, f"/repos/acme/access/rulesets/{main_id}")
+    assert ruleset["bypass_actors"] == [{"actor_id": 1, "actor_type": "OrganizationAdmin",
+                                         "bypass_mode": "always"}]
+    assert get(gh, "/repos/acme/access/rulesets/99999") == 404
+
+
+def test_branch_protection_and_its_absence(fake_github: FakeGitHub) -> None:
+    seed_settings(fake_github)
+    gh = gh_for(fake_github)
+    protection = get(gh, "/repos/acme/access/branches/main/protection")
+    assert protection["required_status_checks"]["checks"] == [
+        {"context": "jitflow check / check", "app_id": 15368}]
+    allowances = protection["required_pull_request_reviews"]["bypass_pull_request_allowances"]
+    assert [u["login"] for u in allowances["users"]] == ["dave"]
+    assert protection["enforce_admins"]["enabled"] is False
+    assert get(gh, "/repos/acme/access/branches/other/protection") == 404
+
+
+def test_environment_and_its_branch_policies(fake_github: FakeGitHub) -> None:
+    seed_settings(fake_github)
+    gh = gh_for(fake_github)
+    environment = get(gh, "/repos/acme/access/environments/jitflow-apply")
+    assert environment["deployment_branch_policy"] == {"protected_branches": False,
+                                                       "custom_branch_policies": True}
+    listed = get(gh, "/repos/acme/access/environments/jitflow-apply/deployment-branch-policies")
+    assert listed["total_count"] == 2
+    assert [(p["name"], p["type"]) for p in listed["branch_policies"]] == [("main", "branch"),
+                                                                           ("v*", "tag")]
+    fake_github.add_environment("open")
+    assert get(gh, "/repos/acme/access/environments/open")["deployment_branch_policy"] is None
+    assert get(gh, "/repos/acme/access/environments/none") == 404
+
+
+def test_variables_and_secrets_are_paginated_lists_in_an_object(fake_github: FakeGitHub) -> None:
+    seed_settings(fake_github)
+    gh = gh_for(fake_github)
+    first = get(gh, "/repos/acme/access/actions/variables?per_page=100")
+    assert first["total_count"] == 35
+    assert len(first["variables"]) == 30  # GitHub lists at most 30 variables a page
+    assert first["variables"][0] == {"name": "V00", "value": "0",
+                                     "created_at": "2020-01-01T00:00:00Z",
+                                     "updated_at": "2020-01-01T00:00:00Z"}
+    second = get(gh, "/repos/acme/access/actions/variables?per_page=100&page=2")
+    assert [v["name"] for v in second["variables"]] == [f"V{i}" for i in range(30, 35)]
+    secrets = get(gh, "/repos/acme/access/actions/secrets")
+    assert [s["name"] for s in secrets["secrets"]] == ["TOKEN"]
+    assert "value" not in secrets["secrets"][0]
+
+
+def test_oidc_customisation_defaults_to_githubs_own(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo(REPO)
+    gh = gh_for(fake_github)
+    assert get(gh, "/repos/acme/access/actions/oidc/customization/sub")["use_default"] is True
+    fake_github.set_oidc_customization({"use_default": False, "include_claim_keys": ["repo"]})
+    found = get(gh, "/repos/acme/access/actions/oidc/customization/sub")
+    assert found["include_claim_keys"] == ["repo"]
+
+
+def test_team_access_answers_by_media_type(fake_github: FakeGitHub) -> None:
+    seed_settings(fake_github)
+    fake_github.add_team("acme", "readers", {}, privacy="secret")
+    gh = gh_for(fake_github)
+    path = "/orgs/acme/teams/security/repos/acme/access"
+    assert get(gh, path) is None  # 204: it has access, and no body says which
+    assert fake_github.served[-1].status == 204
+    repo = get(gh, path, Accept=REPOSITORY_MEDIA)
+    assert repo["permissions"] == {"pull": True, "triage": True, "push": True,
+                                   "maintain": True, "admin": False}
+    assert repo["role_name"] == "maintain"
+    assert get(gh, "/orgs/acme/teams/readers/repos/acme/access") == 404  # no access
+    assert get(gh, "/orgs/acme/teams/nope/repos/acme/access") == 404
+    assert get(gh, "/orgs/acme/teams/readers")["privacy"] == "secret"
+    with pytest.raises(FakeGitHubError):
+        fake_github.grant_team("acme", "readers", "owner")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
 # Responses: URLs, unknown paths, setup errors
 # --------------------------------------------------------------------------------------------
 
@@ -484,6 +654,9 @@ def test_every_url_in_every_response_points_back_at_the_fake(fake_github: FakeGi
     list(github.PaginatedList.PaginatedList(
         github.NamedUser.NamedUser, team.requester, "/orgs/acme/teams/security/members", None))
     gh.get_user("alice")
+    seed_settings(fake_github)
+    for path in SETTINGS_PATHS:
+        gh.requester.requestJsonAndCheck("GET", path, headers={"Accept": REPOSITORY_MEDIA})
     templates = {s.template for s in fake_github.served}
     assert templates == {r.template for r in ROUTES}
     count = 0
@@ -492,7 +665,7 @@ def test_every_url_in_every_response_points_back_at_the_fake(fake_github: FakeGi
             count += 1
             if key == "documentation_url":
                 continue  # errors link GitHub's documentation, as GitHub does
-            if key == "git_url":
+            if key == "git_url" and value.startswith("git://"):  # a repository's clone URL
                 assert value.startswith(f"git://{fake_github.url.removeprefix('http://')}/")
                 continue
             if key == "ssh_url":
@@ -507,7 +680,7 @@ def test_unknown_paths_and_methods_are_404_with_githubs_error_body(
     fake_github: FakeGitHub,
 ) -> None:
     seed(fake_github)
-    for method, path in [("GET", "/repos/acme/access/contents/x"), ("DELETE", "/orgs/acme"),
+    for method, path in [("GET", "/repos/acme/access/git/trees/x"), ("DELETE", "/orgs/acme"),
                          ("GET", "/repos/acme/access/pulls/not-a-number")]:
         req = urllib.request.Request(  # noqa: S310
             fake_github.url + path, method=method, headers={"Authorization": "token t"}
@@ -635,6 +808,7 @@ def test_validator_accepts_null_only_where_github_documents_it() -> None:
     assert NULLABLE_REWRITES == [
         "#/components/schemas/commit/properties/author",
         "#/components/schemas/commit/properties/committer",
+        "#/components/schemas/repository-ruleset/properties/conditions",  # jitflow doctor's
     ]
 
 

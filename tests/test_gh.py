@@ -195,6 +195,28 @@ def test_team_membership_is_asked_once(fake_github: FakeGitHub) -> None:
     assert len(fake_github.served) == 1
 
 
+def test_team_exists_reads_the_team_once_and_tells_missing_from_unknown(
+    fake_github: FakeGitHub,
+) -> None:
+    fake_github.add_repo(REPO)
+    fake_github.add_team("acme", "security", {})
+    gh = client(fake_github)
+    assert gh.team_exists("acme", "security") is True
+    assert gh.team_exists("ACME", "Security") is True
+    assert gh.team_exists("acme", "secruity") is False
+    assert [s.template for s in fake_github.served] == ["/orgs/{org}/teams/{team_slug}"] * 2
+
+
+def test_approval_with_a_missing_approver_team_is_refused(fake_github: FakeGitHub) -> None:
+    number = open_request_pull(fake_github)
+    fake_github.add_review(number, "erin", "APPROVED")
+    gh = client(fake_github)
+    status = evaluate(gh.pull_facts(number), policy("erin", "@acme/no-such-team"), gh)
+    assert status.approved_by == ("erin",)
+    assert not status.ok
+    assert status.missing_teams == ("@acme/no-such-team",)
+
+
 def test_approval_by_active_team_member_but_not_pending(fake_github: FakeGitHub) -> None:
     number = open_request_pull(fake_github)
     fake_github.add_team("acme", "security", {"sam": "active", "pat": "pending"})
@@ -203,6 +225,74 @@ def test_approval_by_active_team_member_but_not_pending(fake_github: FakeGitHub)
     assert not evaluate(gh.pull_facts(number), policy("@acme/security"), gh).ok
     fake_github.add_review(number, "sam", "APPROVED")
     assert evaluate(gh.pull_facts(number), policy("@acme/security"), gh).approved_by == ("sam",)
+
+
+# -- what jitflow doctor reads ----------------------------------------------------------------
+
+
+def test_lists_are_read_to_their_last_page(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo(REPO)
+    for index in range(65):  # GitHub lists at most 30 variables a page
+        fake_github.set_variable(f"V{index:02}", str(index))
+    fake_github.add_secret("JITFLOW_TEAMS_TOKEN")
+    gh = client(fake_github)
+    variables = gh.variables()
+    assert len(variables) == 65
+    assert variables["V64"] == "64"
+    assert gh.secret_names() == ("JITFLOW_TEAMS_TOKEN",)
+    pages = [s.path for s in fake_github.served if "variables" in s.path]
+    assert len(pages) == 3
+
+
+def test_the_repository_files_are_read_from_a_branch(fake_github: FakeGitHub) -> None:
+    repo = fake_github.add_repo(REPO, default_branch="trunk")
+    fake_github.put_file("policies/a.yaml", "a: 1\n")
+    fake_github.put_file("policies/deeper/b.yml", "b: 2\n")
+    fake_github.put_file("jitflow.yaml", b"\xff binary")
+    gh = client(fake_github)
+    facts = gh.repository_facts()
+    assert (facts.full_name, facts.repository_id, facts.default_branch) == (REPO, repo.id,
+                                                                            "trunk")
+    assert facts.owner_id == fake_github.orgs["acme"].id
+    tree = gh.tree("trunk")
+    assert tree.list("policies") == ["policies/a.yaml", "policies/deeper/b.yml"]
+    assert tree.read("policies/a.yaml") == b"a: 1\n"
+    assert tree.read("jitflow.yaml") == b"\xff binary"
+    assert tree.read("policies") is None  # a folder is not a file
+    assert tree.read("nothing.yaml") is None
+    assert tree.list("nothing") == []
+    assert gh.tree("main").read("policies/a.yaml") is None  # no such branch
+
+
+def test_team_facts_tell_missing_secret_and_read_only_apart(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo(REPO)
+    fake_github.add_team("acme", "writers", {})
+    fake_github.grant_team("acme", "writers", "maintain")
+    fake_github.add_team("acme", "hidden", {}, privacy="secret")
+    fake_github.grant_team("acme", "hidden", "pull")
+    fake_github.add_team("acme", "outside", {})
+    gh = client(fake_github)
+    writers = gh.team("acme", "writers")
+    assert (writers.exists, writers.visible, writers.permission, writers.can_write) == (
+        True, True, "maintain", True)
+    hidden = gh.team("acme", "hidden")
+    assert (hidden.visible, hidden.permission, hidden.can_write) == (False, "pull", False)
+    assert gh.team("acme", "outside").permission is None
+    assert gh.team("acme", "nobody").exists is False
+
+
+def test_settings_that_are_not_there_read_as_none(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo(REPO)
+    gh = client(fake_github)
+    assert gh.rules_for_branch("main") == ()
+    assert gh.branch_protection("main") is None
+    assert gh.environment("jitflow-apply") is None
+    assert gh.ruleset(12345) is None
+    assert gh.oidc_customization() == {"use_default": True}
+    fake_github.add_environment("jitflow-apply")
+    environment = gh.environment("jitflow-apply")
+    assert environment is not None
+    assert (environment.protected_branches, environment.custom_branch_policies) == (None, None)
 
 
 # -- comments ----------------------------------------------------------------------------------

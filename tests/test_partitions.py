@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -228,7 +229,8 @@ def documents(arn: str) -> dict[str, dict[str, Any]]:
               "max_duration": "1h", "approvers": ["erin"], "enforce_read_only": True,
               "standing_writers": [arn]}
     settings = {"admins": ["@acme/security"], "region": "cn-north-1", "accounts": {
-        "111122223333": {"role": arn, "jitflow_roles": [arn], "break_glass_role": arn}}}
+        "111122223333": {"role": arn, "revoke_role": arn, "jitflow_roles": [arn],
+                         "break_glass_role": arn}}}
     return {"request": request, "identities": identities, "policy": policy,
             "settings": settings}
 
@@ -312,7 +314,7 @@ def test_the_size_bounds_hold_in_the_longest_partition(grant: str) -> None:
     request = make_request(principal=in_partition(ROLE, partition), access=tuple(
         AccessEntry(f"bucket-{i:02d}-" + "x" * 40, f"p/{i}/" + "y" * 60 + "/",
                     ("s3:PutObject", "s3:ListBucket", "s3:DeleteObject"))
-        for i in range(20)))
+        for i in range(20)), not_before=T0 + timedelta(days=1))  # a start in every statement
     policy = make_policy(grant=grant)
     if grant == "identity-policy":
         size = document_size(build_plan(request, policy, T0, partition=partition).document)
@@ -524,13 +526,16 @@ def test_validate_refuses_a_principal_outside_the_partition_of_jitflow_yaml(
 # ---- jitflow.yaml: every role it names is in its region's partition --------------------------
 
 
-@pytest.mark.parametrize("key", ["role", "jitflow_roles", "break_glass_role"])
+@pytest.mark.parametrize("key", ["role", "revoke_role", "jitflow_roles", "break_glass_role"])
 def test_settings_refuse_a_role_outside_the_regions_partition(tmp_path: Path, key: str) -> None:
     def settings(role: str) -> Settings:
         value = f"[{role}]" if key == "jitflow_roles" else role
+        # role and revoke_role come together; the other one is a valid role of the region
+        pair = {"role": "revoke_role", "revoke_role": "role"}.get(key)
+        other = f"    {pair}: arn:aws-cn:iam::{ACCOUNT}:role/jitflow/other\n" if pair else ""
         (tmp_path / "jitflow.yaml").write_text(
             f'admins: ["@acme/security"]\nregion: cn-north-1\naccounts:\n  "{ACCOUNT}":\n'
-            f"    {key}: {value}\n")
+            f"    {key}: {value}\n{other}")
         return load_settings(FsTree(tmp_path))
 
     role = f"arn:aws-cn:iam::{ACCOUNT}:role/jitflow/jitflow-grant"

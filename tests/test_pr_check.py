@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ class Teams:
     def is_active_member(self, org: str, team_slug: str, login: str) -> bool:
         self.asked.append((org, team_slug, login))
         return login in self.members.get(f"{org}/{team_slug}", set())
+
+    def team_exists(self, org: str, team_slug: str) -> bool | None:
+        return True
 
 
 @pytest.fixture
@@ -482,3 +486,21 @@ def test_a_read_only_baseline_without_jitflow_roles_is_refused_before_merge(repo
     repo.on_main("jitflow.yaml", settings)
     result = run(repo)
     assert result.ok, messages(result)
+
+
+def test_a_scheduled_start_is_judged_at_check_time_and_shown_in_the_plan(repo: Repo) -> None:
+    repo.add_request(not_before="2026-11-30T08:00:00Z")
+    result = run(repo)
+    assert result.ok, messages(result)
+    plan = result.plans[0]
+    assert (plan.start, plan.expiry) == (datetime(2026, 11, 30, 8, tzinfo=UTC),
+                                         datetime(2026, 11, 30, 10, tzinfo=UTC))
+    assert "from 2026-11-30T08:00:00Z (not_before)" in render_report(result)
+
+
+def test_a_scheduled_start_in_the_past_fails_the_check_but_not_the_merge(repo: Repo) -> None:
+    """At merge (apply re-runs the check) a start that has passed means: start at apply."""
+    repo.add_request(not_before="2026-11-28T08:00:00Z")  # an hour before AT
+    assert "not_before 2026-11-28T08:00:00Z is in the past" in messages(run(repo))
+    merged = replace(pull("x"), merged=True)
+    assert "not_before" not in messages(run(repo, pull=merged))

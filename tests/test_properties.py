@@ -91,7 +91,10 @@ requests = st.fixed_dictionaries(
         "duration": st.sampled_from(["30m", "2h", "1h30m", "0m", "5h", "1d", "h", "90m"]),
         "access": st.lists(entries, min_size=0, max_size=3),
     },
-    optional={"ticket": st.sampled_from(["OPS-1", "ML-7", "bad ticket", ""])},
+    optional={"ticket": st.sampled_from(["OPS-1", "ML-7", "bad ticket", ""]),
+              "not_before": st.sampled_from(["2026-11-30T08:00:00Z", "2026-11-27T08:00:00Z",
+                                             "2026-02-30T08:00:00Z", "2026-11-30T08:00:00+01:00",
+                                             "2026-11-30"])},
 )
 folders = st.sampled_from(["analytics-raw", "ml-models", "nope"])
 
@@ -107,6 +110,11 @@ def assert_plan_within_policy(plan: Plan, policy: Policy) -> None:
     """The invariants of every plan (threat model: scope can never widen)."""
     expiry = iso(plan.expiry)
     expected_condition: dict[str, Any] = {"DateLessThan": {"aws:CurrentTime": expiry}}
+    # A scheduled start: never before the apply, the duration from it, in every statement.
+    assert plan.starts_at >= plan.applied_at
+    assert plan.expiry == plan.starts_at + plan.request.duration
+    if plan.request.not_before is not None:
+        expected_condition["DateGreaterThan"] = {"aws:CurrentTime": iso(plan.starts_at)}
     if policy.in_bucket_policy:
         # Each bucket's statements fit its policy and admit exactly the requester's identity:
         # the principal, narrowed to the session identities.yaml names for the requester.

@@ -34,6 +34,7 @@ EVENTS: frozenset[str] = frozenset(
         "rejected",
         "reconciled",
         "chain_started",
+        "break_glass_reviewed",
     }
 )
 GENESIS = "0" * 64
@@ -60,9 +61,13 @@ DETAIL_FIELDS: tuple[str, ...] = (
     "buckets",
     # A `chain_started` record's link to the log before a break (jitflow.audit.segment).
     "anchor",
+    # A break-glass grant's terms (merged_by, review_due, reviewers), or its review (reviewer).
+    "break_glass",
+    # A grant with a scheduled start (`not_before`): when it starts (null: at the record).
+    "starts",
 )
 LATER_FIELDS: frozenset[str] = frozenset(
-    {"grant_mode", "session", "role_id", "buckets", "anchor"})
+    {"grant_mode", "session", "role_id", "buckets", "anchor", "break_glass", "starts"})
 # Fields the chain fills in.
 CHAIN_FIELDS: tuple[str, ...] = ("seq", "time", "event", "prev_hash", "hash")
 FIELDS: frozenset[str] = frozenset(DETAIL_FIELDS + CHAIN_FIELDS)
@@ -74,6 +79,7 @@ _STRING_FIELDS = ("request", "requester", "principal", "account", "commit", "act
                   "policy_arn", "reason", "grant_mode", "session", "role_id")
 _BUCKET_KEYS = frozenset({"bucket", "sids", "sha256", "policy_bytes"})
 _ANCHOR_KEYS = frozenset({"file", "line", "seq", "hash"})
+_BREAK_GLASS_KEYS = frozenset({"merged_by", "review_due", "reviewers", "reviewer"})
 _ACCESS_KEYS = frozenset({"bucket", "prefix", "actions"})
 
 
@@ -135,6 +141,20 @@ def _bucket_item(item: Any) -> dict[str, Any]:
             "policy_bytes": size}
 
 
+def _break_glass(field: str, value: Any) -> dict[str, Any]:
+    """A break-glass grant's terms, or the review that settled one."""
+    if not isinstance(value, Mapping) or not value or not set(value) <= _BREAK_GLASS_KEYS:
+        raise ValueError(f"break_glass takes only {sorted(_BREAK_GLASS_KEYS)}: {value!r}")
+    for key in ("merged_by", "reviewer"):
+        if key in value and not isinstance(value[key], str):
+            raise ValueError(f"break_glass {key} must be a login: {value!r}")
+    if "review_due" in value:
+        _expiry("review_due", value["review_due"])
+    if "reviewers" in value:
+        _approvers("reviewers", value["reviewers"])
+    return {key: list(v) if key == "reviewers" else v for key, v in value.items()}
+
+
 def _anchor(field: str, value: Any) -> dict[str, Any]:
     """The last verifiable record before a break: its file (name in the audit directory, ""
     when none verifies), line, seq and hash."""
@@ -155,12 +175,13 @@ def _string(field: str, value: Any) -> str:
 
 
 def _expiry(field: str, value: Any) -> str:
+    """A time field (`expiry`, `starts`)."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise ValueError("expiry must be an aware datetime")
+            raise ValueError(f"{field} must be an aware datetime")
         return iso(value)
     if not isinstance(value, str) or not _TIME.match(value):
-        raise ValueError(f"expiry must be a UTC time like 2026-11-28T09:00:00Z: {value!r}")
+        raise ValueError(f"{field} must be a UTC time like 2026-11-28T09:00:00Z: {value!r}")
     return value
 
 
@@ -189,11 +210,13 @@ def _items(item: Callable[[Any], dict[str, Any]], shape: str) -> Callable[[str, 
 _NORMALISERS: dict[str, Callable[[str, Any], Any]] = {
     **dict.fromkeys(_STRING_FIELDS, _string),
     "expiry": _expiry,
+    "starts": _expiry,
     "pr": _pr,
     "approvers": _approvers,
     "access": _items(_access_item, "bucket/prefix/actions"),
     "buckets": _items(_bucket_item, "bucket/sids/sha256/policy_bytes"),
     "anchor": _anchor,
+    "break_glass": _break_glass,
 }
 
 
@@ -311,11 +334,13 @@ def _plain_access(access: list[Any]) -> bool:
 # tests/test_audit_chain.py fails until the quick test knows it.
 _QUICK_FIELDS = frozenset(
     {*CHAIN_FIELDS, *_STRING_FIELDS, "reconciled", "expiry", "pr", "approvers", "access",
-     "buckets", "anchor"}
+     "buckets", "anchor", "break_glass", "starts"}
 )
 _QUICK = _QUICK_FIELDS == FIELDS
-# The key sets of the records jitflow wrote: now; before `anchor`; before bucket-policy grants.
-_KEY_SETS = (FIELDS, FIELDS - {"anchor"}, FIELDS - LATER_FIELDS)
+# The key sets of the records jitflow wrote: now; before `break_glass` and `starts`; before
+# `anchor`; before bucket-policy grants.
+_KEY_SETS = (FIELDS, FIELDS - {"break_glass", "starts"},
+             FIELDS - {"break_glass", "starts", "anchor"}, FIELDS - LATER_FIELDS)
 
 
 def _plain_buckets(buckets: list[Any]) -> bool:
@@ -338,14 +363,16 @@ def _plain_details(record: dict[str, Any]) -> bool:
         value = record.get(name)  # a later field may be missing from an older record
         if value is not None and type(value) is not str:
             return False
-    expiry, pr, approvers, access, buckets = (
+    expiry, pr, approvers, access, buckets, starts = (
         record["expiry"], record["pr"], record["approvers"], record["access"],
-        record.get("buckets"),
+        record.get("buckets"), record.get("starts"),
     )
     return (
         record.get("anchor") is None  # only a segment's first record has one: the slow path
+        and record.get("break_glass") is None  # rare too: the slow path checks it
         and type(record["reconciled"]) is bool
         and (expiry is None or (type(expiry) is str and _TIME.match(expiry) is not None))
+        and (starts is None or (type(starts) is str and _TIME.match(starts) is not None))
         and (pr is None or type(pr) is int)
         and (approvers is None or (type(approvers) is list and _plain_strings(approvers)))
         and (access is None or (type(access) is list and _plain_access(access)))

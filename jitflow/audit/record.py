@@ -67,6 +67,12 @@ class AuditRecord:
     session: str | None = None
     role_id: str | None = None  # the RoleId (or user id) a session-scoped grant admits
     buckets: tuple[BucketItem, ...] | None = None
+    break_glass: bool = False  # granted without approvals; reviewed after the fact
+    merged_by: str | None = None  # break-glass: who merged (a requester or approver)
+    review_due: str | None = None  # break-glass: the post-hoc review's deadline
+    reviewers: tuple[str, ...] | None = None  # break-glass: who may review
+    reviewer: str | None = None  # break_glass_reviewed: who approved the merged PR
+    starts: str | None = None  # a scheduled start (None: the grant started at its record)
     prev_hash: str = ""
     hash: str = ""
 
@@ -107,6 +113,10 @@ class AuditRecord:
             "session": self.session,
             "role_id": self.role_id,
             "buckets": None if self.buckets is None else [b.to_json() for b in self.buckets],
+            **({"break_glass": {"merged_by": self.merged_by, "review_due": self.review_due,
+                                "reviewers": list(self.reviewers or ())}}
+               if self.break_glass else {}),
+            "starts": self.starts,
         }
 
     @classmethod
@@ -141,6 +151,12 @@ class AuditRecord:
             buckets=None if data.get("buckets") is None else tuple(
                 BucketItem(str(b["bucket"]), tuple(b["sids"]), str(b["sha256"]),
                            int(b["policy_bytes"])) for b in data["buckets"]),
+            break_glass="merged_by" in (data.get("break_glass") or {}),
+            merged_by=(data.get("break_glass") or {}).get("merged_by"),
+            review_due=(data.get("break_glass") or {}).get("review_due"),
+            reviewers=tuple((data.get("break_glass") or {}).get("reviewers", ())) or None,
+            reviewer=(data.get("break_glass") or {}).get("reviewer"),
+            starts=data.get("starts"),
             prev_hash=str(data.get("prev_hash", "")),
             hash=str(data.get("hash", "")),
         )

@@ -215,6 +215,25 @@ class AuditLog:
         """Files this instance appended to, in first-change order (for `git commit`)."""
         return list(self._changed)
 
+    def read_side_file(self, name: str) -> str:
+        """A file kept beside the chain (not a month file, so never part of it), or ""."""
+        try:
+            return (self.directory / name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""
+
+    def append_side_lines(self, name: str, lines: list[dict[str, Any]]) -> None:
+        """Append JSON lines to a side file (the notification outbox), under the log's lock,
+        so the run's commit carries it with the records."""
+        if not lines:
+            return
+        path = self.directory / name
+        text = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
+        with self._locked(), path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+        if path not in self._changed:
+            self._changed.append(path)
+
     # ------------------------------------------------------------------ writing
 
     @contextlib.contextmanager

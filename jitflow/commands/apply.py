@@ -27,6 +27,8 @@ from jitflow.commands.support import (
     default_branch_policies,
     finish_stopped_run,
     github_client,
+    last_seq,
+    notify_run,
     now_of,
     open_engine,
     print_outcomes,
@@ -87,6 +89,7 @@ def _comment(client: GitHubClient | None, number: int | None, body: str) -> None
 def _record_rejection(
     audit: AuditRepo,
     log_dir: Path,
+    settings: Settings,
     args: argparse.Namespace,
     *,
     sha: str,
@@ -94,7 +97,9 @@ def _record_rejection(
     now: datetime,
 ) -> None:
     log = AuditLog(log_dir)
-    log.append("rejected", {"commit": sha, "reason": reason, "actor": actor_from_env()}, now)
+    record = log.append("rejected", {"commit": sha, "reason": reason, "actor": actor_from_env()},
+                        now)
+    notify_run(log, settings, since=int(record["seq"]) - 1, now=now)
     if args.commit:
         commit_audit(audit, log, f"jitflow apply: rejected {sha[:12]}\n\n{reason}\n")
 
@@ -143,12 +148,14 @@ def _apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: 
     except Rejected as error:
         print(f"jitflow: rejected: {error.message}", file=sys.stderr)
         if not args.dry_run:
-            _record_rejection(audit, log_dir, args, sha=sha, reason=error.message, now=now)
+            _record_rejection(audit, log_dir, settings, args, sha=sha, reason=error.message,
+                              now=now)
             numbers = [p.number for p in client.pulls_for_commit(sha)]
             _comment(client, numbers[0] if numbers else None, rejected_comment(error.message))
         return 1
     engine, log = open_engine(root, settings, args.dry_run, policies=merge.result.policies,
                               log_dir=log_dir)
+    since = last_seq(engine)
     title = f"jitflow apply: #{merge.pull.number} ({sha[:12]})"
     try:
         outcomes = _grant_and_revoke(engine, merge, now)
@@ -161,6 +168,7 @@ def _apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: 
     print_outcomes(outcomes)
     if not args.dry_run:
         _announce(client, merge, outcomes, now)
+        notify_run(log, settings, since=since, now=now)
         if args.commit:
             branch = default_branch_policies(root, settings)
             snapshot = refresh_team_snapshot(audit, branch[1] if branch else None,

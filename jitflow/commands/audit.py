@@ -1,4 +1,5 @@
-"""`jitflow audit verify [DIR]` and `jitflow audit show`: check and read the audit log."""
+"""`jitflow audit verify [DIR]`, `jitflow audit show` and `jitflow audit trail ID`: check and
+read the audit log, and what a grant's identity did in AWS (jitflow.trail)."""
 
 from __future__ import annotations
 
@@ -50,20 +51,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--since", metavar="TIME",
                       help="only records at or after this time (ISO 8601 with zone)")
     show.add_argument("--format", choices=("text", "json"), default="text")
-    for action in (verify, repair, show):
+    trail = actions.add_parser(
+        "trail", help="list the CloudTrail events a grant's identity made in its window",
+        description="List the management events (CloudTrail LookupEvents) that a grant's "
+        "principal, or in bucket-policy mode its session, made between its grant and its end, "
+        "as the audit log records them. Needs jitflow.yaml and cloudtrail:LookupEvents in the "
+        "grant's account.")
+    _trail_arguments(trail)
+    for action in (verify, repair, show, trail):
         action.add_argument("--audit-repo", type=Path, default=None, metavar="DIR",
                             help=AUDIT_REPO_HELP)
 
 
-def _settings() -> Settings:
-    """./jitflow.yaml, else the defaults (audit_dir audit, audit_branch jitflow-audit)."""
-    if not Path(SETTINGS_FILE).is_file():
+def _settings(root: Path) -> Settings:
+    """ROOT/jitflow.yaml, else the defaults (audit_dir audit, audit_branch jitflow-audit)."""
+    if not (root / SETTINGS_FILE).is_file():
         return Settings(admins=(), accounts={}, audit_dir=DEFAULT_DIR)
     # Settings need YAML and the schemas: loaded only when they are read.
     from jitflow.settings import load_settings  # noqa: PLC0415
     from jitflow.tree import FsTree  # noqa: PLC0415
 
-    return load_settings(FsTree(Path.cwd()))
+    return load_settings(FsTree(root))
 
 
 @contextmanager
@@ -74,12 +82,16 @@ def _directory(args: argparse.Namespace) -> Iterator[str]:
     if args.dir is not None:
         yield args.dir
         return
-    settings = _settings()
-    audit = locate(Path.cwd(), settings, given_checkout(args.audit_repo),
+    # trail reads the repository's settings (--repo, else the one holding the current
+    # directory); verify, show and repair the current directory's.
+    trail = args.audit_action == "trail"
+    root = _repo_root(args.repo or Path.cwd()) if trail else Path.cwd()
+    settings = _settings(root)
+    audit = locate(root, settings, given_checkout(args.audit_repo),
                    write=args.audit_action == "repair")
     args.audit_location = audit  # for checks across the log's git history
     if audit.kind == "tree":
-        yield settings.audit_dir
+        yield str(root / settings.audit_dir) if trail else settings.audit_dir
         return
     print(f"audit log: {audit.describe()}", file=sys.stderr)
     with audit.files() as directory:
@@ -155,6 +167,7 @@ _SHOWN: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
     ("access", lambda r: "  ".join(f"s3://{i['bucket']}/{i['prefix']} {','.join(i['actions'])}"
                                     for i in r["access"])),
     ("buckets", _buckets),
+    ("starts", lambda r: f"from {r['starts']}"),
     ("expiry", lambda r: f"until {r['expiry']}"),
     ("requester", lambda r: f"requested by {r['requester']}"),
     ("approvers", lambda r: f"approved by {', '.join(r['approvers'])}"),
@@ -170,6 +183,8 @@ def _text(record: dict[str, Any]) -> str:
     parts = [f"#{record['seq']}", record["time"], f"{record['event']:<14}"]
     parts += [shown(record) for key, shown in _SHOWN
               if record.get(key) or (key == "pr" and record.get("pr") is not None)]
+    if record["event"] == "granted" and record.get("request"):
+        parts.append(f"trail: jitflow audit trail {record['request']}")
     # One record, one line: a newline in a reason must not forge a second record.
     return "  ".join(str(p) for p in parts).replace("\r", "\\r").replace("\n", "\\n")
 
@@ -218,4 +233,47 @@ def run(args: argparse.Namespace) -> int:
             return _verify(args)
         if args.audit_action == "repair":
             return _repair(args)
+        if args.audit_action == "trail":
+            return _trail(args)
         return _show(args)
+
+
+def _repo_root(given: Path) -> Path:
+    from jitflow.tree import find_repo_root  # noqa: PLC0415
+
+    return find_repo_root(given)
+
+def _trail_arguments(trail: argparse.ArgumentParser) -> None:
+    trail.add_argument("request", metavar="REQUEST_ID", help="the request (policy/name)")
+    trail.add_argument("--dir", help=DIR_HELP)
+    trail.add_argument("--repo", type=Path, default=None, metavar="DIR",
+                       help="repository root with jitflow.yaml (default: the one holding the "
+                       "current directory)")
+    trail.add_argument("--region", action="append", metavar="REGION",
+                       help="look up in this region; repeat for more (default: jitflow.yaml's)")
+    trail.add_argument("--at", metavar="TIME", help="now, for a grant still open (ISO 8601)")
+    trail.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _trail(args: argparse.Namespace) -> int:
+    # AWS and the settings only here: verify and show stay light.
+    from jitflow import trail  # noqa: PLC0415
+    from jitflow.aws import Accounts  # noqa: PLC0415
+    from jitflow.commands.support import now_of, repo_root  # noqa: PLC0415
+    from jitflow.settings import load_settings  # noqa: PLC0415
+    from jitflow.tree import FsTree  # noqa: PLC0415
+
+    now = now_of(args)
+    root = repo_root(args)
+    settings = load_settings(FsTree(root))
+    records = _log(args.dir, args.named).select(lambda r: r.get("request") == args.request)
+    window = trail.window_of(args.request, records, now)
+    regions = tuple(args.region or (settings.region,))
+    accounts = Accounts(settings)
+    looked_up = [event for region in regions for event in accounts.event_history(
+        window.who.account, region).lookup(window.who.lookup_attribute(), window.start,
+                                           window.end)]
+    found = trail.trail_of(window, regions, looked_up, now)
+    print(json.dumps(trail.as_json(found), indent=2) if args.format == "json"
+          else trail.render_text(found))
+    return 0

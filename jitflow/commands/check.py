@@ -169,6 +169,9 @@ class _NoTeams:
     def is_active_member(self, org: str, team_slug: str, login: str) -> bool:
         return False
 
+    def team_exists(self, org: str, team_slug: str) -> bool | None:
+        return None  # cannot tell
+
 
 def _teams(audit: AuditRepo, branch: str, client: GitHubClient) -> tuple[TeamResolver, str]:
     """Who is in each team, for the check, and the note that says where that came from.

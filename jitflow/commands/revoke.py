@@ -19,6 +19,8 @@ from jitflow.commands.support import (
     default_branch_tree,
     finish_stopped_run,
     github_client,
+    last_seq,
+    notify_run,
     now_of,
     open_removal_engine,
     print_outcomes,
@@ -28,7 +30,8 @@ from jitflow.commands.support import (
     teams_token,
 )
 from jitflow.engine import Check
-from jitflow.errors import JitflowError, UsageError
+from jitflow.engine.review import PullReader, settle_reviews
+from jitflow.errors import JitflowError, ReviewOverdue, UsageError
 from jitflow.pr.merge import MergeHistorySource
 from jitflow.settings import load_settings
 from jitflow.tree import FsTree
@@ -115,20 +118,37 @@ def run(args: argparse.Namespace) -> int:
             "jitflow revoke: expired and orphaned grants"
         if problems:
             title += " (the audit log does not verify: recorded apart, in a marked segment)"
+        since = last_seq(engine)
         try:
             outcomes = _revoke(args, engine, branch, settings, now, token=token)
         except Exception as error:
             finish_stopped_run(audit, log, args, title, outcomes=engine.outcomes,
                                error=error)
             raise
+        overdue = [] if args.dry_run or args.request else \
+            settle_reviews(engine.run.ledger, _review_reader(token), now)
         print_outcomes(outcomes)
+        if not args.dry_run:
+            notify_run(log, settings, since=since, now=now, overdue=overdue,
+                       expiring=args.request is None)
         if args.commit and not args.dry_run:
             snapshot = refresh_team_snapshot(audit, branch[1] if branch else None,
                                              _snapshot_client(token), now)
             commit_audit(audit, log, summary_message(title, outcomes), also=snapshot)
         if problems:
             raise broken_log_error(log, problems)
+    if overdue:
+        raise ReviewOverdue("break-glass review overdue (approve the merged pull request, as "
+                            "one of the listed reviewers):\n"
+                            + "\n".join(due.text(now) for due in overdue))
     return 0
+
+
+def _review_reader(token: str | None) -> PullReader | None:
+    """GitHub, to find each break-glass grant's post-hoc review; None without access."""
+    if not _github_reachable():
+        return None
+    return github_client(token)
 
 
 def _revoke(args: argparse.Namespace, engine: Engine,

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jitflow.breakglass import pending_reviews
 from jitflow.clock import iso
 from jitflow.commands.support import (
     add_audit_repo_argument,
@@ -71,12 +72,18 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(FsTree(root))
     branch = default_branch_policies(root, settings)
     with audit_location(args, root, settings, write=False).files() as log_dir:
+        # Read-only: in other accounts it assumes the revoke role, which cannot grant.
         engine, _log = open_engine(root, settings, dry_run=True, verify=False,
-                                   policies=branch[1] if branch else None, log_dir=log_dir)
+                                   policies=branch[1] if branch else None, log_dir=log_dir,
+                                   duty="revoke")
         # Outside a git checkout: grants are shown without the request-file check.
         rows = engine.status(now, *branch) if branch else engine.status(now)
+        reviews = pending_reviews(engine.run.ledger.load())
     if args.format == "json":
         print(json.dumps([as_json(row, now) for row in rows], indent=2))
     else:
         print(as_text(rows, now))
-    return 1 if any(row.problems for row in rows) else 0
+        for due in reviews:
+            print(due.text(now))
+    overdue = any(due.overdue(now) for due in reviews)
+    return 1 if overdue or any(row.problems for row in rows) else 0

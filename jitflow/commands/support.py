@@ -13,7 +13,7 @@ import itertools
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path, PurePath
@@ -24,7 +24,7 @@ from jitflow.clock import iso, parse_time, system_clock
 from jitflow.errors import AuditError, ConfigError, GitError, JitflowError, Rejected, UsageError
 from jitflow.gitcmd import Git
 from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
-from jitflow.model import PolicySet, Request, Settings
+from jitflow.model import Duty, PolicySet, Request, Settings
 from jitflow.problems import Problem
 from jitflow.rules import check_request
 from jitflow.settings import SETTINGS_FILE, load_settings
@@ -33,6 +33,7 @@ from jitflow.tree import FsTree, GitTree, find_repo_root
 if TYPE_CHECKING:
     from jitflow.audit.ledger import AuditStore
     from jitflow.audit.store import AuditLog
+    from jitflow.breakglass import Due
     from jitflow.engine import ApprovalSource, Engine, Outcome
     from jitflow.gh import GitHubClient
 
@@ -296,11 +297,13 @@ def actor_from_env() -> str:
 
 
 def open_engine(root: Path, settings: Settings, dry_run: bool, verify: bool = True,
-                policies: PolicySet | None = None, *, log_dir: Path) -> tuple[Engine, AuditLog]:
+                policies: PolicySet | None = None, *, log_dir: Path, duty: Duty = "apply"
+                ) -> tuple[Engine, AuditLog]:
     """The engine with the real ports, for a run that may grant. The log (in `log_dir`) must
     verify before anything changes in AWS: a grant whose record could not be appended would
     be a grant without evidence, and a grant judged by a forged log is no better.
-    `policies` (the default or base branch's) are what bucket-policy grants are judged by."""
+    `policies` (the default or base branch's) are what bucket-policy grants are judged by;
+    `duty` picks the role assumed in other accounts (a read-only run passes "revoke")."""
     log = _audit_log(log_dir)
     problems = log.verify() if verify else []
     if problems:
@@ -308,7 +311,7 @@ def open_engine(root: Path, settings: Settings, dry_run: bool, verify: bool = Tr
                          f"repairs it (jitflow audit verify shows every problem; revoke goes "
                          f"on removing grants meanwhile). Nothing was changed: "
                          f"{_shown(problems)}")
-    return _engine(root, settings, log, dry_run, policies), log
+    return _engine(root, settings, log, dry_run, policies, duty=duty), log
 
 
 def open_removal_engine(root: Path, settings: Settings, dry_run: bool,
@@ -320,10 +323,11 @@ def open_removal_engine(root: Path, settings: Settings, dry_run: bool,
     log = _audit_log(log_dir)
     problems = log.verify()
     if not problems:
-        return _engine(root, settings, log, dry_run, policies), log, problems
+        return _engine(root, settings, log, dry_run, policies, duty="revoke"), log, problems
     print(f"jitflow: warning: the audit log does not verify; revoking anyway, recording in a "
           f"marked segment: {_shown(problems)}", file=sys.stderr)
-    return _engine(root, settings, log.for_removals(), dry_run, policies), log, problems
+    return (_engine(root, settings, log.for_removals(), dry_run, policies, duty="revoke"),
+            log, problems)
 
 
 def _audit_log(directory: Path) -> AuditLog:
@@ -335,12 +339,12 @@ def _audit_log(directory: Path) -> AuditLog:
 
 
 def _engine(root: Path, settings: Settings, store: AuditStore, dry_run: bool,
-            policies: PolicySet | None) -> Engine:
+            policies: PolicySet | None, *, duty: Duty) -> Engine:
     from jitflow.aws import Accounts  # noqa: PLC0415
     from jitflow.engine import Engine  # noqa: PLC0415
 
-    return Engine(Accounts(settings), store, settings, actor_from_env(), dry_run=dry_run,
-                  policies=policies)
+    return Engine(Accounts(settings, duty=duty), store, settings, actor_from_env(),
+                  dry_run=dry_run, policies=policies)
 
 
 def _shown(problems: list[Problem]) -> str:
@@ -446,6 +450,61 @@ def default_branch_tree(root: Path, settings: Settings) -> GitTree:
 
 
 
+def notify_run(log: AuditLog, settings: Settings, *, since: int, now: datetime,
+               overdue: Sequence[Due] = (), expiring: bool = False) -> None:
+    """Send the lifecycle notifications of the records no run announced yet (after the
+    outbox's cursor; the first run ever: after seq `since`, where it started), of grants
+    about to end (`expiring`: the revoke run) and of overdue break-glass
+    reviews, plus the retries of earlier failures; record every attempt in the outbox beside
+    the log. A notification never fails a grant or a revoke: anything that goes wrong here
+    is reported on stderr and left for the next run."""
+    if not settings.notification_targets:
+        return
+    from jitflow import notify  # noqa: PLC0415 (only runs that notify pay for it)
+    from jitflow.audit.ledger import open_grant  # noqa: PLC0415
+    from jitflow.audit.record import AuditRecord  # noqa: PLC0415
+    from jitflow.notify.outbox import OUTBOX_FILE, cursor, cursor_line, parse  # noqa: PLC0415
+    from jitflow.notify.transport import Transport  # noqa: PLC0415
+
+    try:
+        records = [AuditRecord.from_json(r) for r in log.records()]
+        earlier = parse(log.read_side_file(OUTBOX_FILE))
+        start = cursor(earlier)
+        start = since if start is None else start
+        events = notify.from_records(r for r in records if r.seq > start)
+        events += notify.review_overdue(overdue, now)
+        if expiring:
+            by_request: dict[str, list[AuditRecord]] = {}
+            for record in records:
+                by_request.setdefault(record.request or "", []).append(record)
+            live = [g for h in by_request.values() if (g := open_grant(h)) is not None]
+            events += notify.expiring_soon(live, now, settings.expiring_soon_lead)
+        done = notify.dispatch(settings.notification_targets, events, earlier,
+                               Transport(os.environ, settings.region), time=iso(now),
+                               repository_url=_repository_url(os.environ))
+        last = records[-1].seq if records else start
+        log.append_side_lines(OUTBOX_FILE, [*done.lines, cursor_line(last, iso(now))])
+    except Exception as error:  # a notification must never fail the run
+        print(f"jitflow: warning: notifications not sent ({type(error).__name__}: {error}); "
+              "the next run sends them", file=sys.stderr)
+        return
+    for line in done.failures:
+        print(f"jitflow: warning: notification {line['id']} to {line['target']} "
+              f"{line['status']}: {line['error']}", file=sys.stderr)
+
+
+def last_seq(engine: Engine) -> int:
+    """The seq of the log's last record as the run starts (0: an empty log)."""
+    records = engine.run.ledger.load()
+    return records[-1].seq if records else 0
+
+
+def _repository_url(env: Mapping[str, str]) -> str | None:
+    repository = env.get("GITHUB_REPOSITORY")
+    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    return f"{server}/{repository}" if repository else None
+
+
 # --- the team-reading token and the team snapshot (docs/setup.md, "The team lookup token") --
 
 # Names of environment variables, not secrets.
@@ -510,9 +569,9 @@ def refresh_team_snapshot(audit: AuditRepo, policies: PolicySet | None,
     return [path]
 
 
-def _members(client: GitHubClient, org: str, slug: str) -> list[str]:
-    """A team's members; a team GitHub does not know (a typo in a policy) has none, and says
-    so: no approval counts for it, in the check as in apply."""
+def _members(client: GitHubClient, org: str, slug: str) -> list[str] | None:
+    """A team's members; None for a team GitHub does not know (a typo in a policy): the check
+    then reports it missing, and no approval counts for it, as in apply."""
     from jitflow.gh import GitHubHttpError  # noqa: PLC0415
 
     try:
@@ -521,6 +580,6 @@ def _members(client: GitHubClient, org: str, slug: str) -> list[str]:
         if error.status != 404:
             raise
         print(f"jitflow: warning: the policies name @{org}/{slug}, which GitHub does not know "
-              "(or the team token cannot see): it has no members in the team snapshot",
+              "(or the team token cannot see): the team snapshot records it as missing",
               file=sys.stderr)
-        return []
+        return None

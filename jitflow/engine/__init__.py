@@ -8,6 +8,7 @@ boto3. `Engine` wires the units of one run together (`Applier`, `Revoker`, `Reco
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from jitflow import grants
@@ -129,6 +130,11 @@ class Engine:
         swept = grants.sweep(listed, now)
         results = self.revoker.expired(iam, account, swept, now)
         results += self.revoker.settle_missing(account, {p.arn for p in listed}, now)
+        ended = self.revoker.ineligible(iam, account, swept,
+                                        check.policies if check else self.policies, now)
+        results += ended
+        gone = {o.request_id for o in ended}
+        swept = replace(swept, live=tuple(g for g in swept.live if g.request_id not in gone))
         if check is not None:
             results += self.reconciler.account(iam, account, swept, check, now)
         return results

@@ -34,9 +34,20 @@ def granted_details(plan: Plan, approval: Approval, arn: str) -> dict[str, Any]:
         "request": request.id, "requester": request.requester,
         "principal": request.principal, "account": plan.policy.account,
         "access": access_summary(request), "expiry": iso(plan.expiry),
-        "approvers": list(approval.approvers), "pr": approval.pr,
-        "commit": approval.commit, "policy_arn": arn,
+        **approval.record_facts(), "policy_arn": arn, "starts": starts_of(plan),
     }
+
+
+def starts_of(plan: Plan) -> str | None:
+    """What a `granted` record says of a scheduled start (None: from the record's time)."""
+    return iso(plan.start) if plan.start is not None else None
+
+
+def window_detail(plan: Plan) -> str:
+    """An outcome's `until E`, or `from S until E` for a scheduled start."""
+    if plan.start is None or plan.start <= plan.applied_at:
+        return f"until {iso(plan.expiry)}"
+    return f"from {iso(plan.start)} until {iso(plan.expiry)}"
 
 
 def matching_plan(request: Request, policy: Policy, tags: GrantTags | None,
@@ -53,7 +64,7 @@ def checked_approval(request: Request, policy: Policy, source: ApprovalSource) -
     approval = source.approval_for(request, policy)
     if approval.request_id != request.id:
         raise Rejected(f"{request.id}: the approval found is for {approval.request_id}")
-    if not approval.approvers:
+    if not approval.approvers and not approval.break_glass:
         raise Rejected(f"{request.id}: no approvers on record: nothing is granted")
     return approval
 
@@ -100,7 +111,7 @@ class Applier:
             return self.run.done(Outcome(
                 "granted", request.id, policy.account,
                 grants.policy_arn(policy.account, plan.expiry, request.id, self.partition),
-                f"until {iso(plan.expiry)}", dry_run=True))
+                window_detail(plan), dry_run=True))
         return self.run.done(self._create_and_attach(
             iam, plan, approval, principal=principal, tags=tags, now=now))
 
@@ -148,7 +159,7 @@ class Applier:
             arn = iam.create_policy(name, path, plan.document_json(), tags)
         iam.attach(principal, arn)
         self.run.ledger.record("granted", now, **granted_details(plan, approval, arn))
-        return Outcome("granted", request.id, policy.account, arn, f"until {iso(plan.expiry)}")
+        return Outcome("granted", request.id, policy.account, arn, window_detail(plan))
 
     def _confirm(self, iam: IamPort, request: Request, policy: Policy,
                  opened: AuditRecord, now: datetime) -> Outcome:

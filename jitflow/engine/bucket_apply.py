@@ -14,7 +14,13 @@ from typing import Any
 from jitflow import bucketpolicy as bp
 from jitflow.audit.record import AuditRecord, BucketItem
 from jitflow.clock import iso
-from jitflow.engine.apply import access_summary, checked_approval, refuse_replay
+from jitflow.engine.apply import (
+    access_summary,
+    checked_approval,
+    refuse_replay,
+    starts_of,
+    window_detail,
+)
 from jitflow.engine.buckets import BucketBase, Live, digest
 from jitflow.engine.outcome import Outcome
 from jitflow.engine.ports import Approval, ApprovalSource, BucketPort
@@ -33,9 +39,10 @@ def granted_facts(plan: Plan, subject: bp.Subject, approval: Approval,
         "request": request.id, "requester": request.requester,
         "principal": request.principal, "account": plan.policy.account,
         "access": access_summary(request), "expiry": iso(plan.expiry),
-        "approvers": list(approval.approvers), "pr": approval.pr, "commit": approval.commit,
+        **approval.record_facts(),
         "grant_mode": BUCKET_POLICY, "session": subject.session,
         "role_id": subject.unique_id, "buckets": [item.to_json() for item in items],
+        "starts": starts_of(plan),
     }
 
 
@@ -58,7 +65,7 @@ class BucketApplier(BucketBase):
         buckets = tuple(plan.bucket_statements)
         if self.run.dry_run:
             return self.run.done(Outcome("granted", request.id, policy.account,
-                                         detail=f"until {iso(plan.expiry)}", dry_run=True,
+                                         detail=window_detail(plan), dry_run=True,
                                          buckets=buckets))
         items = [
             BucketItem(b, tuple(s["Sid"] for s in plan.bucket_statements[b]),
@@ -68,7 +75,7 @@ class BucketApplier(BucketBase):
         ]
         self.run.ledger.record("granted", now, **granted_facts(plan, subject, approval, items))
         return self.run.done(Outcome("granted", request.id, policy.account,
-                                     detail=f"until {iso(plan.expiry)}", buckets=buckets))
+                                     detail=window_detail(plan), buckets=buckets))
 
     def _read_granted(self, port: BucketPort, request: Request, policy: Policy,
                       bucket: str) -> dict[str, Any] | None:
@@ -98,7 +105,7 @@ class BucketApplier(BucketBase):
         account = plan.policy.account
         live = [*self.live_on(account, bucket, now, leaving=[plan.request.id]),
                 Live(subject.principal, account, subject.session, subject.unique_id,
-                     plan.request.access, iso(plan.expiry))]
+                     plan.request.access, iso(plan.expiry), _later(plan.start, now))]
         return bp.Edit(put=(*plan.bucket_statements[bucket],
                             *self.baselines(account, bucket, live)),
                        remove=self.stale_baselines(account, bucket, before))
@@ -118,6 +125,11 @@ class BucketApplier(BucketBase):
         buckets = tuple(item.bucket for item in opened.buckets or ())
         return Outcome("unchanged", request.id, opened.account or "", detail="already granted",
                        buckets=buckets)
+
+
+def _later(start: datetime | None, now: datetime) -> str | None:
+    """A grant's start as the baseline holds it off until then (None: it has begun)."""
+    return iso(start) if start is not None and start > now else None
 
 
 def _refuse_oversize(request: Request, afters: dict[str, dict[str, Any] | None]) -> None:

@@ -29,6 +29,7 @@ from jitflow.engine.buckets import (
 )
 from jitflow.engine.outcome import Outcome
 from jitflow.engine.ports import BucketPort, Check, request_paths
+from jitflow.engine.schedule import lost_before_start
 from jitflow.errors import ExternalError, Rejected, UsageError
 from jitflow.grants import check_request_id
 from jitflow.loader import load_and_check
@@ -61,7 +62,7 @@ class BucketRevoker(BucketBase):
         ending = {rid for rid, v in verdicts.items() if v.event}
         # A grant proven here is not in the log yet: the baseline must exempt it as well.
         proven = {rid: live_from(AuditRecord.from_json(
-                      {"seq": 0, "time": "", "event": "granted", **v.reconcile}))
+                      {"seq": 0, "time": "", "event": "granted", **v.reconcile}), now)
                   for rid, v in verdicts.items() if v.reconcile}
         sizes = {b: bp.size_of(before) for b, before in befores.items()}
         done: set[str] = set()  # buckets already as this run wants them
@@ -134,13 +135,21 @@ class BucketRevoker(BucketBase):
             return Verdict("expired")
         opened = self.run.ledger.open_grant(rid)
         if opened is not None and opened.in_bucket_policy and opened.account == account:
-            changed = _drift(opened, by_bucket)
-            return Verdict("orphan_revoked", changed) if changed else Verdict()
+            return self._judge_recorded(opened, by_bucket, now)
         if any(r.ends_grant for r in self.run.ledger.history(rid)):
             return Verdict("orphan_revoked", "its grant has ended; the statements came back")
         if check is None:
             return Verdict()  # unrecorded: only a reconcile may prove or remove it
         return self._reconcile(rid, by_bucket, expiry, check, now)
+
+    def _judge_recorded(self, opened: AuditRecord, by_bucket: Held, now: datetime) -> Verdict:
+        """A recorded grant: ended when its statements drifted, or when its person lost
+        eligibility before its scheduled start; else kept."""
+        changed = _drift(opened, by_bucket)
+        if changed:
+            return Verdict("orphan_revoked", changed)
+        lost = lost_before_start(opened, self.policies, now)
+        return Verdict("revoked", lost) if lost else Verdict()
 
     def _reconcile(self, rid: str, by_bucket: Held, expiry: datetime, check: Check,
                    now: datetime) -> Verdict:
@@ -156,7 +165,8 @@ class BucketRevoker(BucketBase):
             subject = self.resolve(request, policy, check.policies.identities)
         except Rejected as error:
             return Verdict("orphan_revoked", error.message)
-        expected = bp.grant_statements(request, subject, expiry)
+        start = expiry - request.duration if request.not_before is not None else None
+        expected = bp.grant_statements(request, subject, expiry, start)
         mismatch = _mismatch(request, expected, by_bucket, expiry, now)
         if mismatch:
             return Verdict("orphan_revoked", mismatch)
@@ -171,7 +181,7 @@ class BucketRevoker(BucketBase):
             "account": policy.account, "access": access_summary(request), "expiry": iso(expiry),
             "approvers": list(approval.approvers), "pr": approval.pr, "commit": approval.commit,
             "grant_mode": BUCKET_POLICY, "session": subject.session,
-            "role_id": subject.unique_id})
+            "role_id": subject.unique_id, "starts": iso(start) if start else None})
 
     def _request_on_branch(self, rid: str, check: Check
                            ) -> tuple[Request | None, Policy | None, str]:
@@ -301,8 +311,9 @@ class BucketRevoker(BucketBase):
 def _mismatch(request: Request, expected: dict[str, list[dict[str, Any]]], by_bucket: Held,
               expiry: datetime, now: datetime) -> str:
     """Why unrecorded statements are not (part of) what an apply of `request` wrote ("")."""
-    if expiry - request.duration > now:
-        # Written by hand with a later expiry than any apply up to now could give.
+    if expiry - request.duration > request.start(now):
+        # Written by hand with a later expiry than any apply up to now (and its scheduled
+        # start) could give.
         return "its expiry is later than the request's duration from any apply so far"
     if not set(by_bucket) <= set(expected) or any(
         digest(expected[b]) != digest(by_bucket[b]) for b in by_bucket

@@ -36,7 +36,8 @@ def digest(statements: Iterable[Mapping[str, Any]]) -> str:
 @dataclass(frozen=True)
 class Live:
     """A live bucket-policy grant as the baseline must exempt it: who, in which account,
-    what it reaches (bucket, prefix, actions) and until when."""
+    what it reaches (bucket, prefix, actions), from when (None: it has begun) and until
+    when."""
 
     principal: str
     account: str
@@ -44,20 +45,23 @@ class Live:
     role_id: str | None
     access: tuple[AccessEntry, ...]
     expiry: str
+    start: str | None = None
 
     def subject(self, partition: str) -> bp.Subject:
         return bp.Subject(self.principal, self.account, self.session, self.role_id, partition)
 
 
-def live_from(record: AuditRecord) -> Live:
+def live_from(record: AuditRecord, now: datetime | None = None) -> Live:
+    """The grant a `granted` record describes; its start only while it lies after `now`."""
     access = tuple(AccessEntry(a.bucket, a.prefix, a.actions) for a in record.access or ())
+    start = record.starts if now is None or (record.starts or "") > iso(now) else None
     return Live(record.principal or "", record.account or "", record.session, record.role_id,
-                access, record.expiry or "")
+                access, record.expiry or "", start)
 
 
 def exempted(live: Sequence[Live], bucket: str, partition: str) -> list[bp.Exempted]:
-    """One entry per grantee on `bucket`: every resource its live grants reach there, until
-    the last of them ends."""
+    """One entry per grantee on `bucket`: every resource its live grants reach there, while
+    one of them runs (from the first start, not between two grants, until the last end)."""
     by_who: dict[str, list[Live]] = {}
     for grant in live:
         subject = grant.subject(partition)
@@ -66,9 +70,9 @@ def exempted(live: Sequence[Live], bucket: str, partition: str) -> list[bp.Exemp
     for grants in by_who.values():
         resources = {r for g in grants for r in bp.granted_resources(g.access, bucket, partition)}
         actions = {a for g in grants for e in g.access if e.bucket == bucket for a in e.actions}
+        starts, gaps, until = bp.exemption_times((g.start, g.expiry) for g in grants)
         out.append(bp.Exempted(grants[0].subject(partition), tuple(sorted(resources)),
-                               tuple(sorted(actions)),
-                               max(g.expiry for g in grants)))
+                               tuple(sorted(actions)), until, starts, gaps))
     return out
 
 
@@ -169,7 +173,7 @@ class BucketBase:
         """The grants on `bucket` whose record is open and not yet expired, but `leaving`."""
         gone = set(leaving)
         return [
-            live_from(record)
+            live_from(record, now)
             for rid, record in self.open_bucket_grants(account).items()
             if rid not in gone and (record.expiry or "") > iso(now)
             and any(item.bucket == bucket for item in record.buckets or ())

@@ -11,7 +11,7 @@ the outcomes the engine tells apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from jitflow import grants
 from jitflow.grants import Entities, ListedPolicy, Principal, RoleFacts
@@ -28,6 +28,24 @@ class Approval:
     approvers: tuple[str, ...]
     pr: int
     commit: str
+    # A break-glass grant: nobody approved; `merged_by` (a requester or approver of the
+    # policy) merged it, and a reviewer approves the merged PR after the fact.
+    merged_by: str | None = None
+    review_due: str | None = None  # break-glass: the post-hoc review is due by then
+    reviewers: tuple[str, ...] = ()  # break-glass: who may give it
+
+    @property
+    def break_glass(self) -> bool:
+        return self.merged_by is not None
+
+    def record_facts(self) -> dict[str, Any]:
+        """What a `granted` record says about the approval."""
+        facts: dict[str, Any] = {"approvers": list(self.approvers), "pr": self.pr,
+                                 "commit": self.commit}
+        if self.break_glass:
+            facts["break_glass"] = {"merged_by": self.merged_by, "review_due": self.review_due,
+                                    "reviewers": list(self.reviewers)}
+        return facts
 
 
 class ApprovalSource(Protocol):

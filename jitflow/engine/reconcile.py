@@ -81,8 +81,9 @@ class Reconciler:
         plan = matching_plan(request, policy, judged.tags, self.run.settings.partition)
         if plan is None:
             return "it does not match the request on the default branch"
-        if plan.applied_at > now:
-            # Tagged by hand with a later expiry than any apply up to now could give.
+        if plan.starts_at > request.start(now):
+            # Tagged by hand with a later expiry than any apply up to now (and its scheduled
+            # start) could give.
             return "its expiry is later than the request's duration from any apply so far"
         principal = grants.parse_principal(request.principal)
         if grant.arn not in {arn for _n, arn in iam.list_attached(principal)}:

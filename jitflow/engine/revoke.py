@@ -11,7 +11,9 @@ from jitflow.engine.outcome import Outcome
 from jitflow.engine.ports import IamPort
 from jitflow.engine.removal import end_grant
 from jitflow.engine.run import Run
+from jitflow.engine.schedule import lost_before_start
 from jitflow.errors import UsageError
+from jitflow.model import PolicySet
 
 
 class Revoker:
@@ -26,6 +28,22 @@ class Revoker:
                       request_id=grant.request_id, expiry=grant.expiry, now=now)
             for grant in swept.expired
         ]
+
+    def ineligible(self, iam: IamPort, account: str, swept: grants.Sweep,
+                   policies: PolicySet | None, now: datetime) -> list[Outcome]:
+        """End every live grant that has not started and whose person lost eligibility on
+        the default branch (`policies`): `revoked`, with the reason."""
+        results = []
+        for grant in swept.live:
+            opened = self.run.ledger.open_grant(grant.request_id)
+            if opened is None or opened.policy_arn != grant.arn:
+                continue  # unrecorded: reconcile judges it against the default branch
+            reason = lost_before_start(opened, policies, now)
+            if reason is not None:
+                results.append(end_grant(self.run, iam, "revoked", grant.listed,
+                                         account=account, request_id=grant.request_id,
+                                         expiry=grant.expiry, now=now, reason=reason))
+        return results
 
     def settle_missing(self, account: str, arns: set[str], now: datetime) -> list[Outcome]:
         """A granted record whose policy is gone: AWS removed it and the record of that was

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
-from jitflow.approvals import ApprovalStatus, PullFacts, TeamResolver, evaluate
+from jitflow.approvals import ApprovalStatus, PullFacts, TeamResolver, judge
 from jitflow.bucketpolicy import BUCKET_POLICY_LIMIT, Budget
 from jitflow.budget import budgets
 from jitflow.errors import ConfigError
@@ -276,12 +276,15 @@ def judge_added(
     teams: TeamResolver | None,
     *,
     partition: str = "aws",
+    now: datetime | None = None,
+    merged: bool = False,
 ) -> tuple[Request | None, list[Problem]]:
     """An added request file, judged against the base's policies (granting in `partition`);
-    the author must request it."""
+    the author must request it. With `now`, its `not_before` is judged at that time (before
+    or after the merge: `rules.schedule_problems`)."""
 
     def check(request: Request, policy_set: PolicySet) -> list[Problem]:
-        return check_request(request, policy_set, teams, partition)
+        return check_request(request, policy_set, teams, partition, now=now, merged=merged)
 
     request, problems = judge_request(raw, path, policies, check)
     if request is not None and request.requester.lower() != author.lower():
@@ -331,7 +334,7 @@ def check_changes(
     contents = git.show_many(head, list(added_ids))  # every added request file, in one read
     acc = _Acc(problems=scope_problems(changes))
     added = _Added(author, policies, policy_problems, teams, base_ids, contents, acc,
-                   settings.partition)
+                   settings.partition, applied_at, merged=pull is not None and pull.merged)
     for change in changes:
         rid = request_id_of(change.path)
         if rid is None or change.status == "D":
@@ -353,7 +356,8 @@ def check_changes(
     acc.notes += [n for d in deletions if (n := d.note()) is not None]
     if pull is not None and teams is not None:
         for request in acc.requests:
-            acc.approvals[request.id] = evaluate(pull, policies.policies[request.policy], teams)
+            acc.approvals[request.id] = judge(pull, policies.policies[request.policy], teams,
+                                              break_glass=request.break_glass)
     sizes = dict(base_ids.sizes)
     for request in acc.requests:
         policy = policies.policies[request.policy]
@@ -444,6 +448,8 @@ class _Added:
     contents: dict[str, bytes | None]  # added path -> its bytes at the head (None: unreadable)
     acc: _Acc
     partition: str
+    now: datetime  # when `not_before` is judged
+    merged: bool = False  # at merge (apply, reconcile) a start in the past is fine
     seen: dict[str, str] = field(default_factory=dict)  # request id -> path added
 
     def check(self, path: str, rid: str) -> None:
@@ -481,7 +487,8 @@ class _Added:
             return
         base_broken = _base_policy_problems(self.policy_problems, policy)
         request, problems = judge_added(raw, path, self.author, self.policies, self.teams,
-                                        partition=self.partition)
+                                        partition=self.partition, now=self.now,
+                                        merged=self.merged)
         acc.problems.extend(problems + base_broken)
         if request is not None and not base_broken:
             acc.requests.append(request)

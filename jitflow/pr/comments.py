@@ -13,6 +13,7 @@ from jitflow.plan import admits_note
 
 if TYPE_CHECKING:
     from jitflow.engine import Outcome
+    from jitflow.model import Policy
     from jitflow.pr.merge import VerifiedMerge
 
 
@@ -25,6 +26,7 @@ def granted_comment(outcome: Outcome, merge: VerifiedMerge, now: datetime) -> st
     lines = [
         f"### :unlock: Granted {md.code(request.id)}",
         "",
+        *_break_glass_badge(plan.policy, merge, request.id),
         f"- **Principal:** {md.code(request.principal)}",
         f"- **Until:** {iso(now + request.duration)} ({humanize(request.duration)}); AWS ends "
         "the access at that second by itself.",
@@ -49,6 +51,26 @@ def granted_comment(outcome: Outcome, merge: VerifiedMerge, now: datetime) -> st
         f"{md.code(request.path)} in a new pull request.",
     ]
     return "\n".join(lines)
+
+
+def _break_glass_badge(policy: Policy, merge: VerifiedMerge, request_id: str) -> list[str]:
+    """A break-glass grant says so first, and @-mentions the approvers it skipped and the
+    reviewers who owe its review: GitHub notifies each of them."""
+    status = merge.result.approvals.get(request_id)
+    terms = policy.break_glass
+    if status is None or not status.break_glass or terms is None:
+        return []
+    due = iso(merge.merged_at + terms.review_within)
+    skipped = " ".join(f"@{md.text(a.removeprefix('@'))}" for a in policy.approvers)
+    reviewers = " ".join(f"@{md.text(r.removeprefix('@'))}" for r in terms.reviewers)
+    merger = md.text(", ".join(status.approved_by) or "?")
+    return [
+        f"> [!CAUTION]\n> :rotating_light: **BREAK-GLASS**: granted without approvals, on the "
+        f"merge by @{merger}. Skipped approvers: {skipped}.\n> Post-hoc review due by "
+        f"{due}: one of {reviewers} approves this merged pull request, or the revoke job fails "
+        "until one does.",
+        "",
+    ]
 
 
 def rejected_comment(reason: str) -> str:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from jitflow.approvals import PullFacts, PullSummary, TeamResolver
+from jitflow.clock import iso
 from jitflow.engine import Approval
 from jitflow.errors import GitError, Rejected
 from jitflow.model import Policy, Request
@@ -36,6 +37,7 @@ class VerifiedMerge:
     base: str
     pull: PullFacts
     result: CheckResult
+    merged_at: datetime  # when GitHub says it merged (else when apply first saw it)
 
     def approval_for(self, request: Request, policy: Policy) -> Approval:
         """`ApprovalSource` for the engine: evidence for one verified request, or Rejected."""
@@ -45,6 +47,12 @@ class VerifiedMerge:
         if status is None or not status.ok:
             summary = status.summary() if status else "no approval status"
             raise Rejected(f"{request.id}: not approved: {summary}")
+        if status.break_glass and policy.break_glass is not None:
+            merged = self.pull.merged_at or self.merged_at
+            return Approval(request.id, (), self.pull.number, self.sha,
+                            merged_by=status.approved_by[0],
+                            review_due=iso(merged + policy.break_glass.review_within),
+                            reviewers=policy.break_glass.reviewers)
         return Approval(request.id, tuple(status.approved_by), self.pull.number, self.sha)
 
 
@@ -118,7 +126,7 @@ def verify_merge(
     if result.merge_errors:  # a deletion's verdict is apply's to act on, request by request
         shown = "; ".join(p.text() for p in result.merge_errors[:5])
         raise Rejected(f"pull request #{pull.number} does not pass the check at merge: {shown}")
-    return VerifiedMerge(sha, base, pull, result)
+    return VerifiedMerge(sha, base, pull, result, merged_at)
 
 
 def _known(git: Git, ref: str) -> bool:

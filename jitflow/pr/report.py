@@ -40,7 +40,8 @@ def render_report(result: CheckResult, *, marker: str = COMMENT_MARKER) -> str:
     for plan in result.plans:
         status = result.approvals.get(plan.request.id)
         if status is not None:
-            mark = ":white_check_mark:" if status.ok else ":hourglass:"
+            mark = ":rotating_light:" if status.break_glass else \
+                ":white_check_mark:" if status.ok else ":hourglass:"
             lines = status.summary().splitlines()
             out += [
                 f"{mark} **{markdown.text(lines[0])}** for `{markdown.text(plan.request.id)}`",

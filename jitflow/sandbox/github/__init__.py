@@ -3,7 +3,7 @@
 Used by the test suite and by `jitflow demo`. Three modules, by role:
 
 - `state`: what the fake knows (users, orgs, teams, repositories, pull requests, commits,
-  reviews, comments), set from Python;
+  reviews, comments, and a repository's files and settings), set from Python;
 - `payloads`: the GitHub REST JSON built from that state, one function per OpenAPI schema;
 - `server`: routing, the HTTP handler and `FakeGitHub`, which serves the state.
 
@@ -21,12 +21,15 @@ from jitflow.sandbox.github.state import (
     ACTIONS_BOT,
     FakeComment,
     FakeCommit,
+    FakeEnvironment,
     FakeFile,
     FakeGitHubError,
     FakeOrg,
+    FakeProtection,
     FakePull,
     FakeRepo,
     FakeReview,
+    FakeRuleset,
     FakeTeam,
     FakeUser,
 )
@@ -37,13 +40,16 @@ __all__ = [
     "ROUTES",
     "FakeComment",
     "FakeCommit",
+    "FakeEnvironment",
     "FakeFile",
     "FakeGitHub",
     "FakeGitHubError",
     "FakeOrg",
+    "FakeProtection",
     "FakePull",
     "FakeRepo",
     "FakeReview",
+    "FakeRuleset",
     "FakeTeam",
     "FakeUser",
     "Route",

@@ -6,6 +6,7 @@ is the fake's URL: every `*_url` / `href` points back at it, because PyGithub fo
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -14,16 +15,21 @@ from urllib.parse import quote, urlsplit
 
 from jitflow.clock import iso
 from jitflow.sandbox.github.state import (
+    PERMISSIONS,
     FakeComment,
     FakeCommit,
+    FakeEnvironment,
     FakeFile,
     FakeOrg,
+    FakeProtection,
     FakePull,
     FakeRepo,
     FakeReview,
+    FakeRuleset,
     FakeTeam,
     FakeUser,
     MembershipState,
+    Permission,
     TeamRole,
 )
 
@@ -154,7 +160,7 @@ def team_json(base: str, org: FakeOrg, team: FakeTeam, public_repos: int) -> Jso
         "name": team.name,
         "slug": team.slug,
         "description": team.description,
-        "privacy": "closed",
+        "privacy": team.privacy,
         "notification_setting": "notifications_enabled",
         "permission": "pull",
         "members_url": url + "/members{/member}",
@@ -534,6 +540,183 @@ def issue_comment_json(
             "rocket": 0,
         },
     }
+
+
+# -- repository settings (what `jitflow doctor` reads) -------------------------------------
+
+
+def blob_sha(data: bytes) -> str:
+    """The git blob id of `data`, as GitHub reports a file's `sha`."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def _content_links(base: str, full_name: str, path: str, ref: str, git: str) -> Json:
+    return {
+        "url": f"{_repo_api(base, full_name)}/contents/{quote(path)}?ref={quote(ref, safe='')}",
+        "git_url": git,
+        "html_url": f"{base}/{full_name}/blob/{quote(ref, safe='')}/{quote(path)}",
+    }
+
+
+def content_file_json(base: str, full_name: str, path: str, ref: str, data: bytes) -> Json:
+    """`content-file`: GET /repos/{owner}/{repo}/contents/{path} for a file (base64, wrapped
+    at 60 characters as GitHub sends it)."""
+    sha = blob_sha(data)
+    git = f"{_repo_api(base, full_name)}/git/blobs/{sha}"
+    links = _content_links(base, full_name, path, ref, git)
+    encoded = base64.b64encode(data).decode()
+    return {
+        "type": "file",
+        "encoding": "base64",
+        "size": len(data),
+        "name": path.rsplit("/", 1)[-1],
+        "path": path,
+        "content": "\n".join(encoded[i : i + 60] for i in range(0, len(encoded), 60)) + "\n",
+        "sha": sha,
+        **links,
+        "download_url": f"{base}/raw/{full_name}/{quote(ref, safe='')}/{quote(path)}",
+        "_links": {"self": links["url"], "git": links["git_url"], "html": links["html_url"]},
+    }
+
+
+def content_entry_json(base: str, full_name: str, path: str, ref: str, data: bytes | None) -> Json:
+    """One entry of `content-directory`: a file (`data`) or a directory (None)."""
+    sha = blob_sha(data) if data is not None else _sha("tree", full_name, ref, path)
+    kind = "blobs" if data is not None else "trees"
+    links = _content_links(base, full_name, path, ref,
+                           f"{_repo_api(base, full_name)}/git/{kind}/{sha}")
+    return {
+        "type": "file" if data is not None else "dir",
+        "size": len(data) if data is not None else 0,
+        "name": path.rsplit("/", 1)[-1],
+        "path": path,
+        "sha": sha,
+        **links,
+        "download_url": (f"{base}/raw/{full_name}/{quote(ref, safe='')}/{quote(path)}"
+                         if data is not None else None),
+        "_links": {"self": links["url"], "git": links["git_url"], "html": links["html_url"]},
+    }
+
+
+def ruleset_rule_json(rule: Json, ruleset: FakeRuleset, full_name: str) -> Json:
+    """`repository-rule-detailed`: a rule as GET .../rules/branches/{branch} lists it."""
+    return {**rule, "ruleset_source_type": "Repository", "ruleset_source": full_name,
+            "ruleset_id": ruleset.id}
+
+
+def ruleset_json(base: str, full_name: str, ruleset: FakeRuleset) -> Json:
+    """`repository-ruleset`: GET /repos/{owner}/{repo}/rulesets/{ruleset_id} (as an admin
+    sees it: with its bypass actors)."""
+    return {
+        "id": ruleset.id,
+        "name": ruleset.name,
+        "target": "branch",
+        "source_type": "Repository",
+        "source": full_name,
+        "enforcement": ruleset.enforcement,
+        "bypass_actors": [dict(actor) for actor in ruleset.bypass_actors],
+        "current_user_can_bypass": "always" if ruleset.bypass_actors else "never",
+        "node_id": _node_id("RRS", ruleset.id),
+        "_links": {
+            "self": {"href": f"{_repo_api(base, full_name)}/rulesets/{ruleset.id}"},
+            "html": {"href": f"{base}/{full_name}/rules/{ruleset.id}"},
+        },
+        "conditions": {"ref_name": {"include": list(ruleset.include),
+                                    "exclude": list(ruleset.exclude)}},
+        "rules": [dict(rule) for rule in ruleset.rules],
+        "created_at": iso(_EPOCH),
+        "updated_at": iso(_EPOCH),
+    }
+
+
+def branch_protection_json(base: str, full_name: str, branch: str, protection: FakeProtection,
+                           bypass_users: Sequence[Json]) -> Json:
+    """`branch-protection`: GET /repos/{owner}/{repo}/branches/{branch}/protection."""
+    url = f"{_repo_api(base, full_name)}/branches/{quote(branch, safe='')}/protection"
+    checks = url + "/required_status_checks"
+    out: Json = {
+        "url": url,
+        "required_status_checks": {
+            "url": checks,
+            "strict": False,
+            "contexts": [context for context, _app in protection.required_checks],
+            "contexts_url": f"{checks}/contexts",
+            "checks": [{"context": context, "app_id": app}
+                       for context, app in protection.required_checks],
+        },
+        "enforce_admins": {"url": f"{url}/enforce_admins", "enabled": protection.enforce_admins},
+        "required_linear_history": {"enabled": False},
+        "allow_force_pushes": {"enabled": protection.allow_force_pushes},
+        "allow_deletions": {"enabled": protection.allow_deletions},
+        "block_creations": {"enabled": False},
+        "required_conversation_resolution": {"enabled": False},
+        "lock_branch": {"enabled": False},
+        "allow_fork_syncing": {"enabled": False},
+        "required_signatures": {"url": f"{url}/required_signatures", "enabled": False},
+    }
+    if protection.pull_request_reviews:
+        out["required_pull_request_reviews"] = {
+            "url": f"{url}/required_pull_request_reviews",
+            "dismiss_stale_reviews": protection.dismiss_stale_reviews,
+            "require_code_owner_reviews": protection.require_code_owner_reviews,
+            "required_approving_review_count": 1,
+            "require_last_push_approval": protection.require_last_push_approval,
+            "bypass_pull_request_allowances": {"users": list(bypass_users), "teams": [],
+                                               "apps": []},
+        }
+    return out
+
+
+def environment_json(base: str, full_name: str, environment: FakeEnvironment) -> Json:
+    """`environment`: GET /repos/{owner}/{repo}/environments/{environment_name}."""
+    policy: Json | None = None
+    rules: list[Json] = []
+    if environment.branch_policy != "all":
+        custom = environment.branch_policy == "custom"
+        policy = {"protected_branches": not custom, "custom_branch_policies": custom}
+        rule_id = environment.id + 1
+        rules.append({"id": rule_id, "node_id": _node_id("GA", rule_id), "type": "branch_policy"})
+    name = quote(environment.name, safe="")
+    return {
+        "id": environment.id,
+        "node_id": _node_id("EN", environment.id),
+        "name": environment.name,
+        "url": f"{_repo_api(base, full_name)}/environments/{name}",
+        "html_url": f"{base}/{full_name}/deployments/activity_log?environments_filter={name}",
+        "created_at": iso(_EPOCH),
+        "updated_at": iso(_EPOCH),
+        "protection_rules": rules,
+        "deployment_branch_policy": policy,
+    }
+
+
+def deployment_branch_policy_json(environment: FakeEnvironment, index: int) -> Json:
+    """`deployment-branch-policy`."""
+    name, kind = environment.branch_policies[index]
+    policy_id = environment.id * 100 + index
+    return {"id": policy_id, "node_id": _node_id("DBP", policy_id), "name": name, "type": kind}
+
+
+def actions_variable_json(name: str, value: str) -> Json:
+    """`actions-variable`."""
+    return {"name": name, "value": value, "created_at": iso(_EPOCH), "updated_at": iso(_EPOCH)}
+
+
+def actions_secret_json(name: str) -> Json:
+    """`actions-secret`: names and dates only; GitHub never shows a secret's value."""
+    return {"name": name, "created_at": iso(_EPOCH), "updated_at": iso(_EPOCH)}
+
+
+def team_repository_json(base: str, repo: FakeRepo, owner: Json, open_issues: int,
+                         permission: Permission) -> Json:
+    """`team-repository`: GET /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo} asked for
+    `application/vnd.github.v3.repository+json`: the repository with the team's permissions."""
+    out = repository_json(base, repo, owner, open_issues)
+    del out["has_discussions"]  # not in GitHub's team-repository schema
+    rank = PERMISSIONS.index(permission)
+    out["permissions"] = {level: rank >= PERMISSIONS.index(level) for level in PERMISSIONS}
+    out["role_name"] = {"pull": "read", "push": "write"}.get(permission, permission)
+    return out
 
 
 def error_json(status: int, message: str, documentation_url: str = DOCS) -> Json:

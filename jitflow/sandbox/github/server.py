@@ -29,6 +29,21 @@ Served (and nothing else; any other path is a 404 with GitHub's error body):
     GET   /orgs/{org}/teams/{team_slug}/memberships/{username}    (404 when not a member)
     GET   /users/{username}
 
+and a repository's settings, as `jitflow doctor` reads them:
+
+    GET   /repos/{owner}/{repo}/contents/{path}                    (?ref=BRANCH; file or dir)
+    GET   /repos/{owner}/{repo}/rules/branches/{branch}            (paginated)
+    GET   /repos/{owner}/{repo}/rulesets/{ruleset_id}
+    GET   /repos/{owner}/{repo}/branches/{branch}/protection       (404 when not protected)
+    GET   /repos/{owner}/{repo}/environments/{environment_name}
+    GET   /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies
+    GET   /repos/{owner}/{repo}/actions/variables                  (paginated, 30 at most)
+    GET   /repos/{owner}/{repo}/actions/secrets                    (paginated; names only)
+    GET   /repos/{owner}/{repo}/actions/oidc/customization/sub
+    GET   /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}       (204, or 200 with the
+          repository and the team's permissions when asked for
+          `application/vnd.github.v3.repository+json`; 404 without access)
+
 Every `*_url` / `href` in a response points back at this server (`FakeGitHub.url`), because
 PyGithub follows them. Team objects carry GitHub's own team URL form
 (`/organizations/{org_id}/team/{team_id}`), which this fake does NOT serve: code that
@@ -38,6 +53,7 @@ would leave the documented endpoint, and the tests show it.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import threading
@@ -52,8 +68,15 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from jitflow.clock import Clock, system_clock
 from jitflow.sandbox.github.payloads import (
     Json,
+    actions_secret_json,
+    actions_variable_json,
+    branch_protection_json,
     commit_json,
+    content_entry_json,
+    content_file_json,
+    deployment_branch_policy_json,
     diff_entry_json,
+    environment_json,
     error_json,
     full_repository_json,
     issue_comment_json,
@@ -63,9 +86,12 @@ from jitflow.sandbox.github.payloads import (
     pull_request_simple_json,
     repository_json,
     review_json,
+    ruleset_json,
+    ruleset_rule_json,
     simple_user_json,
     team_json,
     team_membership_json,
+    team_repository_json,
     validation_error_json,
 )
 from jitflow.sandbox.github.state import (
@@ -81,6 +107,7 @@ from jitflow.sandbox.github.state import (
 COMMENT_MAX_CHARS = 65536  # GitHub refuses longer issue/PR comment bodies with 422
 _DEFAULT_PER_PAGE = 30
 _MAX_PER_PAGE = 100
+REPOSITORY_MEDIA_TYPE = "application/vnd.github.v3.repository+json"
 
 
 @dataclass(frozen=True)
@@ -105,6 +132,8 @@ class _Reply:
     body: Any
     headers: tuple[tuple[str, str], ...] = ()
     paginate: bool = False  # body is the whole list; slice it by per_page/page
+    wrap: str | None = None  # paginated into {"total_count": N, wrap: [page]}
+    max_per_page: int = _MAX_PER_PAGE
 
 
 class _NotFound(Exception):
@@ -129,12 +158,15 @@ class Route:
     handler: str  # name of a FakeGitHub method
 
 
-_NUMERIC = {"pull_number", "issue_number", "comment_id"}
+_NUMERIC = {"pull_number", "issue_number", "comment_id", "ruleset_id"}
+_SLASHED = {"path"}  # a file path: the rest of the URL
 
 
 def _route(method: str, template: str, handler: str) -> Route:
     def group(m: re.Match[str]) -> str:
         name = m.group(1)
+        if name in _SLASHED:
+            return f"(?P<{name}>.+)"
         return f"(?P<{name}>\\d+)" if name in _NUMERIC else f"(?P<{name}>[^/]+)"
 
     regex = re.sub(r"\\\{(\w+)\\\}", group, re.escape(template))
@@ -156,6 +188,18 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/orgs/{org}/teams/{team_slug}/members", "_list_team_members"),
     _route("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}", "_get_membership"),
     _route("GET", "/users/{username}", "_get_user"),
+    _route("GET", "/repos/{owner}/{repo}/contents/{path}", "_get_contents"),
+    _route("GET", "/repos/{owner}/{repo}/rules/branches/{branch}", "_list_branch_rules"),
+    _route("GET", "/repos/{owner}/{repo}/rulesets/{ruleset_id}", "_get_ruleset"),
+    _route("GET", "/repos/{owner}/{repo}/branches/{branch}/protection", "_get_protection"),
+    _route("GET", "/repos/{owner}/{repo}/environments/{environment_name}", "_get_environment"),
+    _route("GET",
+           "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+           "_list_branch_policies"),
+    _route("GET", "/repos/{owner}/{repo}/actions/variables", "_list_variables"),
+    _route("GET", "/repos/{owner}/{repo}/actions/secrets", "_list_secrets"),
+    _route("GET", "/repos/{owner}/{repo}/actions/oidc/customization/sub", "_get_oidc_sub"),
+    _route("GET", "/orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}", "_get_team_repo"),
 )
 
 
@@ -199,7 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         status, headers, payload = self.server.fake.handle(
-            method, self.path, self.headers.get("Authorization"), raw
+            method, self.path, self.headers.get("Authorization"), raw,
+            accept=self.headers.get("Accept") or "",
         )
         self.send_response(status)
         for name, value in headers:
@@ -267,9 +312,10 @@ class FakeGitHub(GitHubState):
     # -- HTTP -----------------------------------------------------------------------------
 
     def handle(
-        self, method: str, target: str, authorization: str | None, raw: bytes
+        self, method: str, target: str, authorization: str | None, raw: bytes, accept: str = ""
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Answer one request: (status, headers, body bytes). Records it in `served`."""
+        """Answer one request: (status, headers, body bytes). Records it in `served`.
+        `accept` is the request's Accept header (a few endpoints answer by media type)."""
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
         query = dict(parse_qsl(parts.query))
@@ -277,14 +323,15 @@ class FakeGitHub(GitHubState):
         request = _Request(method, target, parts.path, query, route, params)
         try:
             with self._lock:
-                reply = self._answer(request, authorization, raw)
+                reply = self._answer(request, authorization, raw, accept)
             return self._send(request, reply)
         except Exception:  # a bug in the fake: make it loud, never a plausible answer
             self.errors.append(traceback.format_exc())
             reply = _Reply(500, error_json(500, "the fake GitHub failed; see fake.errors"))
             return self._send(request, reply)
 
-    def _answer(self, request: _Request, authorization: str | None, raw: bytes) -> _Reply:
+    def _answer(self, request: _Request, authorization: str | None, raw: bytes,
+                accept: str = "") -> _Reply:
         route, method = request.route, request.method
         token = _token(authorization)
         if token is None:
@@ -302,7 +349,8 @@ class FakeGitHub(GitHubState):
                 return _Reply(400, error_json(400, "Problems parsing JSON"))
         handler: Callable[..., _Reply] = getattr(self, route.handler)
         try:
-            return handler(params=request.params, query=request.query, body=body, login=login)
+            return handler(params=request.params, query=request.query, body=body, login=login,
+                           accept=accept)
         except _NotFound:
             return _Reply(404, error_json(404, "Not Found"))
 
@@ -315,19 +363,22 @@ class FakeGitHub(GitHubState):
         ]
         body = reply.body
         if reply.paginate:
-            body, link = self._paginate(request.path, request.query, body)
+            page, link = self._paginate(request.path, request.query, body, reply.max_per_page)
+            body = page if reply.wrap is None else {"total_count": len(body), reply.wrap: page}
             if link:
                 headers.append(("Link", link))
-        payload = json.dumps(body).encode()
+        payload = b"" if reply.status == 204 else json.dumps(body).encode()
         template = request.route.template if request.route else None
-        record = Served(request.method, request.target, template, reply.status, json.loads(payload))
+        record = Served(request.method, request.target, template, reply.status,
+                        json.loads(payload) if payload else None)
         with self._lock:
             self.served.append(record)
         return reply.status, headers, payload
 
-    def _paginate(self, path: str, query: dict[str, str], items: list[Any]) -> tuple[Any, str]:
-        per_page = _int(query.get("per_page"), _DEFAULT_PER_PAGE)
-        per_page = min(max(per_page, 1), _MAX_PER_PAGE)
+    def _paginate(self, path: str, query: dict[str, str], items: list[Any],
+                  max_per_page: int = _MAX_PER_PAGE) -> tuple[Any, str]:
+        per_page = _int(query.get("per_page"), min(_DEFAULT_PER_PAGE, max_per_page))
+        per_page = min(max(per_page, 1), max_per_page)
         page = max(_int(query.get("page"), 1), 1)
         last = max((len(items) + per_page - 1) // per_page, 1)
 
@@ -556,6 +607,112 @@ class FakeGitHub(GitHubState):
         if account is None:
             raise _NotFound
         return _Reply(200, public_user_json(self.url, account, self._public_repos(account.login)))
+
+    # -- repository settings (what `jitflow doctor` reads) ----------------------------------
+
+    def _get_contents(self, *, params: dict[str, str], query: dict[str, str],
+                      **_: Any) -> _Reply:
+        repo = self._route_repo(params)
+        ref = query.get("ref") or repo.default_branch
+        files = repo.files.get(ref.removeprefix("refs/heads/"))
+        wanted = params["path"].strip("/")
+        if files is None:
+            return _Reply(404, error_json(404, f"No commit found for the ref {ref}"))
+        if wanted in files:
+            return _Reply(200, content_file_json(self.url, repo.full_name, wanted, ref,
+                                                 files[wanted]))
+        children: dict[str, bytes | None] = {}
+        for name, data in files.items():
+            if name.startswith(wanted + "/"):
+                child, _sep, rest = name[len(wanted) + 1 :].partition("/")
+                children[f"{wanted}/{child}"] = None if rest else data
+        if not children:
+            raise _NotFound
+        items = [content_entry_json(self.url, repo.full_name, name, ref, children[name])
+                 for name in sorted(children)]
+        return _Reply(200, items)
+
+    def _list_branch_rules(self, *, params: dict[str, str], **_: Any) -> _Reply:
+        repo = self._route_repo(params)
+        branch = params["branch"]
+        items = [ruleset_rule_json(rule, ruleset, repo.full_name)
+                 for ruleset in repo.rulesets.values()
+                 if ruleset.enforcement == "active" and _applies(ruleset.include,
+                                                                  ruleset.exclude, branch, repo)
+                 for rule in ruleset.rules]
+        return _Reply(200, items, paginate=True)
+
+    def _get_ruleset(self, *, params: dict[str, str], **_: Any) -> _Reply:
+        repo = self._route_repo(params)
+        ruleset = repo.rulesets.get(int(params["ruleset_id"]))
+        if ruleset is None:
+            raise _NotFound
+        return _Reply(200, ruleset_json(self.url, repo.full_name, ruleset))
+
+    def _get_protection(self, *, params: dict[str, str], **_: Any) -> _Reply:
+        repo = self._route_repo(params)
+        protection = repo.protections.get(params["branch"])
+        if protection is None:
+            return _Reply(404, error_json(404, "Branch not protected"))
+        users = [self._user_json(login) for login in protection.bypass_users]
+        return _Reply(200, branch_protection_json(self.url, repo.full_name, params["branch"],
+                                                  protection, users))
+
+    def _get_environment(self, *, params: dict[str, str], **_: Any) -> _Reply:
+        repo = self._route_repo(params)
+        environment = repo.environments.get(params["environment_name"])
+        if environment is None:
+            raise _NotFound
+        return _Reply(200, environment_json(self.url, repo.full_name, environment))
+
+    def _list_branch_policies(self, *, params: dict[str, str], **_: Any) -> _Reply:
+        repo = self._route_repo(params)
+        environment = repo.environments.get(params["environment_name"])
+        if environment is None:
+            raise _NotFound
+        items = [deployment_branch_policy_json(environment, index)
+                 for index in range(len(environment.branch_policies))]
+        return _Reply(200, items, paginate=True, wrap="branch_policies")
+
+    def _list_variables(self, *, params: dict[str, str], **_: Any) -> _Reply:
+        repo = self._route_repo(params)
+        items = [actions_variable_json(name, value)
+                 for name, value in sorted(repo.variables.items())]
+        return _Reply(200, items, paginate=True, wrap="variables", max_per_page=30)
+
+    def _list_secrets(self, *, params: dict[str, str], **_: Any) -> _Reply:
+        repo = self._route_repo(params)
+        items = [actions_secret_json(name) for name in sorted(repo.secrets)]
+        return _Reply(200, items, paginate=True, wrap="secrets")
+
+    def _get_oidc_sub(self, *, params: dict[str, str], **_: Any) -> _Reply:
+        return _Reply(200, dict(self._route_repo(params).oidc_sub))
+
+    def _get_team_repo(self, *, params: dict[str, str], accept: str = "", **_: Any) -> _Reply:
+        team = self.teams.get((params["org"].lower(), params["team_slug"].lower()))
+        repo = self._route_repo(params)
+        permission = team.repos.get(repo.full_name.lower()) if team is not None else None
+        if permission is None:
+            raise _NotFound
+        if REPOSITORY_MEDIA_TYPE not in accept:
+            return _Reply(204, None)
+        open_count = sum(1 for (key, _n), pull in self.pulls.items()
+                         if key == repo.full_name.lower() and pull.state == "open")
+        return _Reply(200, team_repository_json(self.url, repo, self._user_json(repo.owner),
+                                                open_count, permission))
+
+
+def _applies(include: list[str], exclude: list[str], branch: str, repo: FakeRepo) -> bool:
+    """Does a ruleset's `ref_name` condition select `branch`?"""
+
+    def matches(pattern: str) -> bool:
+        if pattern == "~ALL":
+            return True
+        if pattern == "~DEFAULT_BRANCH":
+            return branch == repo.default_branch
+        return fnmatch.fnmatchcase(f"refs/heads/{branch}", pattern)
+
+    return any(map(matches, include)) and not any(map(matches, exclude))
 
 
 def _match(method: str, path: str) -> tuple[Route | None, dict[str, str]]:

@@ -1,4 +1,6 @@
-"""What the fake GitHub knows: accounts, teams, repositories, pull requests, reviews, comments.
+"""What the fake GitHub knows: accounts, teams, repositories, pull requests, reviews, comments,
+and a repository's settings (files per branch, rulesets, branch protection, environments,
+Actions variables and secrets, the OIDC subject customisation, teams' access).
 
 Plain mutable records; tests may inspect them, and tweak them if they must. `GitHubState` holds
 them and is the Python side of `FakeGitHub` (`server.py`), which serves them over HTTP. Nothing
@@ -7,11 +9,12 @@ here talks HTTP or builds GitHub's JSON (`payloads.py` does).
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from jitflow.clock import Clock, system_clock
 
@@ -21,6 +24,11 @@ ReviewState = Literal["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"]
 MergeMethod = Literal["merge", "squash", "rebase"]
 FileStatus = Literal["added", "removed", "modified", "renamed", "copied", "changed", "unchanged"]
 UserType = Literal["User", "Bot"]
+TeamPrivacy = Literal["closed", "secret"]
+Permission = Literal["pull", "triage", "push", "maintain", "admin"]
+Enforcement = Literal["active", "disabled", "evaluate"]
+BranchPolicy = Literal["all", "protected", "custom"]
+PERMISSIONS: tuple[Permission, ...] = ("pull", "triage", "push", "maintain", "admin")
 
 ACTIONS_BOT = "github-actions[bot]"
 ACTIONS_BOT_ID = 41898282  # GitHub's id for github-actions[bot]
@@ -60,6 +68,49 @@ class FakeTeam:
     description: str | None = None
     members: dict[str, MembershipState] = field(default_factory=dict)
     roles: dict[str, TeamRole] = field(default_factory=dict)  # default "member"
+    privacy: TeamPrivacy = "closed"  # "closed" is visible to the organisation
+    repos: dict[str, Permission] = field(default_factory=dict)  # lower-cased full name ->
+
+
+@dataclass
+class FakeRuleset:
+    """A repository ruleset. `rules` are GitHub's rule objects as the API spells them
+    (`{"type": "pull_request", "parameters": {...}}`); `include`/`exclude` are its
+    `ref_name` conditions (`~DEFAULT_BRANCH`, `~ALL`, `refs/heads/<pattern>`)."""
+
+    id: int
+    name: str
+    rules: list[dict[str, Any]]
+    include: list[str] = field(default_factory=lambda: ["~DEFAULT_BRANCH"])
+    exclude: list[str] = field(default_factory=list)
+    bypass_actors: list[dict[str, Any]] = field(default_factory=list)
+    enforcement: Enforcement = "active"
+
+
+@dataclass
+class FakeProtection:
+    """Classic branch protection of one branch (what `GET .../protection` shows)."""
+
+    required_checks: list[tuple[str, int | None]] = field(default_factory=list)  # context, app
+    pull_request_reviews: bool = False  # "Require a pull request before merging"
+    dismiss_stale_reviews: bool = False
+    require_code_owner_reviews: bool = False
+    require_last_push_approval: bool = False
+    bypass_users: list[str] = field(default_factory=list)  # may skip the pull request rules
+    enforce_admins: bool = False
+    allow_force_pushes: bool = False
+    allow_deletions: bool = False
+
+
+@dataclass
+class FakeEnvironment:
+    """A deployment environment. `branch_policy`: "all" (no rule), "protected" (protected
+    branches) or "custom" (`branch_policies`, each (name pattern, "branch"|"tag"))."""
+
+    id: int
+    name: str
+    branch_policy: BranchPolicy = "all"
+    branch_policies: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -70,6 +121,13 @@ class FakeRepo:
     default_branch: str = "main"
     private: bool = True
     description: str | None = None
+    files: dict[str, dict[str, bytes]] = field(default_factory=dict)  # branch -> path -> bytes
+    rulesets: dict[int, FakeRuleset] = field(default_factory=dict)
+    protections: dict[str, FakeProtection] = field(default_factory=dict)  # branch ->
+    environments: dict[str, FakeEnvironment] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)  # Actions repository variables
+    secrets: list[str] = field(default_factory=list)  # Actions repository secrets (names)
+    oidc_sub: dict[str, Any] = field(default_factory=lambda: {"use_default": True})
 
     @property
     def full_name(self) -> str:
@@ -222,11 +280,12 @@ class GitHubState:
         *,
         name: str | None = None,
         maintainers: Iterable[str] = (),
+        privacy: TeamPrivacy = "closed",
     ) -> FakeTeam:
         """Add team `org/slug` (creating the org) with `{login: "active"|"pending"}`."""
         with self._lock:
             found = self.add_org(org)
-            team = FakeTeam(found.login, slug, self._new_id(), name or slug)
+            team = FakeTeam(found.login, slug, self._new_id(), name or slug, privacy=privacy)
             self.teams[(org.lower(), slug.lower())] = team
             for login, state in (members or {}).items():
                 self.set_membership(org, slug, login, state)
@@ -499,6 +558,77 @@ class GitHubState:
         numbers = self._associations.setdefault((full_name.lower(), sha), [])
         if number not in numbers:
             numbers.append(number)
+
+    # -- state: repository settings ------------------------------------------------------
+
+    def put_file(self, path: str, content: bytes | str, *, branch: str | None = None,
+                 repo: str | None = None) -> None:
+        """A file on `branch` (default: the default branch), as the contents API serves it."""
+        with self._lock:
+            found = self._repo(repo)
+            data = content.encode() if isinstance(content, str) else content
+            found.files.setdefault(branch or found.default_branch, {})[path.strip("/")] = data
+
+    def add_ruleset(self, name: str, rules: Sequence[dict[str, Any]], *,
+                    include: Sequence[str] = ("~DEFAULT_BRANCH",), exclude: Sequence[str] = (),
+                    bypass_actors: Sequence[dict[str, Any]] = (),
+                    enforcement: Enforcement = "active", repo: str | None = None) -> FakeRuleset:
+        with self._lock:
+            found = self._repo(repo)
+            ruleset = FakeRuleset(self._new_id(), name, copy.deepcopy(list(rules)),
+                                  list(include), list(exclude),
+                                  copy.deepcopy(list(bypass_actors)), enforcement)
+            found.rulesets[ruleset.id] = ruleset
+            return ruleset
+
+    def protect_branch(self, branch: str, protection: FakeProtection, *,
+                       repo: str | None = None) -> None:
+        with self._lock:
+            for login in protection.bypass_users:
+                self.user(login)
+            self._repo(repo).protections[branch] = protection
+
+    def add_environment(self, name: str, branch_policy: BranchPolicy = "all",
+                        branch_policies: Sequence[tuple[str, str]] = (), *,
+                        repo: str | None = None) -> FakeEnvironment:
+        with self._lock:
+            environment = FakeEnvironment(self._new_id(), name, branch_policy,
+                                          list(branch_policies))
+            self._repo(repo).environments[name] = environment
+            return environment
+
+    def set_variable(self, name: str, value: str | None, *, repo: str | None = None) -> None:
+        """Set (None: delete) an Actions repository variable."""
+        with self._lock:
+            variables = self._repo(repo).variables
+            if value is None:
+                variables.pop(name, None)
+            else:
+                variables[name] = value
+
+    def add_secret(self, name: str, *, repo: str | None = None) -> None:
+        """An Actions repository secret (the API shows names only)."""
+        with self._lock:
+            secrets = self._repo(repo).secrets
+            if name not in secrets:
+                secrets.append(name)
+
+    def set_oidc_customization(self, body: dict[str, Any], *, repo: str | None = None) -> None:
+        """What `PUT .../actions/oidc/customization/sub` with `body` would leave."""
+        with self._lock:
+            self._repo(repo).oidc_sub = dict(body)
+
+    def grant_team(self, org: str, slug: str, permission: Permission | None, *,
+                   repo: str | None = None) -> None:
+        """Give the team `permission` on the repository (None: remove its access)."""
+        if permission is not None and permission not in PERMISSIONS:
+            raise FakeGitHubError(f"permission must be one of {PERMISSIONS}, not {permission!r}")
+        with self._lock:
+            team, key = self._team(org, slug), self._repo(repo).full_name.lower()
+            if permission is None:
+                team.repos.pop(key, None)
+            else:
+                team.repos[key] = permission
 
     # -- state: comments ------------------------------------------------------------------
 

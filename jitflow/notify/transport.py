@@ -1,0 +1,107 @@
+"""The adapter that sends notifications: urllib for webhooks and Slack, boto3 for SNS and
+EventBridge. Every failure becomes `DeliveryFailed`, which the caller records in the outbox
+and retries on the next run: a notification never fails a grant or a revoke.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import boto3
+
+from jitflow.aws import aws_errors, client_config
+from jitflow.errors import AwsError
+from jitflow.model import NotificationTarget
+from jitflow.notify import render
+from jitflow.notify.dispatch import DeliveryFailed
+
+TIMEOUT_SECONDS = 10.0
+SOURCE = "jitflow"  # EventBridge `source`
+# Plain http only to this machine (a local relay or a test receiver); anything else is https.
+_ALLOWED_URL = re.compile(r"\A(?:https://|http://(?:127\.0\.0\.1|localhost|\[::1\])[:/])")
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would resend a signed body (or a Slack message) to a host nobody
+    configured: treat it as a failure instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+class Transport:
+    """A `jitflow.notify.Sender` over the network."""
+
+    def __init__(self, environ: Mapping[str, str], region: str,
+                 session: Callable[[], boto3.Session] = boto3.Session,
+                 timeout: float = TIMEOUT_SECONDS) -> None:
+        self.environ = environ
+        self.region = region
+        self.session = session
+        self.timeout = timeout
+
+    def send(self, target: NotificationTarget, document: dict[str, Any]) -> None:
+        senders = {"webhook": self._webhook, "slack": self._slack, "sns": self._sns,
+                   "eventbridge": self._eventbridge}
+        try:
+            senders[target.kind](target, document)
+        except AwsError as error:
+            raise DeliveryFailed(error.message) from error
+
+    def _env(self, name: str | None) -> str:
+        value = self.environ.get(name or "")
+        if not value:
+            raise DeliveryFailed(f"environment variable {name} is not set")
+        return value
+
+    def _post(self, url: str, payload: bytes, headers: Mapping[str, str]) -> None:
+        if not _ALLOWED_URL.match(url):
+            raise DeliveryFailed("refusing a notification URL that is not https")
+        # the scheme was checked just above: https, or http to this machine only
+        request = urllib.request.Request(url, data=payload, method="POST",  # noqa: S310
+                                         headers={"User-Agent": "jitflow", **headers})
+        try:
+            with _OPENER.open(request, timeout=self.timeout) as response:
+                status = response.status
+        except urllib.error.HTTPError as error:
+            raise DeliveryFailed(f"HTTP {error.code} from the receiver") from error
+        except (urllib.error.URLError, OSError) as error:  # refused, DNS, timeout
+            raise DeliveryFailed(f"could not reach the receiver: {error}") from error
+        if not 200 <= status < 300:
+            raise DeliveryFailed(f"HTTP {status} from the receiver")
+
+    def _webhook(self, target: NotificationTarget, document: dict[str, Any]) -> None:
+        secret = self._env(target.secret_env).encode()
+        payload = render.body(document)
+        self._post(str(target.url), payload, render.webhook_headers(document, payload, secret))
+
+    def _slack(self, target: NotificationTarget, document: dict[str, Any]) -> None:
+        payload = json.dumps(render.slack_message(document)).encode()
+        self._post(self._env(target.url_env), payload, {"Content-Type": "application/json"})
+
+    def _client(self, service: Literal["sns", "events"]) -> Any:
+        return self.session().client(service, region_name=self.region, config=client_config())
+
+    def _sns(self, target: NotificationTarget, document: dict[str, Any]) -> None:
+        with aws_errors("sns:Publish"):
+            self._client("sns").publish(
+                TopicArn=target.topic_arn, Message=render.body(document).decode(),
+                MessageAttributes={"event": {"DataType": "String",
+                                             "StringValue": str(document["event"])}})
+
+    def _eventbridge(self, target: NotificationTarget, document: dict[str, Any]) -> None:
+        with aws_errors("events:PutEvents"):
+            answer = self._client("events").put_events(Entries=[{
+                "Source": SOURCE, "DetailType": f"jitflow {document['event']}",
+                "Detail": render.body(document).decode(), "EventBusName": target.event_bus}])
+        if answer.get("FailedEntryCount"):
+            entry = answer["Entries"][0]
+            raise DeliveryFailed(f"EventBridge refused the event: {entry.get('ErrorCode')}")
