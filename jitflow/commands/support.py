@@ -377,7 +377,10 @@ def commit_audit(audit: AuditRepo, log: AuditLog, message: str, also: Iterable[P
                  ) -> None:
     """Commit the records this run appended (and `also`: the team snapshot) where the log
     lives: the audit branch's checkout, or the working tree of a repository without one."""
-    changed = [*log.changed_files(), *also]
+    extra = list(also)
+    changed = [*log.changed_files(), *extra]
+    if extra:
+        message += "".join(f"\nupdated {path.name}" for path in extra) + "\n"
     if changed:
         commit = audit.commit(changed, message)
         if commit:
