@@ -12,7 +12,8 @@ nothing jitflow holds can change code, policies or workflows without review
    reads, appends and commits there; the workflows' push step pushes it. A command that
    writes creates the checkout when DIR is missing or empty: from the clone's
    `origin/<audit_branch>`, or, on the very first run, as a new orphan branch (the first push
-   creates it).
+   creates it). A clone that has the audit branch checked out is such a checkout itself (an
+   admin repairing the log works there).
 2. Inside a git clone holding `origin/<audit_branch>` (or a local `<audit_branch>`): that ref,
    read through git, never written. A fresh clone runs `git fetch origin <audit_branch>`, then
    `jitflow audit verify`. A command that writes refuses here: records appended to a copy of
@@ -156,6 +157,9 @@ def locate(root: Path, settings: Settings, given: Path | None, *, write: bool) -
     caller appends to it (apply, revoke), which a ref cannot take."""
     if given is not None:
         return _checkout(root, settings, given, create=write)
+    here = _checked_out(root, settings.audit_branch)
+    if here is not None:
+        return AuditRepo("checkout", here, settings.audit_dir)
     ref = branch_ref(root, settings.audit_branch)
     if ref is None:
         return AuditRepo("tree", root, settings.audit_dir)
@@ -177,6 +181,17 @@ def branch_ref(root: Path, branch: str) -> str | None:
             continue
         return ref
     return None
+
+
+def _checked_out(root: Path, branch: str) -> Path | None:
+    """The top of the checkout holding `root` when it has `branch` checked out."""
+    git = Git(root)
+    try:
+        if git.run("symbolic-ref", "--quiet", "--short", "HEAD").strip() != branch:
+            return None
+        return Path(git.run("rev-parse", "--show-toplevel").strip())
+    except GitError:
+        return None
 
 
 def _checkout(root: Path, settings: Settings, directory: Path, *, create: bool) -> AuditRepo:

@@ -110,6 +110,20 @@ def test_a_local_audit_branch_counts_when_origin_has_none(tmp_path: Path) -> Non
     assert locate(tmp_path, SETTINGS, None, write=False).ref == "refs/heads/jitflow-audit"
 
 
+def test_a_clone_with_the_audit_branch_checked_out_is_its_checkout(
+    origin: Path, tmp_path: Path
+) -> None:
+    """Where an admin repairs the log: the working tree's files, not origin's."""
+    work = clone(origin, tmp_path / "work")
+    run_git(work, "switch", "--quiet", "jitflow-audit")
+    found = locate(work / "audit", SETTINGS, None, write=True)
+    assert (found.kind, found.root) == ("checkout", work)
+    (work / "audit" / "2026-11.jsonl").write_text(log_lines(3, forge_line=3))
+    done = _verify(work, "verify")
+    assert done.returncode == 1
+    assert "audit/2026-11.jsonl:3:" in done.stderr and "origin/" not in done.stderr
+
+
 def test_a_missing_checkout_is_made_from_origins_branch(origin: Path, tmp_path: Path) -> None:
     work = clone(origin, tmp_path / "work")
     target = tmp_path / "runner-temp" / "jitflow-audit"

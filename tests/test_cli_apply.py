@@ -772,3 +772,36 @@ def test_a_break_glass_grant_announces_itself_instead_of_an_approval(
     kinds = [r.headers[render.EVENT_HEADER] for r in hook.received]
     assert kinds == ["break_glass_used", "granted"]
     assert json.loads(hook.received[0].body)["reviewers"] == ["sam"]
+
+
+def test_apply_counts_team_approvals_live_whatever_the_snapshot_says(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The team snapshot on the audit branch, which the check counts from, may be stale or
+    forged (anyone with write access can append to the branch): it says pete is a member.
+    GitHub says his membership is pending: apply, asking GitHub, grants nothing."""
+    team = "data-platform" if world.example.mode == "bucket-policy" else "ml-leads"
+    world.fake.add_team("acme", team, {"pete": "pending"})
+    with_origin(world, tmp_path)
+    checkout = tmp_path / "audit-log"
+    world.repo.git("checkout", "--quiet", "--orphan", AUDIT_BRANCH)
+    world.repo.git("rm", "-r", "--quiet", "--cached", ".")
+    world.repo.write("teams.json", json.dumps({
+        "version": 1, "taken_at": "2026-11-30T08:00:00Z", "by": "a forger",
+        "teams": {f"acme/{team}": ["pete"], "acme/security": ["erin"]}}))
+    world.repo.git("add", "teams.json")
+    world.repo.git("commit", "--quiet", "-m", "a snapshot")
+    world.repo.git("push", "--quiet", "origin", AUDIT_BRANCH)
+    world.repo.git("checkout", "--quiet", "--force", "pr")
+    world.repo.git("fetch", "--quiet", "origin")
+    world.add_request()
+    number = world.pull()
+    for login in ("pete",) if world.example.mode == "bucket-policy" else ("pete", "erin"):
+        world.fake.add_review(number, login, "APPROVED")
+    monkeypatch.setenv("JITFLOW_TEAMS_TOKEN", "org-reader")
+    assert world.apply(world.merge(number), monkeypatch, "--audit-repo", str(checkout)) == 1
+    assert aws.granted() == []
+    records = [json.loads(line) for line in
+               next((checkout / "audit").glob("*.jsonl")).read_text().splitlines()]
+    assert [r["event"] for r in records] == ["rejected"]
+    assert "not approved" in records[0]["reason"]
