@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from jitflow.commands.support import (
     add_common_arguments,
+    anchor_head,
     approval_source_from_env,
     broken_log_error,
     commit_audit,
@@ -19,6 +20,7 @@ from jitflow.commands.support import (
     now_of,
     open_removal_engine,
     print_outcomes,
+    raise_first,
     repo_root,
     summary_message,
 )
@@ -90,13 +92,13 @@ def run(args: argparse.Namespace) -> int:
         outcomes = _revoke(args, engine, branch, settings, now)
     except Exception as error:
         finish_stopped_run(root, log, args, title, outcomes=engine.outcomes,
-                           error=error)
+                           error=error, settings=settings)
         raise
     print_outcomes(outcomes)
     if args.commit and not args.dry_run:
         commit_audit(root, log, summary_message(title, outcomes))
-    if problems:
-        raise broken_log_error(log, problems)
+    anchored = anchor_head(root, settings, log, args)  # after the commit: no record is lost
+    raise_first(broken_log_error(log, problems) if problems else None, anchored)
     return 0
 
 
