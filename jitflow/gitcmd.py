@@ -9,14 +9,17 @@ escapes, as `os.fsdecode` does, so they round-trip to the file system.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from jitflow.errors import GitError
 
@@ -469,33 +472,73 @@ class DirectoryHistory:
                 raise GitError(f"{shlex.join(command)} failed (exit {code}) in "
                                f"{self.git.repo}: {stderr}")
 
-    def blob(self, object_id: str) -> bytes:
-        """The content of one blob, through the one `git cat-file --batch` process."""
-        if not _OBJECT_ID.match(object_id):
-            raise GitError(f"not an object id: {object_id!r}")
-        if self._reader is None:
-            try:
-                self._reader = subprocess.Popen(
-                    ["git", "cat-file", "--batch"], cwd=self.git.repo, stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.git._env())
-            except OSError as error:
-                raise GitError(f"cannot run git cat-file --batch: {error}") from error
-        reader = self._reader
-        assert reader.stdin is not None and reader.stdout is not None  # noqa: S101 (PIPE)
+    def _cat_file(self) -> subprocess.Popen[bytes]:
         try:
-            reader.stdin.write(object_id.encode() + b"\n")
-            reader.stdin.flush()
-            header = reader.stdout.readline().split()
-            if len(header) != 3 or header[1] != b"blob" or not header[2].isdigit():
+            return subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.git.repo,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, env=self.git._env(),
+                                    pipesize=1 << 20)  # fewer round trips for big blobs
+        except OSError as error:
+            raise GitError(f"cannot run git cat-file --batch: {error}") from error
+
+    def _next_blob(self, out: IO[bytes], object_id: str) -> bytes:
+        """The next object `git cat-file --batch` writes, which must be blob `object_id`."""
+        try:
+            header = out.readline().split()
+            if len(header) != 3 or header[0] != object_id.encode() or header[1] != b"blob" \
+                    or not header[2].isdigit():
                 raise GitError(f"cannot read blob {object_id} in {self.git.repo}")
             size = int(header[2])
-            data = reader.stdout.read(size)
-            reader.stdout.read(1)  # the newline after each object
+            data = out.read(size)
+            out.read(1)  # the newline after each object
         except OSError as error:
             raise GitError(f"git cat-file --batch failed in {self.git.repo}: {error}") from error
         if len(data) != size:
             raise GitError(f"cannot read blob {object_id} in {self.git.repo}: it ended early")
         return data
+
+    def blob(self, object_id: str) -> bytes:
+        """The content of one blob, asked of one long-lived `git cat-file --batch`."""
+        if not _OBJECT_ID.match(object_id):
+            raise GitError(f"not an object id: {object_id!r}")
+        if self._reader is None:
+            self._reader = self._cat_file()
+        reader = self._reader
+        assert reader.stdin is not None and reader.stdout is not None  # noqa: S101 (PIPE)
+        try:
+            reader.stdin.write(object_id.encode() + b"\n")
+            reader.stdin.flush()
+        except OSError as error:
+            raise GitError(f"git cat-file --batch failed in {self.git.repo}: {error}") from error
+        return self._next_blob(reader.stdout, object_id)
+
+    def blobs(self, object_ids: Sequence[str]) -> Iterator[bytes]:
+        """The contents of many blobs, in order, from one `git cat-file --batch` that is
+        given every id at once (by a thread) and so reads ahead while the caller works."""
+        for object_id in object_ids:
+            if not _OBJECT_ID.match(object_id):
+                raise GitError(f"not an object id: {object_id!r}")
+        if not object_ids:
+            return
+        process = self._cat_file()
+        assert process.stdin is not None and process.stdout is not None  # noqa: S101 (PIPE)
+        stdin = process.stdin
+
+        def ask() -> None:
+            with contextlib.suppress(OSError):  # the reader stopped early and killed git
+                stdin.write(b"".join(oid.encode() + b"\n" for oid in object_ids))
+                stdin.close()
+
+        writer = threading.Thread(target=ask, daemon=True)
+        writer.start()
+        try:
+            for object_id in object_ids:
+                yield self._next_blob(process.stdout, object_id)
+        finally:
+            process.kill()
+            process.wait()
+            writer.join()
+            process.stdout.close()
 
     def subject(self, sha: str) -> str:
         """`<short id> (<date>, "<subject>")` of a commit, for messages."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -75,6 +75,8 @@ class HistorySource(Protocol):
 
     def blob(self, object_id: str) -> bytes: ...
 
+    def blobs(self, object_ids: Sequence[str]) -> Iterable[bytes]: ...
+
     def subject(self, sha: str) -> str: ...
 
     def shallow(self) -> bool: ...
@@ -103,37 +105,70 @@ class HistoryReport:
         count = f"{self.commits} commit{'s' if self.commits != 1 else ''}"
         if self.problems:
             return f"history of {where}: rewritten ({count} checked)"
+        if not self.commits:
+            return f"history of {where}: no commit changed it yet"
         shallow = " (a shallow clone: from its first commit only)" if self.shallow else ""
         return f"history of {where}: {count}, each only appended{shallow}"
 
 
 def check_history(source: HistorySource, worktree: bool = False) -> HistoryReport:
     """Walk the history `source` gives (and, with `worktree`, the working tree's changes to
-    it, which must be on top of `source.ref`) and judge every version of every log file."""
+    it, which must be on top of `source.ref`) and judge every version of every log file.
+
+    The list of changes is read first (small: paths and object ids), then every version it
+    names in one stream, in order, so that git reads ahead while each is judged."""
     walker = _Walker(source)
-    commits = 0
-    for commit in source.commits():
-        changes = [(name, ("blob", c.new_blob) if c.status != "D" else None,
+    commits = [(commit.sha, changes) for commit in source.commits()
+               if (changes := sorted(
+                   (name, ("blob", c.new_blob) if c.status != "D" else None,
                     c.status == "D" or c.new_mode in _REGULAR)
-                   for c in commit.changes if (name := walker.log_file(c.path)) is not None]
-        if changes:
-            commits += 1
-            walker.apply(commit.sha, changes)
+                   for c in commit.changes if (name := walker.log_file(c.path)) is not None))]
+    contents = iter(source.blobs([where for _sha, changes in commits
+                                  for _name, (_kind, where), regular in _read(changes)
+                                  if regular]))
+    try:
+        for sha, changes in commits:
+            walker.apply(sha, changes, contents)
+    finally:
+        close = getattr(contents, "close", None)  # stop git at once on a failure
+        if close is not None:
+            close()
     if worktree:
-        changes = [(name, ("path", path), True) for path in source.worktree_changes()
-                   if (name := walker.log_file(path)) is not None]
+        changes = sorted((name, ("path", path), True) for path in source.worktree_changes()
+                         if (name := walker.log_file(path)) is not None)
         if changes:
-            walker.apply(WORKTREE, changes)
-    return HistoryReport(source.directory, source.ref, commits, walker.problems(),
+            walker.apply(WORKTREE, changes, iter(()))
+    return HistoryReport(source.directory, source.ref, len(commits), walker.problems(),
                          walker.notes, source.shallow(), worktree)
 
 
-@dataclass(frozen=True)
+def _read(changes: list[_Change]) -> list[tuple[str, tuple[str, str], bool]]:
+    """The changes whose new content is read (all but deletions)."""
+    return [(name, where, regular) for name, where, regular in changes if where is not None]
+
+
+@dataclass(eq=False)
 class _Version:
+    """One version of a log file: its bytes while its file is the one changing (compared
+    byte for byte), else only their sha256 (so a long history holds about one file)."""
+
     size: int
-    digest: bytes  # sha256 of the content
     open_end: bool  # the last line has no newline yet
     source: tuple[str, str]  # ("blob", object id) or ("path", repo-relative path)
+    content: bytes | None
+    digest: bytes = b""
+
+    def forget_content(self) -> None:
+        if self.content is not None:
+            self.digest = hashlib.sha256(self.content).digest()
+            self.content = None
+
+    def starts(self, data: bytes) -> bool:
+        """`data` starts with this version's bytes."""
+        if self.content is not None:
+            return data.startswith(self.content)
+        return len(data) >= self.size and \
+            hashlib.sha256(memoryview(data)[:self.size]).digest() == self.digest
 
 
 @dataclass(frozen=True)
@@ -180,36 +215,43 @@ class _Walker:
 
     # ------------------------------------------------------------------ one commit
 
-    def apply(self, at: str, changes: list[_Change]) -> None:
+    def apply(self, at: str, changes: list[_Change], contents: Iterator[bytes]) -> None:
+        """Judge one commit's changes (sorted by name); `contents`: the new blobs' contents,
+        in that order (the working tree's files are read here)."""
         stale = False
-        for name, source, regular in sorted(changes):
-            data = self.read(source) if source is not None and regular else None
-            old, kept = self.files.pop(name, None), self.protected.get(name)
-            starts = _Prefixes(data or b"", old, kept)
+        for name, source, regular in changes:
+            data = None if source is None or not regular else \
+                next(contents) if source[0] == "blob" else self.read(source)
+            old = self.files.pop(name, None)
             if source is not None and data is not None:
-                self.files[name] = _Version(len(data), starts.whole,
-                                            bool(data) and not data.endswith(b"\n"), source)
-            self.judge(at, name, data, regular, starts)
+                self.files[name] = _Version(len(data), bool(data) and not data.endswith(b"\n"),
+                                            source, data)
+            self.judge(at, name, old, data, regular)
             if _MONTH_FILE.match(name):
-                stale = stale or not self.feed(name, data, starts)
+                stale = stale or not self.feed(name, old, data)
         if stale:
             self.follow_again()
         if self.clean():
             self.protected, self.protected_at = dict(self.files), at
+        changed = {name for name, _source, _regular in changes}
+        for name, version in [*self.files.items(), *self.protected.items()]:
+            if name not in changed:
+                version.forget_content()
 
-    def judge(self, at: str, name: str, data: bytes | None, regular: bool,
-              starts: _Prefixes) -> None:
-        kept = starts.kept
+    def judge(self, at: str, name: str, old: _Version | None, data: bytes | None,
+              regular: bool) -> None:
+        kept = self.protected.get(name)
+        content = data or b""
         if not regular:
             self.rewrites.setdefault(name, _Rewrite(at, name, None, "replaced the file with a "
                                                                    "link or a submodule"))
-        elif kept is not None and not starts.keeps(kept):
+        elif kept is not None and not kept.starts(content):
             self.rewrites.setdefault(name, self.describe(at, name, kept, data))
         elif name in self.rewrites:
             undone = self.rewrites.pop(name)
             self.notes.append(f"{self.label(at)} restored {self.path(name)}, of which "
                               f"{self.label(undone.at)} had {undone.what}")
-        elif starts.old is not None and not starts.keeps(starts.old):
+        elif old is not None and not old.starts(content):
             done = "deleted" if data is None else "rewrote"
             self.notes.append(f"{self.label(at)} {done} {self.path(name)} while the log did "
                               "not verify, keeping all it held when it last verified "
@@ -219,7 +261,7 @@ class _Walker:
         """What a version did to the protected content: deleted, cut or changed it."""
         if data is None:
             return _Rewrite(at, name, None, "deleted the file")
-        before = self.read(kept.source) or b""
+        before = kept.content if kept.content is not None else self.read(kept.source) or b""
         if len(data) < len(before) and before.startswith(data):
             start = data.count(b"\n") + 1
             lost = before[len(data):].count(b"\n") or 1
@@ -235,11 +277,10 @@ class _Walker:
 
     # ------------------------------------------------------------------ the chain
 
-    def feed(self, name: str, data: bytes | None, starts: _Prefixes) -> bool:
+    def feed(self, name: str, old: _Version | None, data: bytes | None) -> bool:
         """Follow the lines a commit appended to the last month file; False when the change
         is anything else (the chain must then be followed again from the start)."""
-        old = starts.old
-        if data is None or (old is not None and not starts.keeps(old)):
+        if data is None or (old is not None and not old.starts(data)):
             return False
         if any(other > name and version.size for other, version in self.files.items()
                if _MONTH_FILE.match(other)):
@@ -275,26 +316,6 @@ class _Walker:
                         f"{self.label(r.at)} {r.what}, which the log held when it last "
                         f"verified ({since}): the audit log may only be appended to")
                 for r in self.rewrites.values()]
-
-
-class _Prefixes:
-    """One sha256 pass over a new version: the digests of its prefixes as long as the version
-    before it (`old`) and the protected one (`kept`), and of the whole."""
-
-    def __init__(self, data: bytes, old: _Version | None, kept: _Version | None) -> None:
-        self.old, self.kept = old, kept
-        sizes = sorted({v.size for v in (old, kept) if v is not None and v.size <= len(data)})
-        hasher, start, view = hashlib.sha256(), 0, memoryview(data)
-        self.digests: dict[int, bytes] = {}
-        for size in [*sizes, len(data)]:
-            hasher.update(view[start:size])
-            start = size
-            self.digests[size] = hasher.copy().digest()
-        self.whole = self.digests[len(data)]
-
-    def keeps(self, version: _Version) -> bool:
-        """The new version starts with `version`'s content, byte for byte."""
-        return self.digests.get(version.size) == version.digest
 
 
 def _first_difference(a: bytes, b: bytes) -> int:
