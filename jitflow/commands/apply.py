@@ -20,6 +20,7 @@ from jitflow.audit.store import AuditLog
 from jitflow.commands.support import (
     actor_from_env,
     add_common_arguments,
+    anchor_head,
     approval_source_from_env,
     commit_audit,
     finish_stopped_run,
@@ -29,6 +30,7 @@ from jitflow.commands.support import (
     open_engine,
     print_outcomes,
     push_before,
+    raise_first,
     repo_root,
     summary_message,
 )
@@ -88,13 +90,14 @@ def _record_rejection(
     sha: str,
     reason: str,
     now: datetime,
-) -> None:
+) -> AuditLog:
     log = AuditLog(root / settings.audit_dir)
     record = log.append("rejected", {"commit": sha, "reason": reason, "actor": actor_from_env()},
                         now)
     notify_run(log, settings, since=int(record["seq"]) - 1, now=now)
     if args.commit:
         commit_audit(root, log, f"jitflow apply: rejected {sha[:12]}\n\n{reason}\n")
+    return log
 
 
 def _end_deleted(engine: Engine, merge: VerifiedMerge, now: datetime) -> list[Outcome]:
@@ -133,9 +136,10 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
     except Rejected as error:
         print(f"jitflow: rejected: {error.message}", file=sys.stderr)
         if not args.dry_run:
-            _record_rejection(root, settings, args, sha=sha, reason=error.message, now=now)
+            log = _record_rejection(root, settings, args, sha=sha, reason=error.message, now=now)
             numbers = [p.number for p in client.pulls_for_commit(sha)]
             _comment(client, numbers[0] if numbers else None, rejected_comment(error.message))
+            raise_first(anchor_head(root, settings, log, args))
         return 1
     engine, log = open_engine(root, settings, args.dry_run, policies=merge.result.policies)
     since = last_seq(engine)
@@ -146,7 +150,7 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
         if not args.dry_run:  # what was granted before the failure stands: say so
             _announce(client, merge, engine.outcomes, now)
         finish_stopped_run(root, log, args, title, outcomes=engine.outcomes,
-                           error=error)
+                           error=error, settings=settings)
         raise
     print_outcomes(outcomes)
     if not args.dry_run:
@@ -154,6 +158,7 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
         notify_run(log, settings, since=since, now=now)
         if args.commit:
             commit_audit(root, log, summary_message(title, outcomes))
+    raise_first(anchor_head(root, settings, log, args))  # after the commit: no record is lost
     return 1 if any(o.action == "rejected" for o in outcomes) else 0
 
 

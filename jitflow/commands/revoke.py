@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from jitflow.commands.support import (
     add_common_arguments,
+    anchor_head,
     approval_source_from_env,
     broken_log_error,
     commit_audit,
@@ -21,6 +22,7 @@ from jitflow.commands.support import (
     now_of,
     open_removal_engine,
     print_outcomes,
+    raise_first,
     repo_root,
     summary_message,
 )
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         outcomes = _revoke(args, engine, branch, settings, now)
     except Exception as error:
         finish_stopped_run(root, log, args, title, outcomes=engine.outcomes,
-                           error=error)
+                           error=error, settings=settings)
         raise
     overdue = [] if args.dry_run or args.request else \
         settle_reviews(engine.run.ledger, _review_reader(), now)
@@ -104,12 +106,11 @@ def run(args: argparse.Namespace) -> int:
                    expiring=args.request is None)
     if args.commit and not args.dry_run:
         commit_audit(root, log, summary_message(title, outcomes))
-    if problems:
-        raise broken_log_error(log, problems)
-    if overdue:
-        raise ReviewOverdue("break-glass review overdue (approve the merged pull request, as "
-                            "one of the listed reviewers):\n"
-                            + "\n".join(due.text(now) for due in overdue))
+    anchored = anchor_head(root, settings, log, args)  # after the commit: no record is lost
+    review = None if not overdue else ReviewOverdue(
+        "break-glass review overdue (approve the merged pull request, as one of the listed "
+        "reviewers):\n" + "\n".join(due.text(now) for due in overdue))
+    raise_first(broken_log_error(log, problems) if problems else None, anchored, review)
     return 0
 
 
