@@ -232,8 +232,10 @@ class Git:
             entries = self._tree_entries(commit, prefix + "/", recursive=True)
         return {name: object_id for kind, object_id, name in entries if kind == "blob"}
 
-    def show_many(self, ref: str, paths: Sequence[str]) -> dict[str, bytes | None]:
-        """`show` for many paths at one ref, in a fixed number of git calls."""
+    def blob_ids(self, ref: str, paths: Sequence[str]) -> dict[str, str]:
+        """The blob object id of each of `paths` that is a file at `ref` (the others are left
+        out), in a fixed number of git calls: git looks the exact paths up in its trees,
+        whatever the size of their folders."""
         commit = self.rev_parse(ref)
         wanted_set = {p.strip("/") for p in paths} - {""}
         wanted = sorted(wanted_set)
@@ -243,6 +245,11 @@ class Git:
             for kind, object_id, name in self._tree_entries_of(commit, chunk):
                 if kind == "blob" and name in wanted_set:
                     object_ids[name] = object_id
+        return object_ids
+
+    def show_many(self, ref: str, paths: Sequence[str]) -> dict[str, bytes | None]:
+        """`show` for many paths at one ref, in a fixed number of git calls."""
+        object_ids = self.blob_ids(ref, paths)
         blobs = self.read_blobs(list(object_ids.values()))
         found: dict[str, bytes | None] = {}
         for path in paths:
@@ -272,27 +279,6 @@ class Git:
             blobs[object_id] = out[start : start + int(header[2])]
             position = start + int(header[2]) + 1  # the newline after each object
         return blobs
-
-    def paths_in_history(self, ref: str, directories: Sequence[str]) -> set[str]:
-        """Every file path under `directories` that existed in any commit reachable from `ref`.
-
-        One `git log` over the whole history (`--full-history`: no side branch is pruned):
-        every path a commit added, changed or deleted, and for merges (`-c`) every path that
-        differs from all parents, i.e. a path that no parent had. Output that is not such a
-        path is a GitError, never skipped."""
-        commit = self.rev_parse(ref)
-        prefixes = tuple(d.strip("/") + "/" for d in directories)
-        if not prefixes:
-            return set()
-        out = self.run(
-            "-c", "log.showRoot=true", "log", "--format=", "--name-only", "-z", "--no-renames",
-            "--full-history", "-c", "--no-show-signature", commit, "--", *prefixes,
-        )
-        paths = {name for name in out.split("\0") if name}
-        strange = sorted(p for p in paths if not p.startswith(prefixes))
-        if strange:
-            raise GitError(f"unexpected git log output in {self.repo}: {strange[0]!r}")
-        return paths
 
     def changed_files(self, base: str, head: str) -> list[Change]:
         """Paths that differ between two commits, renames shown as delete + add."""
