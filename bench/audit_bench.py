@@ -1,6 +1,6 @@
 """Benchmark of `jitflow audit verify` (reported, never asserted).
 
-    .venv/bin/python bench/audit_bench.py [--runs N] [--sizes 10000,100000]
+    .venv/bin/python bench/audit_bench.py [--runs N] [--sizes 10000,100000] [--history 1000x10]
 
 Generates audit logs of 10,000 and 100,000 records (`chain.next_record`, every field filled
 in as the engine writes a grant, about 700 bytes a line, one every 8 minutes: ~5,400 per
@@ -17,16 +17,27 @@ Reports the median wall time and the median peak resident memory of each process
 `ru_maxrss`, read by a small launcher: see childstats.py), and their ratios. Targets at
 100,000 records: <= 1.5x the minimal verifier's time and <= 2x its peak memory. Generation
 is not timed.
+
+Then the history check (`--history COMMITSxRECORDS`, default 1000x10): a git repository whose
+audit/ got RECORDS records in each of COMMITS commits (written with `git fast-import`), and
+`jitflow audit verify DIR` there (chain and history) against the same files outside git
+(chain only). No target: the figure says what one `git log` pass and reading every version of
+the log once cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from childstats import run_child
 
@@ -54,8 +65,18 @@ print(f"{count} records intact")
 
 def generate(directory: Path, count: int) -> None:
     directory.mkdir(parents=True)
-    last = None
     month, lines = "", list[str]()
+    for record in records(count):
+        if chain.month_of(record["time"]) != month and lines:
+            (directory / f"{month}.jsonl").write_text("".join(lines), encoding="utf-8")
+            lines = []
+        month = chain.month_of(record["time"])
+        lines.append(chain.dumps(record) + "\n")
+    (directory / f"{month}.jsonl").write_text("".join(lines), encoding="utf-8")
+
+
+def records(count: int) -> Iterator[dict[str, Any]]:
+    last = None
     for index in range(count):
         request = f"analytics-raw/alice-backfill-{index:06d}"
         last = chain.next_record(
@@ -78,12 +99,54 @@ def generate(directory: Path, count: int) -> None:
                 "reason": f"Backfill partition {index} after the nightly job failed",
             },
         )
-        if chain.month_of(last["time"]) != month and lines:
-            (directory / f"{month}.jsonl").write_text("".join(lines), encoding="utf-8")
-            lines = []
-        month = chain.month_of(last["time"])
-        lines.append(chain.dumps(last) + "\n")
-    (directory / f"{month}.jsonl").write_text("".join(lines), encoding="utf-8")
+        yield last
+
+
+def history_repository(root: Path, commits: int, per_commit: int) -> Path:
+    """A git repository whose audit/ got `per_commit` records in each of `commits` commits."""
+    root.mkdir(parents=True)
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=main"], cwd=root, check=True)
+    files: dict[str, bytes] = {}
+    stream = []
+    made = records(commits * per_commit)
+    for number in range(commits):
+        changed = set()
+        for record in itertools.islice(made, per_commit):
+            name = f"audit/{chain.month_of(record['time'])}.jsonl"
+            files[name] = files.get(name, b"") + chain.dumps(record).encode() + b"\n"
+            changed.add(name)
+        stream.append(f"commit refs/heads/main\ncommitter bench <bench@example.com> "
+                      f"{1_600_000_000 + number} +0000\ndata 7\nrecords\n".encode())
+        for name in sorted(changed):
+            stream.append(f"M 100644 inline {name}\ndata {len(files[name])}\n".encode())
+            stream.append(files[name] + b"\n")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=root, input=b"".join(stream),
+                   check=True)
+    subprocess.run(["git", "checkout", "--quiet", "main"], cwd=root, check=True)
+    return root / "audit"
+
+
+def measure_history(work: Path, spec: str, runs: int) -> None:
+    commits, per_commit = (int(n) for n in spec.split("x"))
+    in_git = history_repository(work / f"history-{spec}", commits, per_commit)
+    outside = work / f"outside-{spec}"
+    shutil.copytree(in_git, outside)
+    size = sum(p.stat().st_size for p in outside.iterdir()) / 1e6
+    print(f"history: {commits} commits of {per_commit} records ({size:.0f} MB at the end):")
+    commands = {
+        "in git (chain+history)": [sys.executable, "-m", "jitflow", "audit", "verify",
+                                   str(in_git)],
+        "outside git (chain)": [sys.executable, "-m", "jitflow", "audit", "verify",
+                                str(outside)],
+    }
+    for command in commands.values():
+        run_child(command, work)
+    for name, command in commands.items():
+        samples = [run_child(command, work) for _ in range(runs)]
+        times = [t for t, _ in samples]
+        print(f"  {name:<24} median {statistics.median(times):.2f} s (range {min(times):.2f}-"
+              f"{max(times):.2f}), peak {statistics.median([m for _, m in samples]) / 1024:.0f}"
+              f" MB, {runs} runs")
 
 
 def measure(directory: Path, runs: int, work: Path) -> dict[str, tuple[float, float]]:
@@ -116,6 +179,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--history", default="1000x10",
+                        help="COMMITSxRECORDS for the history check ('' to skip)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)  # children run here, so `-m jitflow` imports the installed package
@@ -130,6 +195,8 @@ def main() -> int:
                 "minimal verifier"]
             print(f"  ratio: time {ours_t / base_t:.2f}x (target <= 1.5x), "
                   f"peak memory {ours_m / base_m:.2f}x (target <= 2x)")
+        if args.history:
+            measure_history(work, args.history, args.runs)
     return 0
 
 

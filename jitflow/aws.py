@@ -23,8 +23,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from jitflow.audit.anchor import Stored
 from jitflow.bucketpolicy import NoSuchBucketError
-from jitflow.errors import AwsError
+from jitflow.errors import AwsError, ConfigError
 from jitflow.grants import (
     PATH_ROOT,
     DeleteConflictError,
@@ -48,8 +49,14 @@ if TYPE_CHECKING:
 DEFAULT_MAX_ATTEMPTS = 5
 _T = TypeVar("_T")
 _C = TypeVar("_C")
+
+
 class NoSuchBucketPolicyError(AwsError):
     """The bucket has no policy (GetBucketPolicy's answer for a bucket without one)."""
+
+
+class NoSuchParameterError(AwsError):
+    """The SSM parameter does not exist."""
 
 
 _CODE_ERRORS: dict[str, type[AwsError]] = {
@@ -59,6 +66,7 @@ _CODE_ERRORS: dict[str, type[AwsError]] = {
     "EntityAlreadyExists": EntityExistsError,
     "DeleteConflict": DeleteConflictError,
     "LimitExceeded": QuotaExceededError,
+    "ParameterNotFound": NoSuchParameterError,
 }
 
 
@@ -482,3 +490,64 @@ def read_secret(secret_id: str, default_region: str, session: boto3.Session | No
     if not isinstance(value, str) or not value.strip():
         raise AwsError(f"the AWS Secrets Manager secret {secret_id} holds no text")
     return value.strip()
+
+
+@_unreadable_answers
+class AnchorParameter:
+    """The SSM parameter that holds the audit chain's head (jitflow.audit.anchor): named by
+    `audit_anchor` in jitflow.yaml, in `region`, in the account of the caller's own
+    credentials (the hub account; never an assumed role). A String parameter the bootstrap
+    creates with the value `unset`; jitflow reads it, its history, and overwrites it."""
+
+    def __init__(self, client: Any, name: str, region: str) -> None:
+        self.client = client
+        self.name = name
+        self.region = region
+
+    @classmethod
+    def from_settings(cls, settings: Settings, session: boto3.Session | None = None,
+                      max_attempts: int | None = None) -> AnchorParameter:
+        """Retries as `Accounts` sets them: an explicit `max_attempts`, else AWS_MAX_ATTEMPTS
+        or the profile's, else DEFAULT_MAX_ATTEMPTS."""
+        session = session or boto3.Session()
+        if max_attempts is None and configured_max_attempts(session) is None:
+            max_attempts = DEFAULT_MAX_ATTEMPTS
+        with aws_errors("ssm client"):
+            client = session.client("ssm", region_name=settings.region,
+                                    config=client_config(max_attempts))
+        return cls(client, settings.audit_anchor, settings.region)
+
+    def _missing(self) -> ConfigError:
+        return ConfigError(f"the audit anchor parameter {self.name} does not exist in "
+                           f"{self.region}: the bootstrap creates it with the value unset "
+                           "(docs/setup.md, \"The audit anchor\")")
+
+    def read(self) -> Stored:
+        """The current value and its version (ssm:GetParameter)."""
+        try:
+            found = _call("ssm:GetParameter", self.client.get_parameter, Name=self.name)
+        except NoSuchParameterError:
+            raise self._missing() from None
+        parameter = found["Parameter"]
+        return Stored(str(parameter["Value"]), int(parameter["Version"]),
+                      parameter.get("LastModifiedDate"))
+
+    def write(self, value: str) -> int:
+        """Overwrite the value (ssm:PutParameter); the new version."""
+        written = _call("ssm:PutParameter", self.client.put_parameter, Name=self.name,
+                        Value=value, Overwrite=True)
+        return int(written["Version"])
+
+    def history(self) -> list[Stored]:
+        """Every version SSM keeps (the last 100), oldest first (ssm:GetParameterHistory)."""
+        try:
+            with aws_errors("ssm:GetParameterHistory"):
+                paginator = self.client.get_paginator("get_parameter_history")
+                pages = list(paginator.paginate(Name=self.name,
+                                                PaginationConfig={"PageSize": 50}))
+        except NoSuchParameterError:
+            raise self._missing() from None
+        versions = [Stored(str(v["Value"]), int(v["Version"]), v.get("LastModifiedDate"),
+                           v.get("LastModifiedUser"))
+                    for page in pages for v in page["Parameters"]]
+        return sorted(versions, key=lambda v: v.version)

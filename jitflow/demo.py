@@ -45,6 +45,7 @@ import yaml
 
 from jitflow.clock import iso, parse_time
 from jitflow.errors import ConfigError, JitflowError, UsageError
+from jitflow.model import Settings
 from jitflow.sandbox.moto import enforce_iam, moto_server
 
 if TYPE_CHECKING:
@@ -575,6 +576,16 @@ def seed_aws(story: Story) -> None:
     secrets = story.client("secretsmanager", SETUP, ex.account)
     story.teams_secret = secrets.create_secret(Name=TEAMS_SECRET,
                                                SecretString="demo-teams-token")["ARN"]
+    seed_anchor(story)
+
+
+def seed_anchor(story: Story) -> None:
+    """The audit anchor parameter, as the bootstrap creates it: `unset` until the first run
+    that records something writes the log's head (jitflow.audit.anchor)."""
+    settings: Any = yaml.safe_load((story.source / "jitflow.yaml").read_text())
+    name = settings.get("audit_anchor") or Settings(admins=(), accounts={}).audit_anchor
+    story.client("ssm", SETUP, story.ex.account).put_parameter(Name=name, Value="unset",
+                                                               Type="String")
 
 
 def seed_github(story: Story) -> None:
@@ -1112,6 +1123,16 @@ def step_audit(story: Story) -> None:
     story.expect("jitflow audit verify: chain intact",
                  result.returncode == 0 and "audit chain intact" in output,
                  "exit 0 and 'audit chain intact'", f"exit {result.returncode}\n{output}")
+    story.say("And, with AWS credentials that may read it, against the head each run wrote to "
+              "the audit anchor in AWS (`--anchor`):")
+    result = subprocess.run([sys.executable, "-m", "jitflow", "audit", "verify", "--anchor"],
+                            cwd=checkout, env={**base_env(story), **aws_env(story)},
+                            capture_output=True, text=True, check=False)
+    output = (result.stdout + result.stderr).strip()
+    story.show(output.splitlines()[-1] if result.returncode == 0 else output)
+    story.expect("jitflow audit verify --anchor: the log's head is the anchored record",
+                 result.returncode == 0 and "the log's head is the anchored record" in output,
+                 "exit 0 and the anchored head", f"exit {result.returncode}\n{output}")
 
 
 Step = tuple[str, Callable[[Story], None]]

@@ -9,13 +9,17 @@ escapes, as `os.fsdecode` does, so they round-trip to the file system.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import subprocess
-from collections.abc import Sequence
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from jitflow.errors import GitError
 
@@ -142,14 +146,19 @@ class Git:
 
     def rev_parse(self, ref: str) -> str:
         """The commit id `ref` names (tags are peeled to their commit)."""
+        sha = self.resolve(ref)
+        if sha is None:
+            raise GitError(f"no commit {ref!r} in {self.repo}")
+        return sha
+
+    def resolve(self, ref: str) -> str | None:
+        """`rev_parse`, or None when `ref` names no commit (a new repository's HEAD)."""
         result = self._run(
             ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
             ok=(0, 1),
         )
         sha = _decode(result.stdout).strip()
-        if result.returncode != 0 or not sha:
-            raise GitError(f"no commit {ref!r} in {self.repo}")
-        return sha
+        return sha if result.returncode == 0 and sha else None
 
     def head(self) -> str:
         return self.rev_parse("HEAD")
@@ -223,8 +232,10 @@ class Git:
             entries = self._tree_entries(commit, prefix + "/", recursive=True)
         return {name: object_id for kind, object_id, name in entries if kind == "blob"}
 
-    def show_many(self, ref: str, paths: Sequence[str]) -> dict[str, bytes | None]:
-        """`show` for many paths at one ref, in a fixed number of git calls."""
+    def blob_ids(self, ref: str, paths: Sequence[str]) -> dict[str, str]:
+        """The blob object id of each of `paths` that is a file at `ref` (the others are left
+        out), in a fixed number of git calls: git looks the exact paths up in its trees,
+        whatever the size of their folders."""
         commit = self.rev_parse(ref)
         wanted_set = {p.strip("/") for p in paths} - {""}
         wanted = sorted(wanted_set)
@@ -234,6 +245,11 @@ class Git:
             for kind, object_id, name in self._tree_entries_of(commit, chunk):
                 if kind == "blob" and name in wanted_set:
                     object_ids[name] = object_id
+        return object_ids
+
+    def show_many(self, ref: str, paths: Sequence[str]) -> dict[str, bytes | None]:
+        """`show` for many paths at one ref, in a fixed number of git calls."""
+        object_ids = self.blob_ids(ref, paths)
         blobs = self.read_blobs(list(object_ids.values()))
         found: dict[str, bytes | None] = {}
         for path in paths:
@@ -263,27 +279,6 @@ class Git:
             blobs[object_id] = out[start : start + int(header[2])]
             position = start + int(header[2]) + 1  # the newline after each object
         return blobs
-
-    def paths_in_history(self, ref: str, directories: Sequence[str]) -> set[str]:
-        """Every file path under `directories` that existed in any commit reachable from `ref`.
-
-        One `git log` over the whole history (`--full-history`: no side branch is pruned):
-        every path a commit added, changed or deleted, and for merges (`-c`) every path that
-        differs from all parents, i.e. a path that no parent had. Output that is not such a
-        path is a GitError, never skipped."""
-        commit = self.rev_parse(ref)
-        prefixes = tuple(d.strip("/") + "/" for d in directories)
-        if not prefixes:
-            return set()
-        out = self.run(
-            "-c", "log.showRoot=true", "log", "--format=", "--name-only", "-z", "--no-renames",
-            "--full-history", "-c", "--no-show-signature", commit, "--", *prefixes,
-        )
-        paths = {name for name in out.split("\0") if name}
-        strange = sorted(p for p in paths if not p.startswith(prefixes))
-        if strange:
-            raise GitError(f"unexpected git log output in {self.repo}: {strange[0]!r}")
-        return paths
 
     def changed_files(self, base: str, head: str) -> list[Change]:
         """Paths that differ between two commits, renames shown as delete + add."""
@@ -361,3 +356,205 @@ class Git:
             input=_encode(message),
         )
         return self.head()
+
+
+# --------------------------------------------------------------------- a directory's history
+
+@dataclass(frozen=True)
+class RawChange:
+    """One path a commit changed against its first parent (`git log --raw`)."""
+
+    status: str  # "A" added, "M" modified, "D" deleted, "T" type changed
+    new_mode: str  # "000000" when deleted
+    new_blob: str  # all zeros when deleted
+    path: str  # repo-relative, posix
+
+
+@dataclass(frozen=True)
+class RawCommit:
+    sha: str
+    changes: tuple[RawChange, ...]
+
+
+class DirectoryHistory:
+    """The history of one directory along the first parents of `ref`, for
+    jitflow.audit.history: one `git log` pass, streamed, and one `git cat-file --batch`
+    process for the contents. Use it as a context manager (it closes that process)."""
+
+    def __init__(self, git: Git, ref: str, directory: str) -> None:
+        self.git = git
+        self.ref = ref
+        self.directory = directory.strip("/")
+        self._commit = git.rev_parse(ref)
+        self._reader: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> DirectoryHistory:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            if reader.stdin is not None:
+                reader.stdin.close()
+            reader.kill()
+            reader.wait()
+
+    def _pathspec(self) -> str:
+        return self.directory + "/" if self.directory not in ("", ".") else "."
+
+    def commits(self) -> Iterator[RawCommit]:
+        """Every commit on the first-parent line of `ref` that changed the directory, oldest
+        first, each with its changes against its first parent (merges included, renames as
+        delete + add), read as git writes them."""
+        args = ["-c", "log.showRoot=true", "log", "--reverse", "--first-parent",
+                "--diff-merges=first-parent", "--raw", "-z", "--no-renames", "--no-abbrev",
+                "--no-show-signature", "--format=commit %H", self._commit, "--",
+                self._pathspec()]
+        sha: str | None = None
+        changes: list[RawChange] = []
+        tokens = self._stream(args)
+        for token in tokens:
+            text = _decode(token).lstrip("\n")
+            if text.startswith("commit "):
+                if sha is not None:
+                    yield RawCommit(sha, tuple(changes))
+                sha, changes = text[7:].strip(), []
+            elif text.startswith(":") and sha is not None:
+                changes.append(_raw_change(text, _decode(next(tokens, b"")), self.git.repo))
+            elif text:
+                raise GitError(f"unexpected git log output in {self.git.repo}: {text[:80]!r}")
+        if sha is not None:
+            yield RawCommit(sha, tuple(changes))
+
+    def _stream(self, args: Sequence[str]) -> Iterator[bytes]:
+        """The NUL-separated fields of `git ARGS`, read as they come; GitError on failure."""
+        command = ["git", *args]
+        with tempfile.TemporaryFile() as errors:
+            try:
+                process = subprocess.Popen(command, cwd=self.git.repo, stdin=subprocess.DEVNULL,
+                                           stdout=subprocess.PIPE, stderr=errors,
+                                           env=self.git._env())
+            except OSError as error:
+                raise GitError(f"cannot run {shlex.join(command)}: {error}") from error
+            assert process.stdout is not None  # noqa: S101 (stdout=PIPE)
+            try:
+                pending = b""
+                while chunk := process.stdout.read(1 << 16):
+                    *fields, pending = (pending + chunk).split(b"\0")
+                    yield from fields
+                if pending:
+                    yield pending
+            finally:
+                process.stdout.close()
+                if process.poll() is None:
+                    process.kill()
+                code = process.wait()
+            if code != 0:
+                errors.seek(0)
+                stderr = _decode(errors.read()).strip() or "(no output)"
+                raise GitError(f"{shlex.join(command)} failed (exit {code}) in "
+                               f"{self.git.repo}: {stderr}")
+
+    def _cat_file(self) -> subprocess.Popen[bytes]:
+        try:
+            return subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.git.repo,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, env=self.git._env(),
+                                    pipesize=1 << 20)  # fewer round trips for big blobs
+        except OSError as error:
+            raise GitError(f"cannot run git cat-file --batch: {error}") from error
+
+    def _next_blob(self, out: IO[bytes], object_id: str) -> bytes:
+        """The next object `git cat-file --batch` writes, which must be blob `object_id`."""
+        try:
+            header = out.readline().split()
+            if len(header) != 3 or header[0] != object_id.encode() or header[1] != b"blob" \
+                    or not header[2].isdigit():
+                raise GitError(f"cannot read blob {object_id} in {self.git.repo}")
+            size = int(header[2])
+            data = out.read(size)
+            out.read(1)  # the newline after each object
+        except OSError as error:
+            raise GitError(f"git cat-file --batch failed in {self.git.repo}: {error}") from error
+        if len(data) != size:
+            raise GitError(f"cannot read blob {object_id} in {self.git.repo}: it ended early")
+        return data
+
+    def blob(self, object_id: str) -> bytes:
+        """The content of one blob, asked of one long-lived `git cat-file --batch`."""
+        if not _OBJECT_ID.match(object_id):
+            raise GitError(f"not an object id: {object_id!r}")
+        if self._reader is None:
+            self._reader = self._cat_file()
+        reader = self._reader
+        assert reader.stdin is not None and reader.stdout is not None  # noqa: S101 (PIPE)
+        try:
+            reader.stdin.write(object_id.encode() + b"\n")
+            reader.stdin.flush()
+        except OSError as error:
+            raise GitError(f"git cat-file --batch failed in {self.git.repo}: {error}") from error
+        return self._next_blob(reader.stdout, object_id)
+
+    def blobs(self, object_ids: Sequence[str]) -> Iterator[bytes]:
+        """The contents of many blobs, in order, from one `git cat-file --batch` that is
+        given every id at once (by a thread) and so reads ahead while the caller works."""
+        for object_id in object_ids:
+            if not _OBJECT_ID.match(object_id):
+                raise GitError(f"not an object id: {object_id!r}")
+        if not object_ids:
+            return
+        process = self._cat_file()
+        assert process.stdin is not None and process.stdout is not None  # noqa: S101 (PIPE)
+        stdin = process.stdin
+
+        def ask() -> None:
+            with contextlib.suppress(OSError):  # the reader stopped early and killed git
+                stdin.write(b"".join(oid.encode() + b"\n" for oid in object_ids))
+                stdin.close()
+
+        writer = threading.Thread(target=ask, daemon=True)
+        writer.start()
+        try:
+            for object_id in object_ids:
+                yield self._next_blob(process.stdout, object_id)
+        finally:
+            process.kill()
+            process.wait()
+            writer.join()
+            process.stdout.close()
+
+    def subject(self, sha: str) -> str:
+        """`<short id> (<date>, "<subject>")` of a commit, for messages."""
+        return self.git.run("show", "-s", "--no-show-signature",
+                            "--format=%h (%cs, \"%s\")", sha, "--").strip()
+
+    def shallow(self) -> bool:
+        """A shallow clone: its history starts at a commit that had parents."""
+        return self.git.run("rev-parse", "--is-shallow-repository").strip() == "true"
+
+    def worktree_changes(self) -> list[str]:
+        """The tracked paths under the directory whose working copy differs from `ref`
+        (modified, deleted, type changed; files git does not track are not listed)."""
+        out = self.git.run("diff", "--name-only", "-z", "--no-renames", "--no-ext-diff",
+                           "--no-textconv", self._commit, "--", self._pathspec())
+        return [path for path in out.split("\0") if path]
+
+    def worktree_file(self, path: str) -> bytes | None:
+        """The working copy of `path` (repo-relative); None when it is gone."""
+        try:
+            return (self.git.repo / path).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise GitError(f"cannot read {self.git.repo / path}: {error.strerror}") from error
+
+
+def _raw_change(meta: str, path: str, repo: Path) -> RawChange:
+    """One `--raw` entry: `:<old mode> <new mode> <old id> <new id> <status>` and its path."""
+    fields = meta[1:].split(" ")
+    if len(fields) != 5 or not path or not _OBJECT_ID.match(fields[3]):
+        raise GitError(f"unexpected git log output in {repo}: {meta[:80]!r}")
+    return RawChange(fields[4][:1], fields[1], fields[3], path)

@@ -55,6 +55,16 @@ class GitTree:
         return sorted(self.git.list_files(self.ref, directory))
 
 
+def find_worktree_root(start: Path) -> Path | None:
+    """The nearest ancestor of `start` (or itself) holding `.git`: the top of the git working
+    tree it is in; None outside one. Looks at the file system only (no git call)."""
+    current = start.resolve()
+    for candidate in (current, *current.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
 def find_repo_root(start: Path) -> Path:
     """The nearest ancestor holding `policies/` or `.git`; `start` itself when none does."""
     current = start.resolve()

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import os
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from jitflow.audit.store import AuditLog
+
 ROOT = Path(__file__).resolve().parent.parent
 EXISTING = "requests/analytics-raw/alice-clickstream-backfill.yaml"
 NEW = "requests/analytics-raw/alice-new-backfill.yaml"
+RECORDED_AT = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # the time of records on main
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test Author",
     "GIT_AUTHOR_EMAIL": "author@example.com",
@@ -112,6 +116,16 @@ class Repo:
         run_git(scratch, "commit", "--quiet", "-m", f"audit: {', '.join(files)}")
         self.git("fetch", "--quiet", str(scratch), f"+{branch}:{branch}")
         return run_git(scratch, "rev-parse", "HEAD").strip()
+
+    def record_on_main(self, request_id: str, *events: str) -> None:
+        """Commit audit records about `request_id` to main's log (audit/), as apply and revoke
+        do, then return to `pr`."""
+        self.git("checkout", "--quiet", "main")
+        log = AuditLog(self.path / "audit")
+        for event in events:
+            log.append(event, {"request": request_id, "actor": "jitflow"}, RECORDED_AT)
+        self.commit(f"audit: {', '.join(events)} {request_id}")
+        self.git("checkout", "--quiet", "pr")
 
     def add_request(self, name: str = NEW, **changes: Any) -> str:
         self.write(name, dump(request_data(**changes)))

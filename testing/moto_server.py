@@ -45,6 +45,13 @@ from testing import builders
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
+ANCHOR = Settings(admins=(), accounts={}).audit_anchor  # the default audit anchor parameter
+
+
+def create_anchor(ssm: Any, name: str = ANCHOR) -> None:
+    """The audit anchor parameter as the bootstrap creates it: a String holding `unset`
+    (jitflow.audit.anchor)."""
+    ssm.put_parameter(Name=name, Value="unset", Type="String")
 
 
 @dataclass(frozen=True)
@@ -217,6 +224,7 @@ def build_world(
     server.reset()
     iam = server.client("iam")
     s3 = server.client("s3")
+    create_anchor(server.client("ssm"))
     for bucket in buckets:
         s3.create_bucket(Bucket=bucket)
         for key in objects:

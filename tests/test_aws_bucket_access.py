@@ -42,6 +42,7 @@ from testing.moto_server import (
     audit_events,
     can_get,
     can_put,
+    create_anchor,
     create_user,
     enforcing,
     instrument_clients,
@@ -158,6 +159,7 @@ def build(server: MotoServer, audit: Path) -> dict[str, Any]:
     """The account, built with enforcement off."""
     server.reset()
     iam, s3 = server.client("iam"), server.client("s3")
+    create_anchor(server.client("ssm"))
     for bucket in (LAKE, OTHER):
         s3.create_bucket(Bucket=bucket)
         for key in ("clickstream/seed.txt", "backfill/seed.txt", "seed.txt"):

@@ -22,12 +22,14 @@ from typing import Any
 import pytest
 
 from jitflow import cli
+from jitflow.audit.anchor import head_value
 from jitflow.audit.store import AuditLog
 from jitflow.engine import Engine
 from jitflow.errors import AwsError
 from testing.builders import Approvals
 from testing.moto_server import (
     ACCOUNT,
+    ANCHOR,
     FAULT_KINDS,
     T0,
     FaultInjector,
@@ -380,6 +382,9 @@ def test_revoke_stopped_by_the_second_account_commits_the_first_accounts_removal
     assert message.startswith("jitflow revoke: expired and orphaned grants (stopped part-way)")
     assert f"expired: {request_id}" in message and "Stopped by: 1 of 2 accounts" in message
     assert _git(repo, "status", "--porcelain") == ""  # nothing left for the push to refuse
+    head = AuditLog(repo / "audit").view([]).head  # ...and anchored after the commit
+    assert head is not None and world.admin_client("ssm").get_parameter(
+        Name=ANCHOR)["Parameter"]["Value"] == head_value(head)
     pushed = _push_audit(repo)
     assert pushed.returncode == 0, pushed.stderr
     assert _git(repo, "rev-parse", "origin/main") == _git(repo, "rev-parse", "HEAD")

@@ -25,13 +25,21 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from jitflow.audit import chain
+from jitflow.audit.anchor import head_value
+from jitflow.audit.store import AuditLog
 from jitflow.cli import main
 from jitflow.clock import parse_time
 from jitflow.notify import render
 from jitflow.sandbox.github import FakeGitHub
 from testing.check_repo import NEW, Repo, dump, request_data, run_git
 from testing.foundation import ml_request_data
-from testing.moto_server import FaultInjector, instrument_clients, no_retry_sleep
+from testing.moto_server import (
+    ANCHOR,
+    FaultInjector,
+    create_anchor,
+    instrument_clients,
+    no_retry_sleep,
+)
 from testing.receiver import receiver
 
 REPOSITORY = "acme/access"
@@ -219,6 +227,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, example: Example) -> Iterator[Aws]:
         iam = boto3.client("iam", region_name="us-east-1")
         s3 = boto3.client("s3", region_name="us-east-1")
         example.setup(iam, s3)
+        create_anchor(boto3.client("ssm", region_name="us-east-1"))
         yield Aws(iam, s3, example)
 
 
@@ -241,6 +250,11 @@ def test_approved_merge_is_granted_commented_and_committed(
     [comment] = world.fake.comments(number)
     assert "Granted" in comment.body and world.example.seen_in_comment in comment.body
     assert "jitflow apply" in world.repo.git("log", "-1", "--format=%s")
+    # After its commit, apply wrote the log's new head to the audit anchor.
+    head = AuditLog(world.repo.path / "audit").view([]).head
+    assert head is not None and head.seq == 1
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    assert ssm.get_parameter(Name=ANCHOR)["Parameter"]["Value"] == head_value(head)
 
     # The requester gives the access back: a later PR deletes the file -> early revoke.
     world.repo.git("checkout", "--quiet", "-B", "pr", "main")

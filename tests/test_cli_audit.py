@@ -54,9 +54,11 @@ def log_dir(tmp_path: Path) -> Path:
 def test_verify_an_intact_log(log_dir: Path) -> None:
     result = jitflow("audit", "verify", str(log_dir))
     assert result.returncode == 0, result.stderr
-    first, second = result.stdout.splitlines()
+    first, second, third = result.stdout.splitlines()
     assert first == "audit chain intact: 4 records in 2 files"
     assert second.startswith("last record: seq 4 at 2026-11-02T09:00:00Z, hash ")
+    # tmp_path is in no git repository: the history check says it did not run.
+    assert third == f"history check skipped: {log_dir} is not in a git repository"
 
 
 def test_verify_reports_every_problem_as_file_and_line(log_dir: Path) -> None:

@@ -418,7 +418,7 @@ def test_a_request_id_recorded_only_on_the_audit_branch_is_never_reused(make_pr)
     pr.repo.on_audit_branch({"audit/2026-11.jsonl": json.dumps(record) + "\n"})
     result = pr.run()
     assert result.returncode == 1
-    assert "was already used on the base branch" in result.stdout
+    assert "was already used (the audit log records it)" in result.stdout
 
 
 def test_the_bucket_policy_budget_comes_from_the_audit_branch(make_pr) -> None:  # type: ignore[no-untyped-def]

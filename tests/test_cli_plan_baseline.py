@@ -100,9 +100,9 @@ def test_the_size_budget_comes_from_the_audit_branch(
     run_git(repo, "commit", "--quiet", "-m", "the log, on its branch")
     run_git(repo, "checkout", "--quiet", "--orphan", "main")
     run_git(repo, "rm", "-r", "--quiet", "--cached", "audit")
-    for path in (repo / "audit").iterdir():
-        path.unlink()
-    path = str(repo / "requests" / "analytics-raw" / "fix.yaml")
-    assert main(["plan", "--format", "json", "--at", "2026-12-01T10:00:00Z", path]) == 0
+    for file in (repo / "audit").iterdir():
+        file.unlink()
+    request = str(repo / "requests" / "analytics-raw" / "fix.yaml")
+    assert main(["plan", "--format", "json", "--at", "2026-12-01T10:00:00Z", request]) == 0
     (shown,) = json.loads(capsys.readouterr().out)
     assert shown["bucket_policy_budget"]["analytics-raw"]["recorded"] == 19_900

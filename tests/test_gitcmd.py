@@ -266,6 +266,16 @@ def test_show_many_with_more_paths_than_one_call_takes(
     assert repo.show_many("HEAD", paths) == {path: repo.show("HEAD", path) for path in paths}
 
 
+def test_blob_ids_finds_exactly_the_files_named_as_list_blobs_does(repo: Git) -> None:
+    files: dict[str, bytes | None] = {name: name.encode() + b"\n" for name in HOSTILE}
+    commit_files(repo, files, "hostile names")
+    listed = repo.list_blobs("HEAD", "")
+    asked = [*HOSTILE, "requests/a.yaml", "requests", "requests/*", "requests/missing.yaml"]
+    assert repo.blob_ids("HEAD", asked) == {p: listed[p] for p in [*HOSTILE, "requests/a.yaml"]}
+    assert repo.blob_ids("HEAD~1", HOSTILE) == {}
+    assert repo.blob_ids("HEAD", []) == {}
+
+
 def test_read_blobs_reads_by_object_id_and_refuses_anything_else(repo: Git) -> None:
     blobs = repo.list_blobs("HEAD", "")
     assert set(blobs) == {"README.md", "requests/a.yaml"}
@@ -281,72 +291,6 @@ def test_read_blobs_reads_by_object_id_and_refuses_anything_else(repo: Git) -> N
     tree = repo.run("rev-parse", "HEAD^{tree}").strip()
     with pytest.raises(GitError, match="cannot read blob"):
         repo.read_blobs([tree])  # not a blob
-
-
-def test_paths_in_history_lists_every_path_that_ever_existed(repo: Git) -> None:
-    names = ["requests/p/kept.yaml", "requests/p/gone.yml", "requests/p/new\nline.yaml",
-             "requests/p/-rf", "requests/p/*.yaml"]
-    first = repo.head()
-    commit_files(repo, dict.fromkeys(names, b"x\n"), "add")
-    commit_files(repo, {"requests/p/gone.yml": None, "requests/p/new\nline.yaml": None}, "rm")
-    commit_files(repo, {"requests/p2/other.yaml": b"o\n", "requests/px.yaml": b"x\n"}, "more")
-    assert repo.paths_in_history("HEAD", ["requests/p"]) == set(names)
-    assert repo.paths_in_history("HEAD", ["requests/p/", "requests/p2"]) == {
-        *names, "requests/p2/other.yaml"
-    }
-    assert repo.paths_in_history(first, ["requests/p"]) == set()
-    assert repo.paths_in_history("HEAD", ["requests/none"]) == set()
-    assert repo.paths_in_history("HEAD", []) == set()
-    assert repo.paths_in_history("HEAD", ["requests"]) >= {"requests/a.yaml", *names}
-
-
-def test_paths_in_history_includes_the_root_commit_whatever_the_config(repo: Git) -> None:
-    repo.run("config", "log.showRoot", "false")
-    assert repo.paths_in_history("HEAD", ["requests"]) == {"requests/a.yaml"}
-
-
-def test_paths_in_history_follows_every_side_of_every_merge(repo: Git) -> None:
-    start = repo.head()
-    repo.run("checkout", "--quiet", "-b", "side")
-    commit_files(repo, {"requests/side.yaml": b"s\n"}, "side adds")
-    commit_files(repo, {"requests/side.yaml": None}, "side removes again")
-    repo.run("checkout", "--quiet", "main")
-    commit_files(repo, {"requests/main.yaml": b"m\n"}, "main adds")
-    # A merge that adds a file neither parent has (an "evil" merge).
-    repo.run("merge", "--quiet", "--no-ff", "--no-commit", "side")
-    (repo.repo / "requests" / "evil.yaml").write_bytes(b"e\n")
-    repo.run("add", "--all")
-    repo.run("commit", "--quiet", "-m", "merge")
-    found = repo.paths_in_history("HEAD", ["requests"])
-    assert found == {"requests/a.yaml", "requests/side.yaml", "requests/main.yaml",
-                     "requests/evil.yaml"}
-    assert repo.paths_in_history(start, ["requests"]) == {"requests/a.yaml"}
-
-
-def test_paths_in_history_keeps_a_side_the_merge_result_does_not_show(repo: Git) -> None:
-    """A merge whose requests/ equal its second parent's: git's default history
-    simplification would follow only that parent and never see x.yaml on the first."""
-    repo.run("checkout", "--quiet", "-b", "side")
-    commit_files(repo, {"requests/a.yaml": b"a: 2\n"}, "side edits a")
-    repo.run("checkout", "--quiet", "main")
-    commit_files(repo, {"requests/x.yaml": b"x\n"}, "main adds x")
-    commit_files(repo, {"requests/x.yaml": None}, "main removes x")
-    repo.run("merge", "--quiet", "--no-ff", "-m", "merge side", "side")
-    assert "requests/x.yaml" in repo.paths_in_history("HEAD", ["requests"])
-
-
-def test_paths_in_history_refuses_output_it_does_not_understand(
-    repo: Git, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real_run = Git.run
-
-    def noisy(self: Git, *args: str, input: bytes | None = None) -> str:
-        out = real_run(self, *args, input=input)
-        return "gpg: Signature made\n" + out if "log" in args else out
-
-    monkeypatch.setattr(Git, "run", noisy)
-    with pytest.raises(GitError, match="unexpected git log output"):
-        repo.paths_in_history("HEAD", ["requests"])
 
 
 def test_changed_files_added_modified_deleted_and_type_changed(repo: Git) -> None:

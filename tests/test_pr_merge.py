@@ -139,6 +139,23 @@ def test_modifying_a_merged_request_is_refused(world: World) -> None:
         world.verify(world.merge())
 
 
+def test_a_merge_reusing_the_id_of_a_grant_given_back_is_refused(world: World) -> None:
+    """Apply refuses what the check refuses (the same `check_changes`, at the merge's base):
+    an approved request under the id of a grant that was given back early."""
+    rid = "analytics-raw/alice-clickstream-backfill"
+    repo = world.repo
+    repo.record_on_main(rid, "granted")
+    repo.on_main(EXISTING, None)
+    repo.record_on_main(rid, "early_revoked")
+    repo.git("rebase", "--quiet", "main")
+    world.base = repo.git("rev-parse", "main").strip()
+    repo.add_request(EXISTING)
+    world.open()
+    world.fake.add_review(world.number, "erin", "APPROVED")
+    with pytest.raises(Rejected, match=f"request id {rid} was already used.*never reused"):
+        world.verify(world.merge())
+
+
 def test_deleted_request_file_becomes_an_early_revoke(world: World) -> None:
     world.repo.remove(EXISTING)
     world.repo.commit("give my access back")

@@ -7,8 +7,9 @@ Changing, removing, adding or moving any record therefore breaks a link that
 `verify_chain` reports with the file and line where it shows.
 
 What a chain cannot prove by itself: that records were not cut off its *end* (a removed
-last record or last month file leaves a shorter chain that is still intact). Compare the
-last record's seq and hash with an earlier copy (git history) to catch that.
+last record or last month file leaves a shorter chain that is still intact), or that a record
+was not edited with every hash after it recomputed. The anchor (jitflow.audit.anchor: the head
+kept outside git) and the history check (jitflow.audit.history: git's earlier versions) do.
 """
 
 from __future__ import annotations

@@ -11,16 +11,15 @@ anchor. Records past a break are never trusted: a grant recorded there counts as
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jitflow.audit import chain, segment
+from jitflow.audit import anchor, chain, segment
+from jitflow.audit.anchor import MONTH_FILES
 from jitflow.audit.segment import NOTHING, Anchor
 from jitflow.problems import Problem
-
-MONTH_FILES = "the month files"
 
 
 def numbered(files: list[Path]) -> Iterator[tuple[Path, int, str]]:
@@ -43,15 +42,19 @@ class Part:
     records: list[dict[str, Any]] = field(default_factory=list)  # up to the anchor, if kept
     places: list[Anchor] = field(default_factory=list)  # where each of those records is
     first: dict[str, Any] | None = None  # its first verifiable record
+    hashes: dict[int, str] = field(default_factory=dict)  # seq -> hash, of the seqs asked for
+    legitimate: bool = True  # a segment not reported as forged (the month files always are)
 
     @property
     def is_segment(self) -> bool:
         return self.label != MONTH_FILES
 
 
-def follow(label: str, files: list[Path], keep: bool) -> Part:
+def follow(label: str, files: list[Path], keep: bool,
+           seqs: Collection[int] = frozenset()) -> Part:
     """Follow one part: the month files, or a segment (whose records after the first must be
-    ones a segment may hold; the first is judged by `segment.start_problems`)."""
+    ones a segment may hold; the first is judged by `segment.start_problems`). The hashes of
+    the verifiable records at `seqs` go into `hashes`."""
     part = Part(label, files)
     follower = chain.ChainFollower()
     for path, number, text in numbered(files):
@@ -64,6 +67,8 @@ def follow(label: str, files: list[Path], keep: bool) -> Part:
             return part
         part.first = part.first or record
         part.anchor = Anchor(path.name, number, record["seq"], record["hash"])
+        if record["seq"] in seqs:
+            part.hashes[record["seq"]] = record["hash"]
         if keep:
             part.records.append(record)
             part.places.append(part.anchor)
@@ -79,6 +84,7 @@ class Walk:
     trusted: list[dict[str, Any]]  # each legitimate part's records up to its anchor
     problems: list[Problem]  # each segment's start (forged) or notice (legitimate)
     next_number: int  # the n of the next segment's file
+    parts: list[Part] = field(default_factory=list)  # every part, the forged segments too
 
 
 def segment_files(directory: Path) -> list[tuple[int, Path]]:
@@ -89,16 +95,21 @@ def segment_files(directory: Path) -> list[tuple[int, Path]]:
     return sorted((n, p) for n, p in found if n is not None)
 
 
-def walk(month_files: list[Path], segments: list[tuple[int, Path]], keep: bool) -> Walk:
-    main = follow(MONTH_FILES, month_files, keep)
-    result = Walk(main, main, list(main.records), [], 1)
+def walk(month_files: list[Path], segments: list[tuple[int, Path]], keep: bool,
+         seqs: Mapping[str, Collection[int]] | None = None) -> Walk:
+    """Follow every part in order; `seqs`: the seqs whose hashes to collect, by part label."""
+    wanted = seqs or {}
+    main = follow(MONTH_FILES, month_files, keep, wanted.get(MONTH_FILES, frozenset()))
+    result = Walk(main, main, list(main.records), [], 1, [main])
     for number, path in segments:
         result.next_number = number + 1
-        part = follow(path.name, [path], keep)
+        part = follow(path.name, [path], keep, wanted.get(path.name, frozenset()))
+        result.parts.append(part)
         current = result.current
         wrong = segment.start_problems(part.first, current.anchor, current.broken,
                                        current.label)
         if wrong:
+            part.legitimate = False
             result.problems += [Problem(str(path), 1, None, message) for message in wrong]
             continue
         assert part.first is not None  # noqa: S101 (start_problems checked it)
@@ -107,6 +118,28 @@ def walk(month_files: list[Path], segments: list[tuple[int, Path]], keep: bool) 
         result.trusted += part.records
         result.current = part
     return result
+
+
+def view(month_files: list[Path], segments: list[tuple[int, Path]],
+         wanted: Collection[anchor.Head]) -> anchor.LogView:
+    """The log's head and what it holds where each of the `wanted` heads says a record is, in
+    one pass a line at a time (jitflow.audit.anchor)."""
+    seqs: dict[str, set[int]] = {}
+    for head in wanted:
+        seqs.setdefault(head.part, set()).add(head.seq)
+    walked = walk(month_files, segments, keep=False, seqs=seqs)
+    by_label = {part.label: part for part in walked.parts}
+    found: dict[anchor.Head, anchor.Found] = {}
+    for head in wanted:
+        part = by_label.get(head.part)
+        if part is None or not part.files:
+            found[head] = anchor.NOT_THERE
+            continue
+        found[head] = anchor.Found(True, part.legitimate, part.anchor.seq, part.broken,
+                                   part.hashes.get(head.seq) if part.legitimate else None)
+    last = walked.current.anchor
+    return anchor.LogView(None if last == NOTHING else
+                          anchor.Head(last.file, last.seq, last.hash), found)
 
 
 def segment_problems(segments: list[tuple[int, Path]], walked: Walk) -> list[Problem]:

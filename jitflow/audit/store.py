@@ -22,13 +22,14 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jitflow.audit import chain, parts, segment
+from jitflow.audit import anchor, chain, parts, segment
+from jitflow.audit.anchor import MONTH_FILES
 from jitflow.clock import iso, parse_time
 from jitflow.errors import AuditError
 from jitflow.problems import Problem
@@ -211,6 +212,11 @@ class AuditLog:
         """The records about one request (`policy/name`), in order."""
         return self.select(lambda record: record.get("request") == request_id)
 
+    def view(self, wanted: Collection[anchor.Head]) -> anchor.LogView:
+        """The log's head, and what it holds where each `wanted` head says a record is
+        (jitflow.audit.anchor), in one pass a line at a time."""
+        return parts.view(self.month_files(), parts.segment_files(self.directory), wanted)
+
     def changed_files(self) -> list[Path]:
         """Files this instance appended to, in first-change order (for `git commit`)."""
         return list(self._changed)
@@ -328,7 +334,7 @@ class AuditLog:
         not verify on its own or does not start from a record of the log before it. Returns
         (segment file, records re-chained) of each segment."""
         with self._locked():
-            main = parts.follow(parts.MONTH_FILES, self.month_files(), keep=True)
+            main = parts.follow(MONTH_FILES, self.month_files(), keep=True)
             wrong = self._stray_problems() + (chain.verify_chain(self.lines()) if main.broken
                                               else [])
             if wrong:

@@ -21,6 +21,7 @@ from jitflow.auditrepo import AuditRepo
 from jitflow.commands.support import (
     actor_from_env,
     add_common_arguments,
+    anchor_head,
     approval_source_from_env,
     audit_location,
     commit_audit,
@@ -33,6 +34,7 @@ from jitflow.commands.support import (
     open_engine,
     print_outcomes,
     push_before,
+    raise_first,
     refresh_team_snapshot,
     repo_root,
     summary_message,
@@ -95,13 +97,14 @@ def _record_rejection(
     sha: str,
     reason: str,
     now: datetime,
-) -> None:
+) -> AuditLog:
     log = AuditLog(log_dir)
     record = log.append("rejected", {"commit": sha, "reason": reason, "actor": actor_from_env()},
                         now)
     notify_run(log, settings, since=int(record["seq"]) - 1, now=now)
     if args.commit:
         commit_audit(audit, log, f"jitflow apply: rejected {sha[:12]}\n\n{reason}\n")
+    return log
 
 
 def _end_deleted(engine: Engine, merge: VerifiedMerge, now: datetime) -> list[Outcome]:
@@ -148,10 +151,11 @@ def _apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: 
     except Rejected as error:
         print(f"jitflow: rejected: {error.message}", file=sys.stderr)
         if not args.dry_run:
-            _record_rejection(audit, log_dir, settings, args, sha=sha, reason=error.message,
-                              now=now)
+            log = _record_rejection(audit, log_dir, settings, args, sha=sha,
+                                    reason=error.message, now=now)
             numbers = [p.number for p in client.pulls_for_commit(sha)]
             _comment(client, numbers[0] if numbers else None, rejected_comment(error.message))
+            raise_first(anchor_head(root, settings, log, args))
         return 1
     engine, log = open_engine(root, settings, args.dry_run, policies=merge.result.policies,
                               log_dir=log_dir)
@@ -163,7 +167,7 @@ def _apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: 
         if not args.dry_run:  # what was granted before the failure stands: say so
             _announce(client, merge, engine.outcomes, now)
         finish_stopped_run(audit, log, args, title, outcomes=engine.outcomes,
-                           error=error)
+                           error=error, settings=settings)
         raise
     print_outcomes(outcomes)
     if not args.dry_run:
@@ -174,6 +178,7 @@ def _apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: 
             snapshot = refresh_team_snapshot(audit, branch[1] if branch else None,
                                              client if client.reads_teams else None, now)
             commit_audit(audit, log, summary_message(title, outcomes), also=snapshot)
+    raise_first(anchor_head(root, settings, log, args))  # after the commit: no record is lost
     return 1 if any(o.action == "rejected" for o in outcomes) else 0
 
 

@@ -9,14 +9,19 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from jitflow.audit.anchor import AGREE, NO_HEAD, AnchorReport
 from jitflow.audit.store import AuditLog
-from jitflow.auditrepo import AUDIT_REPO_HELP, given_checkout, locate
+from jitflow.auditrepo import AUDIT_REPO_HELP, AuditRepo, given_checkout, locate
 from jitflow.clock import iso, parse_time
-from jitflow.errors import InvalidInput, UsageError
-from jitflow.model import Settings
+from jitflow.errors import AwsError, InvalidInput, UsageError
 from jitflow.problems import Problem
+from jitflow.tree import find_worktree_root
+
+if TYPE_CHECKING:
+    from jitflow.audit.history import HistoryReport
+    from jitflow.model import Settings
 
 DEFAULT_DIR = "audit"
 SETTINGS_FILE = "jitflow.yaml"  # jitflow.settings.SETTINGS_FILE (a test keeps them equal)
@@ -28,10 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     verify = actions.add_parser(
         "verify",
         help="check the hash chain; every broken record is reported as FILE:LINE",
-        description="Check the audit log's hash chain across all month files. Exit 0 when "
-        "it is intact, 1 with every problem as FILE:LINE: message.",
+        description="Check the audit log's hash chain across all month files and, when the "
+        "directory is in a git repository, that every commit to it (and the working tree) only "
+        "appended to it. Exit 0 when it is intact, 1 with every problem as FILE:LINE: message.",
     )
     verify.add_argument("dir", nargs="?", metavar="DIR", help=DIR_HELP)
+    verify.add_argument("--anchor", action="store_true",
+                        help="also compare the log's head with the audit anchor in AWS (the SSM "
+                             "parameter audit_anchor of ./jitflow.yaml, in its region) and with "
+                             "every head the anchor held since its last reset; exit 3 when AWS "
+                             "cannot be reached")
     repair = actions.add_parser(
         "repair",
         help="re-chain the marked segments revoke wrote while the log was broken",
@@ -63,17 +74,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help=AUDIT_REPO_HELP)
 
 
-def _settings(root: Path) -> Settings:
-    """ROOT/jitflow.yaml, else the defaults (audit_dir audit, audit_branch jitflow-audit)."""
-    if not (root / SETTINGS_FILE).is_file():
-        return Settings(admins=(), accounts={}, audit_dir=DEFAULT_DIR)
-    # Settings need YAML and the schemas: loaded only when they are read.
-    from jitflow.settings import load_settings  # noqa: PLC0415
-    from jitflow.tree import FsTree  # noqa: PLC0415
-
-    return load_settings(FsTree(root))
-
-
 @contextmanager
 def _directory(args: argparse.Namespace) -> Iterator[str]:
     """The directory named on the command line; else where jitflow.auditrepo finds the log:
@@ -89,7 +89,7 @@ def _directory(args: argparse.Namespace) -> Iterator[str]:
     settings = _settings(root)
     audit = locate(root, settings, given_checkout(args.audit_repo),
                    write=args.audit_action == "repair")
-    args.audit_location = audit  # for checks across the log's git history
+    args.audit_location = audit  # where the history check reads the log's git history
     if audit.kind == "tree":
         yield str(root / settings.audit_dir) if trail else settings.audit_dir
         return
@@ -108,6 +108,27 @@ def _directory(args: argparse.Namespace) -> Iterator[str]:
                 error.message.replace(str(directory), label)) from None
 
 
+def _settings(root: Path | None = None) -> Settings:
+    """ROOT/jitflow.yaml (default: ./jitflow.yaml), else the defaults (audit_dir audit,
+    audit_branch jitflow-audit). Settings need YAML and the schemas: loaded only when they
+    are read."""
+    from jitflow.model import Settings  # noqa: PLC0415
+
+    root = Path.cwd() if root is None else root
+    if not (root / SETTINGS_FILE).is_file():
+        return Settings(admins=(), accounts={}, audit_dir=DEFAULT_DIR)
+    from jitflow.settings import load_settings  # noqa: PLC0415
+    from jitflow.tree import FsTree  # noqa: PLC0415
+
+    return load_settings(FsTree(root))
+
+
+def _repo_root(given: Path) -> Path:
+    from jitflow.tree import find_repo_root  # noqa: PLC0415
+
+    return find_repo_root(given)
+
+
 def _log(directory: str, named: bool) -> AuditLog:
     path = Path(directory)
     if path.exists() and not path.is_dir():
@@ -119,17 +140,88 @@ def _log(directory: str, named: bool) -> AuditLog:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    summary = _log(args.dir, args.named).summary()  # one streaming pass
-    problems = summary.problems
+    log = _log(args.dir, args.named)
+    summary = log.summary()  # one streaming pass
+    history = _history(args.dir, getattr(args, "audit_location", None))
+    anchor = _anchor(log) if getattr(args, "anchor", False) else None  # repair has none
+    notes = (history.notes if not isinstance(history, str) else []) + \
+        (anchor.history.notes if anchor is not None else [])
+    problems = summary.problems + (history.problems if not isinstance(history, str)
+                                   else []) + _anchor_problems(anchor)
     if problems:
-        raise InvalidInput(problems, _broken(args.dir, problems))
+        for note in notes:
+            print(f"jitflow: note: {note}", file=sys.stderr)
+        raise InvalidInput(problems, _verdict(args.dir, summary.problems, history, anchor))
     last = summary.last
     if last is None:
         print(f"audit chain intact: 0 records in 0 files (no audit records in {args.dir})")
-        return 0
-    print(f"audit chain intact: {summary.records} records in {summary.files} files")
-    print(f"last record: seq {last['seq']} at {last['time']}, hash {last['hash']}")
+    else:
+        print(f"audit chain intact: {summary.records} records in {summary.files} files")
+        print(f"last record: seq {last['seq']} at {last['time']}, hash {last['hash']}")
+    print(history if isinstance(history, str) else history.summary())
+    for note in notes:
+        print(f"  note: {note}")
+    if anchor is not None:
+        print(f"audit anchor {anchor.name} ({anchor.stored.text()}): {anchor.verdict.message}")
     return 0
+
+
+def _history(directory: str, audit: AuditRepo | None = None) -> HistoryReport | str:
+    """The git history check of the audit directory, on HEAD and in the working tree; or why
+    it was skipped. A log read from its branch's ref (jitflow.auditrepo) is checked on that
+    ref's history, with no working tree."""
+    if audit is not None and audit.kind == "ref" and audit.ref is not None:
+        from jitflow.audit.history import check_history  # noqa: PLC0415
+        from jitflow.gitcmd import DirectoryHistory, Git  # noqa: PLC0415
+
+        with DirectoryHistory(Git(audit.root), audit.ref, audit.audit_dir) as source:
+            return check_history(source, worktree=False)
+    path = Path(directory).resolve()
+    root = find_worktree_root(path if path.exists() else path.parent)
+    if root is None:
+        return f"history check skipped: {directory} is not in a git repository"
+    # git only in a repository: outside one, `audit verify` stays as light as it was.
+    from jitflow.audit.history import check_history  # noqa: PLC0415
+    from jitflow.gitcmd import DirectoryHistory, Git  # noqa: PLC0415
+
+    git = Git(root)
+    if git.resolve("HEAD") is None:
+        return f"history check skipped: the git repository at {root} has no commit yet"
+    with DirectoryHistory(git, "HEAD", path.relative_to(root).as_posix()) as source:
+        return check_history(source, worktree=True)
+
+
+def _anchor(log: AuditLog) -> AnchorReport:
+    """The log against the audit anchor in AWS (settings from ./jitflow.yaml, if any)."""
+    from jitflow.audit.anchor import check_anchor  # noqa: PLC0415
+    from jitflow.aws import AnchorParameter  # noqa: PLC0415
+
+    settings = _settings()
+    try:
+        return check_anchor(AnchorParameter.from_settings(settings), log)
+    except AwsError as error:
+        raise AwsError(f"cannot read the audit anchor {settings.audit_anchor} in "
+                       f"{settings.region}: {error.message}") from error
+
+
+def _anchor_problems(anchor: AnchorReport | None) -> list[Problem]:
+    if anchor is None or anchor.agrees:
+        return []
+    where = f"{anchor.name} ({anchor.stored.text()})"
+    found = [] if anchor.verdict.kind in (AGREE, NO_HEAD) else [
+        Problem(where, None, None, f"{anchor.verdict.kind}: {anchor.verdict.message}")]
+    return found + [Problem(anchor.name, None, None, message)
+                    for message in anchor.history.problems]
+
+
+def _verdict(directory: str, chain: list[Problem], history: HistoryReport | str,
+             anchor: AnchorReport | None) -> str:
+    parts = [_broken(directory, chain)] if chain else []
+    if not isinstance(history, str) and history.problems:
+        parts.append(history.summary())
+    if anchor is not None and not anchor.agrees:
+        parts.append(f"the audit log disagrees with its anchor {anchor.name}")
+    return "; ".join(parts)
 
 
 def _broken(directory: str, problems: list[Problem]) -> str:
@@ -237,11 +329,6 @@ def run(args: argparse.Namespace) -> int:
             return _trail(args)
         return _show(args)
 
-
-def _repo_root(given: Path) -> Path:
-    from jitflow.tree import find_repo_root  # noqa: PLC0415
-
-    return find_repo_root(given)
 
 def _trail_arguments(trail: argparse.ArgumentParser) -> None:
     trail.add_argument("request", metavar="REQUEST_ID", help="the request (policy/name)")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from jitflow.commands.support import (
     add_common_arguments,
+    anchor_head,
     approval_source_from_env,
     audit_location,
     broken_log_error,
@@ -24,6 +25,7 @@ from jitflow.commands.support import (
     now_of,
     open_removal_engine,
     print_outcomes,
+    raise_first,
     refresh_team_snapshot,
     repo_root,
     summary_message,
@@ -37,6 +39,9 @@ from jitflow.settings import load_settings
 from jitflow.tree import FsTree
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from jitflow.auditrepo import AuditRepo
     from jitflow.engine import Approval, ApprovalSource, Engine, Outcome
     from jitflow.gh import GitHubClient
     from jitflow.gitcmd import Git
@@ -110,38 +115,44 @@ def run(args: argparse.Namespace) -> int:
     audit = audit_location(args, root, settings, write=not args.dry_run)
     token = _teams_token(settings)
     with audit.files() as log_dir:
-        # A log that does not verify never stops the removal of access (audit.segment).
-        engine, log, problems = open_removal_engine(root, settings, args.dry_run,
-                                                    policies=branch[1] if branch else None,
-                                                    log_dir=log_dir)
-        title = f"jitflow revoke: {args.request} early" if args.request is not None else \
-            "jitflow revoke: expired and orphaned grants"
-        if problems:
-            title += " (the audit log does not verify: recorded apart, in a marked segment)"
-        since = last_seq(engine)
-        try:
-            outcomes = _revoke(args, engine, branch, settings, now, token=token)
-        except Exception as error:
-            finish_stopped_run(audit, log, args, title, outcomes=engine.outcomes,
-                               error=error)
-            raise
-        overdue = [] if args.dry_run or args.request else \
-            settle_reviews(engine.run.ledger, _review_reader(token), now)
-        print_outcomes(outcomes)
-        if not args.dry_run:
-            notify_run(log, settings, since=since, now=now, overdue=overdue,
-                       expiring=args.request is None)
-        if args.commit and not args.dry_run:
-            snapshot = refresh_team_snapshot(audit, branch[1] if branch else None,
-                                             _snapshot_client(token), now)
-            commit_audit(audit, log, summary_message(title, outcomes), also=snapshot)
-        if problems:
-            raise broken_log_error(log, problems)
-    if overdue:
-        raise ReviewOverdue("break-glass review overdue (approve the merged pull request, as "
-                            "one of the listed reviewers):\n"
-                            + "\n".join(due.text(now) for due in overdue))
+        _revoke_in(args, root, settings, now, branch, audit=audit, log_dir=log_dir, token=token)
     return 0
+
+
+def _revoke_in(args: argparse.Namespace, root: Path, settings: Settings, now: datetime,
+               branch: tuple[GitTree, PolicySet] | None, *, audit: AuditRepo, log_dir: Path,
+               token: str | None) -> None:
+    """The run, with the log in `log_dir` (the audit branch's checkout, in the workflows)."""
+    # A log that does not verify never stops the removal of access (jitflow.audit.segment).
+    engine, log, problems = open_removal_engine(root, settings, args.dry_run,
+                                                policies=branch[1] if branch else None,
+                                                log_dir=log_dir)
+    title = f"jitflow revoke: {args.request} early" if args.request is not None else \
+        "jitflow revoke: expired and orphaned grants"
+    if problems:
+        title += " (the audit log does not verify: recorded apart, in a marked segment)"
+    since = last_seq(engine)
+    try:
+        outcomes = _revoke(args, engine, branch, settings, now, token=token)
+    except Exception as error:
+        finish_stopped_run(audit, log, args, title, outcomes=engine.outcomes,
+                           error=error, settings=settings)
+        raise
+    overdue = [] if args.dry_run or args.request else \
+        settle_reviews(engine.run.ledger, _review_reader(token), now)
+    print_outcomes(outcomes)
+    if not args.dry_run:
+        notify_run(log, settings, since=since, now=now, overdue=overdue,
+                   expiring=args.request is None)
+    if args.commit and not args.dry_run:
+        snapshot = refresh_team_snapshot(audit, branch[1] if branch else None,
+                                         _snapshot_client(token), now)
+        commit_audit(audit, log, summary_message(title, outcomes), also=snapshot)
+    anchored = anchor_head(root, settings, log, args)  # after the commit: no record is lost
+    review = None if not overdue else ReviewOverdue(
+        "break-glass review overdue (approve the merged pull request, as one of the listed "
+        "reviewers):\n" + "\n".join(due.text(now) for due in overdue))
+    raise_first(broken_log_error(log, problems) if problems else None, anchored, review)
 
 
 def _review_reader(token: str | None) -> PullReader | None:

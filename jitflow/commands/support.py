@@ -388,18 +388,50 @@ def commit_audit(audit: AuditRepo, log: AuditLog, message: str, also: Iterable[P
                   file=sys.stderr)
 
 
+def anchor_head(root: Path, settings: Settings, log: AuditLog,
+                args: argparse.Namespace) -> JitflowError | None:
+    """After the audit commit (so that nothing can lose a record): write the log's new head to
+    the audit anchor (jitflow.audit.anchor), when this run committed records (--commit, not
+    --dry-run). The failure, if any, comes back for the caller to raise once the rest of its
+    work is done: an unreachable SSM is exit 3, a log that disagrees with the anchor exit 1."""
+    if not args.commit or args.dry_run or not log.changed_files():
+        return None
+    from jitflow.audit.anchor import advance  # noqa: PLC0415
+    from jitflow.aws import AnchorParameter  # noqa: PLC0415
+
+    try:
+        head = advance(AnchorParameter.from_settings(settings), log)
+    except JitflowError as error:
+        return error
+    if head is not None:
+        print(f"audit anchor {settings.audit_anchor}: {head.text()}", file=sys.stderr)
+    return None
+
+
+def raise_first(*errors: JitflowError | None) -> None:
+    """Raise the first of `errors` that is not None (its exit code wins), after printing the
+    others, so that no failure goes unreported."""
+    found = [error for error in errors if error is not None]
+    for later in found[1:]:
+        print(f"jitflow: error: {later.message}", file=sys.stderr)
+    if found:
+        raise found[0]
+
+
 def summary_message(title: str, outcomes: list[Outcome]) -> str:
     lines = [o.text() for o in outcomes if not o.dry_run and o.action not in ("none", "kept")]
     return f"{title}\n\n" + "\n".join(lines) + "\n"
 
 
 def finish_stopped_run(audit: AuditRepo, log: AuditLog, args: argparse.Namespace, title: str, *,
-                       outcomes: list[Outcome], error: Exception) -> None:
+                       outcomes: list[Outcome], error: Exception,
+                       settings: Settings | None = None) -> None:
     """A run that stopped part-way (an AWS or GitHub failure, or a bug): print what it did
     and, with --commit, commit the records it wrote, so that every AWS change it made reaches
-    the repository in this run (the workflows push the commit even after a failed step). The
-    caller raises `error` again: the exit code stays the failure's. A failure to commit is
-    reported and never hides `error`."""
+    the repository in this run (the workflows push the commit even after a failed step), and
+    (given `settings`) anchor the new head. The caller raises `error` again: the exit code
+    stays the failure's. A failure to commit or to anchor is reported and never hides
+    `error`."""
     for outcome in outcomes:
         print(outcome.text())
     if not args.commit or args.dry_run or not log.changed_files():
@@ -415,6 +447,11 @@ def finish_stopped_run(audit: AuditRepo, log: AuditLog, args: argparse.Namespace
     except JitflowError as failed:
         print(f"jitflow: warning: the audit records of this stopped run are not committed: "
               f"{failed.message}", file=sys.stderr)
+        return
+    anchored = anchor_head(audit.root, settings, log, args) if settings is not None else None
+    if anchored is not None:
+        print(f"jitflow: warning: the audit anchor was not written: {anchored.message}",
+              file=sys.stderr)
 
 
 def push_before(env: dict[str, str] | os._Environ[str]) -> str | None:

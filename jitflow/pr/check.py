@@ -12,6 +12,7 @@ resolver (gathered by `jitflow.gh`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -140,30 +141,70 @@ def scope_problems(changes: Sequence[ChangeLike]) -> list[Problem]:
     return problems
 
 
+# A string-valued "request" key, as a line without escapes holds it: within a line JSON puts
+# only spaces, tabs and carriage returns around the colon, and the value is the text up to its
+# closing quote. A line ends at "\n" only, as `AuditLog` reads it (a record may hold U+2028).
+_REQUEST_KEY = re.compile(r'"request"[ \t\r]*:[ \t\r]*"([^"\\\n]*)"')
+
+
+def _record(line: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None  # a broken log is `jitflow audit verify`'s finding, not this check's
+    return record if isinstance(record, dict) else None
+
+
 @dataclass(frozen=True)
-class _LogFacts:
-    """What the check needs from the base's audit log, read in one pass: the request ids it
-    names, and each bucket policy's last recorded size (bucket -> (bytes, when))."""
+class _Log:
+    """The base's audit log as the check reads it: its files' text, in order, read once.
 
-    used: set[str]
-    sizes: dict[str, tuple[int, str]]
+    Both questions are answered without parsing every record, as the log grows with every
+    grant and end (bench/README.md, "check"): in a line with no backslash (no JSON escape)
+    every string is written as it is, so a record naming request `x` holds `"request"`, a
+    colon and `"x"` literally, and one measuring bucket `b` holds `"b"`; a line with an escape
+    is parsed."""
 
+    texts: tuple[str, ...]
 
-def _log_facts(contents: Iterable[bytes | None]) -> _LogFacts:
-    used: set[str] = set()
-    sizes: dict[str, tuple[int, str]] = {}
-    for data in contents:
-        for line in (data or b"").decode("utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a broken log is `jitflow audit verify`'s finding, not this check's
-            if not isinstance(record, dict):
-                continue
-            if isinstance(record.get("request"), str):
-                used.add(record["request"])
-            sizes.update(_sizes_of(record))
-    return _LogFacts(used, sizes)
+    @classmethod
+    def of(cls, contents: Iterable[bytes | None]) -> _Log:
+        return cls(tuple((data or b"").decode("utf-8", errors="replace") for data in contents))
+
+    def request_ids(self) -> frozenset[str]:
+        """Every request id a record names. A superset of what parsing each line finds: a
+        broken line, or a nested "request" key, can add an id (refusing more), never hide one."""
+        ids: set[str] = set()
+        for text in self.texts:
+            lines = text.split("\n") if "\\" in text else [text]
+            for line in lines:
+                if "\\" not in line:
+                    ids.update(_REQUEST_KEY.findall(line))
+                elif (record := _record(line)) is not None and isinstance(
+                        record.get("request"), str):
+                    ids.add(record["request"])
+        return frozenset(ids)
+
+    def last_sizes(self, buckets: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """Bucket -> (its policy's size, when) from the last record that measured it, for
+        `buckets` only: read from the end, parsing only the lines that can name one of them
+        (its name in quotes, or an escape), stopping when each is found."""
+        missing, found = set(buckets), {}
+        for text in reversed(self.texts):
+            wanted = {b for b in missing if "\\" in text or f'"{b}"' in text}
+            for line in reversed(text.split("\n") if wanted else ()):
+                if "\\" not in line and not any(f'"{b}"' in line for b in wanted):
+                    continue
+                sizes = _sizes_of(record) if (record := _record(line)) is not None else {}
+                for bucket in wanted & sizes.keys():
+                    found[bucket] = sizes[bucket]
+                missing -= sizes.keys()
+                wanted -= sizes.keys()
+                if not wanted:
+                    break
+            if not missing:
+                break
+        return found
 
 
 def _sizes_of(record: dict[str, Any]) -> dict[str, tuple[int, str]]:
@@ -188,62 +229,47 @@ def _base_settings(base: Tree) -> Settings:
         return default
 
 
-def _ever_on(git: Git, base: GitTree, rid: str) -> bool:
-    """Did a file for request `rid` exist at any time in the base's history? One `git log`
-    per id (default history simplification); `_BaseIds.ever_on` asks it only about an id
-    that its single pass over the history has seen."""
-    candidates = [f"{REQUESTS_DIR}/{rid}{suffix}" for suffix in YAML_SUFFIXES]
-    found = git.run(
-        "log", "--format=%H", "--max-count=1", git.rev_parse(base.ref), "--", *candidates
-    )
-    return bool(found.strip())
-
-
-@dataclass
+@dataclass(frozen=True)
 class _BaseIds:
-    """What the base branch says about request ids, read once per check and shared by every
-    added file: the request files at its tip, the ids in its audit log and, when first asked,
-    every request path in the history of the policies the pull request adds to.
+    """What the base branch says about the added request ids, read once per check and shared
+    by every added file: their files at its tip, and the ids its audit log names (`used`).
 
-    A constant number of git calls per check, whatever the number of added files; the history
-    is read in one `git log` instead of one per added id."""
+    Why an id is never reused: the engine keys a grant's whole story on its request id (a
+    recorded end refuses a replay, an open grant turns an apply into a confirmation of that
+    grant, a revoke copies its facts), so a new request under an old id would be taken for the
+    old grant. The audit log is therefore the authority: every id that reached AWS or was
+    refused at apply has a record there, and ids still on the base are refused as existing.
+    An id once on the base that no record names (its merge refused as a whole, its file
+    deleted before any apply) left nothing to be confused with, and is free. AWS state an
+    apply left unrecorded (a crash before its record) gets its record from the early revoke
+    of its deletion or the next revoke's reconcile; before that, an apply of a new request
+    under the id adopts it only when it is exactly that request's grant (identity-policy) or
+    replaces it with that request's statements, a leftover making the revoke end the grant.
 
-    git: Git
-    base: GitTree
-    policies: frozenset[str]  # the policies of the added files: whose history to read
-    on_tip: dict[str, str]  # request id -> its path on the base
-    used: set[str]  # request ids in the base's audit log
-    sizes: dict[str, tuple[int, str]]  # bucket -> its policy's last recorded size, when
-    _history: set[str] | None = None
+    This replaces a `git log` over the history of the request folders, whose cost grew with
+    commits x files per folder (bench/README.md, "check"); the log is read anyway (for the
+    bucket policy sizes) and gives the ids from the same read."""
+
+    on_tip: dict[str, str]  # added request id -> its path on the base
+    used: frozenset[str]  # request ids the base's audit log names
+    log: _Log  # the base's audit log (for the bucket policy sizes too)
 
     @classmethod
-    def read(cls, git: Git, base: GitTree, policies: Iterable[str], audit_dir: str,
+    def read(cls, git: Git, base: GitTree, added: Iterable[str], audit_dir: str,
              audit_log: Iterable[bytes] | None = None) -> _BaseIds:
+        """`added`: the ids the pull request adds; only their paths are looked up on the base,
+        not the whole (ever growing) requests/ tree. `audit_log`: the log's files where it
+        lives (its own branch); None: the log in the base's own tree."""
+        paths = {f"{REQUESTS_DIR}/{rid}{suffix}": rid for rid in added for suffix in YAML_SUFFIXES}
         on_tip: dict[str, str] = {}
-        for path in sorted(git.list_blobs(base.ref, REQUESTS_DIR)):
-            rid = request_id_of(path)
-            if rid is not None:
-                on_tip[rid] = path  # x.yml wins over x.yaml, as `sorted` put them before
-        if audit_log is None:  # no audit branch: the log in the base's own tree
+        for path in sorted(git.blob_ids(base.ref, list(paths))):
+            on_tip[paths[path]] = path  # x.yml wins over x.yaml, as `sorted` put them before
+        if audit_log is None:
             logs = git.list_blobs(base.ref, audit_dir)
             audit_log = git.read_blobs(
                 [oid for path, oid in logs.items() if path.endswith(".jsonl")]).values()
-        facts = _log_facts(audit_log)
-        return cls(git, base, frozenset(policies), on_tip, facts.used, facts.sizes)
-
-    def ever_on(self, rid: str) -> bool:
-        """`_ever_on(rid)`, asked of git only for an id whose path the history holds.
-
-        The single pass lists every path that ever existed (no side branch pruned), a superset
-        of what `_ever_on` finds, so an id it does not hold was never on the base; one it
-        holds is confirmed with `_ever_on` itself, which keeps the answer exactly as before."""
-        if self._history is None:
-            directories = [f"{REQUESTS_DIR}/{policy}" for policy in sorted(self.policies)]
-            self._history = self.git.paths_in_history(self.base.ref, directories)
-        candidates = {f"{REQUESTS_DIR}/{rid}{suffix}" for suffix in YAML_SUFFIXES}
-        if self._history.isdisjoint(candidates):
-            return False
-        return _ever_on(self.git, self.base, rid)
+        log = _Log.of(audit_log)
+        return cls(on_tip, log.request_ids(), log)
 
 
 def _base_policy_problems(problems: Iterable[Problem], policy: str) -> list[Problem]:
@@ -329,8 +355,7 @@ def check_changes(
     settings = _base_settings(base_tree)
     policies, policy_problems = load_policy_set(base_tree)
     added_ids = {c.path: rid for c in changes if c.status == "A" and (rid := request_id_of(c.path))}
-    base_ids = _BaseIds.read(git, base_tree, {rid.split("/", 1)[0] for rid in added_ids.values()},
-                             settings.audit_dir, audit_log)
+    base_ids = _BaseIds.read(git, base_tree, added_ids.values(), settings.audit_dir, audit_log)
     contents = git.show_many(head, list(added_ids))  # every added request file, in one read
     acc = _Acc(problems=scope_problems(changes))
     added = _Added(author, policies, policy_problems, teams, base_ids, contents, acc,
@@ -358,7 +383,7 @@ def check_changes(
         for request in acc.requests:
             acc.approvals[request.id] = judge(pull, policies.policies[request.policy], teams,
                                               break_glass=request.break_glass)
-    sizes = dict(base_ids.sizes)
+    sizes = base_ids.log.last_sizes({e.bucket for r in acc.requests for e in r.access})
     for request in acc.requests:
         policy = policies.policies[request.policy]
         subject = subject_for(request, policy, policies.identities,
@@ -472,12 +497,12 @@ class _Added:
                 )
             )
             return
-        if rid in self.base.used or self.base.ever_on(rid):
+        if rid in self.base.used:
             acc.problems.append(
                 _problem(
                     path,
-                    f"request id {rid} was already used on the base branch: "
-                    "request ids are never reused; pick a new file name",
+                    f"request id {rid} was already used (the audit log records it): request "
+                    "ids are never reused; pick a new file name",
                 )
             )
             return
