@@ -176,6 +176,7 @@ def test_a_fresh_clone_verifies_the_log_on_its_branch(origin: Path, tmp_path: Pa
     done = _verify(work, "verify")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "audit chain intact: 3 records in 1 files" in done.stdout
+    assert "history of audit/ on refs/remotes/origin/jitflow-audit: 1 commit" in done.stdout
     assert "audit log: origin/jitflow-audit (" in done.stderr
     shown = _verify(work, "show", "--format", "json")
     assert shown.returncode == 0 and shown.stdout.count('"request"') == 3
@@ -192,6 +193,26 @@ def test_a_broken_record_on_the_branch_is_named_on_the_branch(
     assert done.returncode == 1
     assert "origin/jitflow-audit:audit/2026-11.jsonl:2:" in done.stderr
     assert "/tmp" not in done.stderr.replace(str(tmp_path), "")  # no temporary path shown
+
+
+def test_a_rewrite_with_recomputed_hashes_on_the_branch_is_found_in_its_history(
+    origin: Path, tmp_path: Path
+) -> None:
+    """The chain verifies after a rewrite whose hashes were recomputed; the history of the
+    branch's ref (no working tree in a fresh clone) shows the commit that did it."""
+    editor = clone(origin, tmp_path / "editor")
+    run_git(editor, "checkout", "--quiet", "jitflow-audit")
+    rewritten, last = [], None
+    for n in range(3):
+        last = chain.next_record(last, at=T0, event="granted", details={"request": f"p/x{n}"})
+        rewritten.append(chain.dumps(last))
+    commit(editor, {"audit/2026-11.jsonl": "\n".join(rewritten) + "\n"}, "a rewrite")
+    run_git(editor, "push", "--quiet", "origin", "jitflow-audit")
+    done = _verify(clone(origin, tmp_path / "auditor"), "verify")
+    assert done.returncode == 1
+    assert 'audit/2026-11.jsonl:1: commit ' in done.stderr
+    assert '"a rewrite") changed line 1 (seq 1)' in done.stderr
+    assert "history of audit/ on refs/remotes/origin/jitflow-audit: rewritten" in done.stderr
 
 
 def test_repair_needs_a_checkout_of_the_branch(origin: Path, tmp_path: Path) -> None:
