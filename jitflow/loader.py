@@ -32,6 +32,18 @@ POLICY_NAME_RULE = "a policy name is lower-case letters, digits and '-', at most
 REQUEST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 IDENTITIES = "identities"
 YAML_SUFFIXES = (".yaml", ".yml")
+REQUESTS_README = "requests/README.md"
+NOT_A_REQUEST = ("not a request file: a request must be at requests/<policy>/<name>.yaml "
+                 "(or .yml), and nothing else belongs under requests/")
+
+
+def is_stray(path: str) -> bool:
+    """A file under requests/ (its README aside) that is not `requests/<policy>/<name>.yaml`
+    or `.yml` by its place and extension: the PR check refuses it, and so does validate."""
+    parts = path.split("/")
+    if parts[0] != "requests" or path == REQUESTS_README:
+        return False
+    return len(parts) != 3 or not parts[2].endswith(YAML_SUFFIXES)
 
 
 def parse_yaml(
