@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,9 +22,15 @@ from jitflow.approvals import ApprovalStatus, PullFacts, TeamResolver, evaluate
 from jitflow.bucketpolicy import BUCKET_POLICY_LIMIT, Budget
 from jitflow.budget import budgets
 from jitflow.errors import ConfigError
-from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
+from jitflow.loader import (
+    NOT_A_REQUEST,
+    REQUESTS_README,
+    YAML_SUFFIXES,
+    judge_request,
+    load_policy_set,
+)
 from jitflow.model import PolicySet, Request, Settings
-from jitflow.plan import Plan, build_plan, subject_for
+from jitflow.plan import LiveGrant, Plan, already_live, build_plan, subject_for, track_grant
 from jitflow.pr.deletion import Deletion, judge_deletion
 from jitflow.problems import Problem
 from jitflow.rules import check_request
@@ -35,7 +41,6 @@ if TYPE_CHECKING:
     from jitflow.gitcmd import Git
 
 REQUESTS_DIR = "requests"
-REQUESTS_README = "requests/README.md"
 COMMENT_MARKER = "<!-- jitflow:check -->"  # the same as jitflow.gh.STICKY_MARKER
 SPLIT_HINT = (
     "a request pull request may change only request files under requests/: "
@@ -130,13 +135,7 @@ def scope_problems(changes: Sequence[ChangeLike]) -> list[Problem]:
                 _problem(change.path, f"this pull request also changes {change.path}: {SPLIT_HINT}")
             )
         elif request_id_of(change.path) is None:
-            problems.append(
-                _problem(
-                    change.path,
-                    "not a request file: a request must be at requests/<policy>/<name>.yaml "
-                    "(or .yml), and nothing else belongs under requests/",
-                )
-            )
+            problems.append(_problem(change.path, NOT_A_REQUEST))
     return problems
 
 
@@ -147,11 +146,13 @@ class _LogFacts:
 
     used: set[str]
     sizes: dict[str, tuple[int, str]]
+    live: dict[str, LiveGrant] = field(default_factory=dict)  # granted and not ended
 
 
 def _log_facts(contents: Iterable[bytes | None]) -> _LogFacts:
     used: set[str] = set()
     sizes: dict[str, tuple[int, str]] = {}
+    live: dict[str, LiveGrant] = {}
     for data in contents:
         for line in (data or b"").decode("utf-8", errors="replace").splitlines():
             try:
@@ -163,7 +164,8 @@ def _log_facts(contents: Iterable[bytes | None]) -> _LogFacts:
             if isinstance(record.get("request"), str):
                 used.add(record["request"])
             sizes.update(_sizes_of(record))
-    return _LogFacts(used, sizes)
+            track_grant(live, record)
+    return _LogFacts(used, sizes, live)
 
 
 def _sizes_of(record: dict[str, Any]) -> dict[str, tuple[int, str]]:
@@ -214,6 +216,7 @@ class _BaseIds:
     on_tip: dict[str, str]  # request id -> its path on the base
     used: set[str]  # request ids in the base's audit log
     sizes: dict[str, tuple[int, str]]  # bucket -> its policy's last recorded size, when
+    live: dict[str, LiveGrant]  # request id -> a grant the log shows as not ended
     _history: set[str] | None = None
 
     @classmethod
@@ -226,7 +229,7 @@ class _BaseIds:
         logs = git.list_blobs(base.ref, audit_dir)
         blobs = git.read_blobs([oid for path, oid in logs.items() if path.endswith(".jsonl")])
         facts = _log_facts(blobs.values())
-        return cls(git, base, frozenset(policies), on_tip, facts.used, facts.sizes)
+        return cls(git, base, frozenset(policies), on_tip, facts.used, facts.sizes, facts.live)
 
     def ever_on(self, rid: str) -> bool:
         """`_ever_on(rid)`, asked of git only for an id whose path the history holds.
@@ -354,6 +357,7 @@ def check_changes(
         subject = subject_for(request, policy, policies.identities,
                               partition=settings.partition) if policy.in_bucket_policy else None
         plan = build_plan(request, policy, applied_at, subject, partition=settings.partition)
+        plan = replace(plan, risks=plan.risks + already_live(plan, base_ids.live.values()))
         acc.plans.append(plan)
         acc.budgets[request.id] = _budget(plan, sizes, acc.problems)
         acc.problems += _baseline_problems(plan, settings)
@@ -376,8 +380,14 @@ def check_changes(
 
 def _baseline_problems(plan: Plan, settings: Settings) -> list[Problem]:
     """A grant under `enforce_read_only` is refused at apply while jitflow.yaml names no
-    jitflow roles for the account (the baseline would lock jitflow out): say so before merge."""
+    jitflow roles for the account (the baseline would lock jitflow out), and so is one in an
+    account jitflow.yaml does not name: say so before merge."""
     policy = plan.policy
+    if settings.path and policy.account not in settings.accounts:
+        return [Problem(plan.request.path, *plan.request.where("principal"),
+                        f"policy {policy.name}'s account {policy.account} is not among the "
+                        f"accounts of jitflow.yaml on the base branch: apply would refuse the "
+                        "grant; an admin must add the account first")]
     if not (policy.in_bucket_policy and policy.enforce_read_only):
         return []
     if settings.jitflow_roles.get(policy.account):
