@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from jitflow import actions as catalogue
 from jitflow import markdown as md
+from jitflow.audit.record import ENDED, GRANTED
 from jitflow.bucketpolicy import ROLE_ID_PLACEHOLDER, Budget, Subject, grant_statements
 from jitflow.clock import iso
 from jitflow.durations import format_duration, humanize
@@ -107,8 +108,88 @@ def _deny_permissions_management(buckets: Sequence[str], partition: str) -> dict
     }
 
 
-def risks_of(request: Request, policy: Policy) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class LiveGrant:
+    """A grant the audit log shows as made and not ended (it may have expired since)."""
+
+    request: str
+    principal: str
+    session: str | None
+    buckets: frozenset[str]
+    expiry: str  # ISO 8601, as recorded
+
+
+def live_grants(records: Iterable[Mapping[str, Any]]) -> dict[str, LiveGrant]:
+    """Request id -> its grant, for every `granted` record not followed by an end, read from
+    the audit log's records in order (malformed ones are skipped: verifying is not ours)."""
+    live: dict[str, LiveGrant] = {}
+    for record in records:
+        track_grant(live, record)
+    return live
+
+
+def track_grant(live: dict[str, LiveGrant], record: Mapping[str, Any]) -> None:
+    """`live` after one more record of the log (one at a time: the log may be long)."""
+    request, event = record.get("request"), record.get("event")
+    if not isinstance(request, str):
+        return
+    if event in ENDED:
+        live.pop(request, None)
+    elif event == GRANTED and isinstance(record.get("principal"), str) \
+            and isinstance(record.get("expiry"), str):
+        access: Any = record.get("access")
+        access = access if isinstance(access, list) else []
+        session = record.get("session")
+        live[request] = LiveGrant(
+            request, record["principal"], session if isinstance(session, str) else None,
+            frozenset(a["bucket"] for a in access
+                      if isinstance(a, dict) and isinstance(a.get("bucket"), str)),
+            record["expiry"])
+
+
+def already_live(plan: Plan, grants: Iterable[LiveGrant]) -> tuple[str, ...]:
+    """Risk flags for grants still live at the plan's time that give the same principal (the
+    same session of it) write access to one of the same buckets."""
+    session = plan.subject.session if plan.subject is not None else None
+    asked = {e.bucket for e in plan.request.access}
+    flags = []
+    for grant in grants:
+        shared = sorted(asked & grant.buckets)
+        if (grant.principal != plan.request.principal or grant.session != session
+                or not shared or grant.request == plan.request.id
+                or grant.expiry <= iso(plan.applied_at)):
+            continue
+        flags.append(f"already live: {grant.request} gives this principal write access to "
+                     f"{', '.join(shared)} until {grant.expiry}")
+    return tuple(flags)
+
+
+def approvals_needed(policy: Policy) -> str:
+    """`needs 1 approval from @acme/data-platform, erin`: what a request under `policy` needs
+    (a requirement, not a count of the approvals given)."""
+    count = max(1, policy.min_approvals)
+    owners = ", ".join(policy.approvers) or "(no approvers)"
+    return f"needs {count} approval{'s' if count != 1 else ''} from {owners}"
+
+
+def _principal_risks(request: Request, policy: Policy) -> list[str]:
     found = []
+    fields = request.principal.split(":", 5)
+    kind = fields[5].split("/", 1)[0] if len(fields) == 6 else ""
+    if kind == "user":
+        found.append("IAM user principal: its access keys are long-lived, so whoever holds "
+                     "them gets this grant (a role's credentials expire)")
+    if len(fields) == 6 and fields[4] != policy.account:
+        found.append(f"principal in another account ({fields[4]}) than the policy's "
+                     f"({policy.account})")
+    return found
+
+
+def risks_of(request: Request, policy: Policy) -> tuple[str, ...]:
+    found = _principal_risks(request, policy)
+    if request.duration * 2 > policy.max_duration:
+        found.append(f"long: {format_duration(request.duration)} is over half the policy's "
+                     f"maximum of {format_duration(policy.max_duration)}")
     names = {a for e in request.access for a in e.actions}
     destructive = sorted(names & DESTRUCTIVE)
     if destructive:
@@ -224,20 +305,25 @@ def admits_note(plan: Plan, offline_hint: bool = True) -> str:
 
 def render_text(plan: Plan, budgets: Sequence[Budget] = ()) -> str:
     request = plan.request
+    policy = plan.policy
     lines = [
         f"request   {request.id}  ({request.path})",
         f"requester {request.requester}",
         f"principal {request.principal}",
-        f"grant     {plan.policy.grant}",
-        f"duration  {format_duration(request.duration)}, until {iso(plan.expiry)} "
+        f"grant     {policy.grant}",
+        f"duration  {format_duration(request.duration)} (policy: at most "
+        f"{format_duration(policy.max_duration)}), until {iso(plan.expiry)} "
         f"({humanize(plan.expiry - plan.applied_at)} from apply)",
-        f"approvals {plan.policy.min_approvals} of {', '.join(plan.policy.approvers)}",
+        f"approval  {approvals_needed(policy)}",
     ]
     if plan.subject is not None:
         lines.append(f"admits    {admits_note(plan).removeprefix('admits ')}")
     lines += [
         f"access    s3://{e.bucket}/{e.prefix}  {', '.join(e.actions)}" for e in request.access
     ]
+    lines.append(f"policy    {policy.name} allows buckets {', '.join(policy.buckets)}; prefixes "
+                 f"{', '.join(repr(p) if p == '' else p for p in policy.prefixes)}; actions "
+                 f"{', '.join(policy.actions)}")
     lines += [f"size      {budget.text()}" for budget in budgets]
     lines += [f"RISK      {risk}" for risk in plan.risks]
     if plan.subject is None:
@@ -262,10 +348,7 @@ def render_markdown(plan: Plan, budgets: Sequence[Budget] = ()) -> str:
             f"{format_duration(request.duration)} from the moment it is applied "
             f"(plan shown for apply at {iso(plan.applied_at)}: until {iso(plan.expiry)})",
         ),
-        (
-            "Approvals needed",
-            f"{plan.policy.min_approvals} of {md.text(', '.join(plan.policy.approvers))}",
-        ),
+        ("Approval", md.text(approvals_needed(plan.policy))),
     ]
     rows += [("Bucket policy size", md.text(b.text())) for b in budgets]
     out = [f"### Access request {md.code(request.id)}", "", "| | |", "|---|---|"]
@@ -276,6 +359,7 @@ def render_markdown(plan: Plan, budgets: Sequence[Budget] = ()) -> str:
         f"{', '.join(e.actions)} |"
         for e in request.access
     ]
+    out += _limits(plan)
     if plan.risks:
         out += ["", "**Risk flags**", ""] + [f"- :warning: {md.text(r)}" for r in plan.risks]
     if plan.subject is None:
@@ -283,6 +367,26 @@ def render_markdown(plan: Plan, budgets: Sequence[Budget] = ()) -> str:
     for bucket, statements in plan.bucket_statements.items():
         out += _details(f"Exact statements for the bucket policy of {bucket}", list(statements))
     return "\n".join(out)
+
+
+def _limits(plan: Plan) -> list[str]:
+    """What is asked beside what the policy allows at most."""
+    request, policy = plan.request, plan.policy
+
+    def codes(values: Iterable[str]) -> str:
+        return ", ".join(md.code(v) if v else "(whole bucket)" for v in dict.fromkeys(values))
+
+    rows = [
+        ("Duration", md.text(format_duration(request.duration)),
+         f"at most {md.text(format_duration(policy.max_duration))}"),
+        ("Buckets", codes(e.bucket for e in request.access), codes(policy.buckets)),
+        ("Prefixes", codes(e.prefix for e in request.access),
+         "under " + codes(policy.prefixes)),
+        ("Actions", ", ".join(dict.fromkeys(a for e in request.access for a in e.actions)),
+         ", ".join(policy.actions)),
+    ]
+    return ["", f"| | Asked | Policy {md.code(policy.name)} allows |", "|---|---|---|",
+            *[f"| {name} | {asked} | {allowed} |" for name, asked, allowed in rows]]
 
 
 def _granted_in(plan: Plan) -> str:
