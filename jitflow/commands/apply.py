@@ -98,7 +98,8 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
 
     sha = os.environ.get("GITHUB_SHA")
     if not sha:
-        raise UsageError("jitflow apply runs in the apply workflow: GITHUB_SHA (the merge to apply) is unset")
+        raise UsageError("jitflow apply runs in the apply workflow: GITHUB_SHA (the merge to "
+                         "apply) is unset")
     git = Git(root)
     client = GitHubClient.from_env()
     try:
