@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from jitflow.approvals import ApprovalStatus, PullFacts, TeamResolver, evaluate
 from jitflow.bucketpolicy import BUCKET_POLICY_LIMIT, Budget
 from jitflow.budget import budgets
+from jitflow.codeowners import CODEOWNERS_PATH, generate
+from jitflow.consistency import is_jitflow_workflow, repository_problems
 from jitflow.errors import ConfigError
 from jitflow.loader import (
     NOT_A_REQUEST,
@@ -376,6 +378,34 @@ def check_changes(
         policies=policies,
         budgets={rid: tuple(found) for rid, found in acc.budgets.items() if found},
     )
+
+
+def is_config(path: str) -> bool:
+    """A file that decides what jitflow grants or who reviews it: the policies, jitflow.yaml,
+    CODEOWNERS and jitflow's workflows."""
+    return (path.startswith("policies/") or path in (SETTINGS_FILE, CODEOWNERS_PATH)
+            or is_jitflow_workflow(path))
+
+
+def config_problems(git: Git, head: str) -> list[Problem]:
+    """A pull request that changes the configuration, judged at its head as `jitflow
+    validate` and `jitflow codeowners --check` judge the working tree: the policies and
+    identities, jitflow.yaml and what must agree with it, and CODEOWNERS as generated from
+    them. Read as data from the head (nothing of it runs)."""
+    tree = GitTree(git, head)
+    policies, loaded = load_policy_set(tree)
+    problems = [p for p in loaded if p.severity == "error"] + repository_problems(tree, policies)
+    if problems or tree.read(SETTINGS_FILE) is None:
+        return problems
+    try:
+        expected = generate(policies.policies, load_settings(tree))
+    except ConfigError as error:
+        return [Problem(CODEOWNERS_PATH, None, None, error.message)]
+    committed = tree.read(CODEOWNERS_PATH)
+    if committed is None or committed.decode("utf-8", errors="replace") != expected:
+        return [_problem(CODEOWNERS_PATH, f"{CODEOWNERS_PATH} is out of date with the policies "
+                         "or settings: run `jitflow codeowners` and commit the result")]
+    return []
 
 
 def _baseline_problems(plan: Plan, settings: Settings) -> list[Problem]:

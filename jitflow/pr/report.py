@@ -11,10 +11,10 @@ from jitflow.problems import Problem
 
 
 def verdict(result: CheckResult) -> str:
-    if not result.touches_requests:
-        return "no request changed"
     if result.errors:
         return f"failed: {len(result.errors)} problem(s)"
+    if not result.touches_requests:
+        return "no request changed"
     if not result.approved:
         return "waiting for approvals"
     judged = result.requests or any(not d.own for d in result.deletions)
