@@ -21,6 +21,11 @@ from jitflow.problems import Problem
 from jitflow.settings import SETTINGS_FILE, read_settings
 from jitflow.tree import Tree
 
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # PyYAML built without libyaml: the same nodes, slower
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
 WORKFLOWS_DIR = ".github/workflows"
 _TRIGGERS_WITH_BRANCHES = ("push", "pull_request", "pull_request_target", "pull_request_review")
 _REGION_KEYS = ("aws-region", "region")
@@ -78,7 +83,7 @@ def _compose(raw: bytes, path: str) -> tuple[yaml.Node | None, Problem | None]:
     if len(raw) > _MAX_WORKFLOW_BYTES:
         return None, Problem(path, None, None, "larger than 1 MiB: not read")
     try:
-        return yaml.compose(raw.decode("utf-8"), Loader=yaml.SafeLoader), None
+        return yaml.compose(raw.decode("utf-8"), Loader=_Loader), None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         return None, Problem(path, None, None, f"not readable as YAML: {error}")
 

@@ -14,7 +14,8 @@ import pytest
 from jitflow import markdown
 from jitflow.gitcmd import Git
 from jitflow.model import AccessEntry
-from jitflow.plan import Plan, already_live, build_plan, live_grants, render_markdown, render_text
+from jitflow.overlap import already_live, live_grants
+from jitflow.plan import Plan, build_plan, render_markdown, render_text
 from jitflow.pr.check import check_changes
 from jitflow.pr.report import render_report
 from testing.builders import ACCOUNT, T0, make_policy, make_request

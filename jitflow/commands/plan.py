@@ -24,16 +24,8 @@ from jitflow.commands.support import (
 )
 from jitflow.errors import ConfigError, InvalidInput
 from jitflow.model import PolicySet, Request, Settings
-from jitflow.plan import (
-    Plan,
-    already_live,
-    build_plan,
-    live_grants,
-    plan_summary,
-    render_markdown,
-    render_text,
-    subject_for,
-)
+from jitflow.overlap import already_live, live_grants
+from jitflow.plan import Plan, build_plan, plan_summary, render_markdown, render_text, subject_for
 from jitflow.settings import SETTINGS_FILE, load_settings
 from jitflow.tree import FsTree, find_repo_root
 

@@ -101,8 +101,6 @@ def _is_readme(path: Path) -> bool:
     return path.name == "README.md" and path.parent.name == "requests"
 
 
-def _is_request_file(path: Path, under_requests: bool) -> bool:
-    return under_requests and not _is_readme(path) and path.is_file()
 
 
 def _scan_paths(paths: list[Path]) -> Iterator[Path]:
@@ -118,16 +116,24 @@ def _scan_paths(paths: list[Path]) -> Iterator[Path]:
 def _entries(folder: Path, under_requests: bool) -> Iterator[tuple[Path, bool]]:
     """(path, is a request file) for every entry of `folder` that is a request file or a
     directory rglob would enter (not a symlink); nothing for a folder it may not read."""
+    readme = "README.md" if folder.name == "requests" else None  # the one file not judged
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
-                path = folder / entry.name
-                if _is_request_file(path, under_requests):
-                    yield path, True
+                if under_requests and entry.name != readme and _file(entry):
+                    yield folder / entry.name, True
                 elif _real_directory(entry):
-                    yield path, False
+                    yield folder / entry.name, False
     except PermissionError:
         return
+
+
+def _file(entry: os.DirEntry[str]) -> bool:
+    """A file, or a symlink to one (as Path.is_file says)."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def _scan(folder: Path, under_requests: bool) -> Iterator[Path]:

@@ -32,7 +32,8 @@ from jitflow.loader import (
     load_policy_set,
 )
 from jitflow.model import PolicySet, Request, Settings
-from jitflow.plan import LiveGrant, Plan, already_live, build_plan, subject_for, track_grant
+from jitflow.overlap import LiveGrant, already_live, track_grant
+from jitflow.plan import Plan, build_plan, subject_for
 from jitflow.pr.deletion import Deletion, judge_deletion
 from jitflow.problems import Problem
 from jitflow.rules import check_request
