@@ -189,3 +189,13 @@ def test_the_check_refuses_a_request_whose_policy_account_is_not_in_the_settings
     assert [p.message for p in result.errors] == [
         "policy analytics-raw's account 111122223333 is not among the accounts of jitflow.yaml "
         "on the base branch: apply would refuse the grant; an admin must add the account first"]
+
+
+def test_validate_does_not_import_the_audit_log(repo: Path) -> None:
+    # Importing it (as jitflow.plan once did, for the already-live flag) made validate's
+    # peak memory grow with the number of files (bench/README.md).
+    probe = ("import sys\nfrom jitflow.cli import main\ncode = main(['validate', 'requests'])\n"
+             "print(code, sorted(m for m in sys.modules if m.startswith('jitflow.audit')))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True,
+                          text=True, check=False)
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout + done.stderr
