@@ -30,6 +30,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "codeowners": ("jitflow.commands.codeowners", "generate CODEOWNERS from the policies"),
     "demo": ("jitflow.commands.demo", "run the whole flow locally (moto, fake GitHub, git)"),
     "doctor": ("jitflow.commands.doctor", "check a live setup on GitHub and in AWS"),
+    "init": ("jitflow.commands.init", "scaffold a new access repository"),
+    "new": ("jitflow.commands.new", "write a new request file, drafted from its policy"),
+    "policies": ("jitflow.commands.policies", "list the policies, or those covering a bucket"),
 }
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_EXTERNAL, EXIT_INTERNAL = 0, 1, 2, 3, 70

@@ -163,6 +163,13 @@ class Git:
     def head(self) -> str:
         return self.rev_parse("HEAD")
 
+    def config_value(self, key: str) -> str | None:
+        """`git config --get KEY` as git sees it here (repository, global, system); None when
+        unset."""
+        result = self._run(["config", "--get", "--end-of-options", key], ok=(0, 1))
+        value = _decode(result.stdout).strip()
+        return value if result.returncode == 0 and value else None
+
     def merge_base(self, a: str, b: str) -> str:
         first, second = self.rev_parse(a), self.rev_parse(b)
         result = self._run(["merge-base", first, second], ok=(0, 1))

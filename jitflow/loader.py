@@ -35,6 +35,18 @@ REQUEST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 IDENTITIES = "identities"
 YAML_SUFFIXES = (".yaml", ".yml")
 NOT_BEFORE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+REQUESTS_README = "requests/README.md"
+NOT_A_REQUEST = ("not a request file: a request must be at requests/<policy>/<name>.yaml "
+                 "(or .yml), and nothing else belongs under requests/")
+
+
+def is_stray(path: str) -> bool:
+    """A file under requests/ (its README aside) that is not `requests/<policy>/<name>.yaml`
+    or `.yml` by its place and extension: the PR check refuses it, and so does validate."""
+    parts = path.split("/")
+    if parts[0] != "requests" or path == REQUESTS_README:
+        return False
+    return len(parts) != 3 or not parts[2].endswith(YAML_SUFFIXES)
 
 
 def parse_yaml(

@@ -219,7 +219,6 @@ class Settings:
     default_branch: str = "main"
     region: str = "us-east-1"
     request_ttl: timedelta = timedelta(days=7)
-    revoke_interval: timedelta = timedelta(minutes=15)
     attached_policy_quota: int = 10
     audit_dir: str = "audit"
     audit_branch: str = "jitflow-audit"  # the audit log's own branch, never the default one

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -125,8 +125,32 @@ def _deny_permissions_management(buckets: Sequence[str], partition: str) -> dict
     }
 
 
-def risks_of(request: Request, policy: Policy) -> tuple[str, ...]:
+def approvals_needed(policy: Policy) -> str:
+    """`needs 1 approval from @acme/data-platform, erin`: what a request under `policy` needs
+    (a requirement, not a count of the approvals given)."""
+    count = max(1, policy.min_approvals)
+    owners = ", ".join(policy.approvers) or "(no approvers)"
+    return f"needs {count} approval{'s' if count != 1 else ''} from {owners}"
+
+
+def _principal_risks(request: Request, policy: Policy) -> list[str]:
     found = []
+    fields = request.principal.split(":", 5)
+    kind = fields[5].split("/", 1)[0] if len(fields) == 6 else ""
+    if kind == "user":
+        found.append("IAM user principal: its access keys are long-lived, so whoever holds "
+                     "them gets this grant (a role's credentials expire)")
+    if len(fields) == 6 and fields[4] != policy.account:
+        found.append(f"principal in another account ({fields[4]}) than the policy's "
+                     f"({policy.account})")
+    return found
+
+
+def risks_of(request: Request, policy: Policy) -> tuple[str, ...]:
+    found = _principal_risks(request, policy)
+    if request.duration * 2 > policy.max_duration:
+        found.append(f"long: {format_duration(request.duration)} is over half the policy's "
+                     f"maximum of {format_duration(policy.max_duration)}")
     names = {a for e in request.access for a in e.actions}
     destructive = sorted(names & DESTRUCTIVE)
     if destructive:
@@ -256,19 +280,24 @@ def admits_note(plan: Plan, offline_hint: bool = True) -> str:
 
 def render_text(plan: Plan, budgets: Sequence[Budget] = ()) -> str:
     request = plan.request
+    policy = plan.policy
     lines = [
         f"request   {request.id}  ({request.path})",
         f"requester {request.requester}",
         f"principal {request.principal}",
-        f"grant     {plan.policy.grant}",
-        f"duration  {format_duration(request.duration)}, {window_text(plan)}",
-        f"approvals {plan.policy.min_approvals} of {', '.join(plan.policy.approvers)}",
+        f"grant     {policy.grant}",
+        f"duration  {format_duration(request.duration)} (policy: at most "
+        f"{format_duration(policy.max_duration)}), {window_text(plan)}",
+        f"approval  {approvals_needed(policy)}",
     ]
     if plan.subject is not None:
         lines.append(f"admits    {admits_note(plan).removeprefix('admits ')}")
     lines += [
         f"access    s3://{e.bucket}/{e.prefix}  {', '.join(e.actions)}" for e in request.access
     ]
+    lines.append(f"policy    {policy.name} allows buckets {', '.join(policy.buckets)}; prefixes "
+                 f"{', '.join(repr(p) if p == '' else p for p in policy.prefixes)}; actions "
+                 f"{', '.join(policy.actions)}")
     lines += [f"size      {budget.text()}" for budget in budgets]
     lines += [f"RISK      {risk}" for risk in plan.risks]
     if plan.subject is None:
@@ -289,10 +318,7 @@ def render_markdown(plan: Plan, budgets: Sequence[Budget] = ()) -> str:
         ("Reason", md.text(request.reason)),
         ("Ticket", md.text(request.ticket or "-")),
         ("Duration", _duration_cell(plan)),
-        (
-            "Approvals needed",
-            f"{plan.policy.min_approvals} of {md.text(', '.join(plan.policy.approvers))}",
-        ),
+        ("Approval", md.text(approvals_needed(plan.policy))),
     ]
     rows += [("Bucket policy size", md.text(b.text())) for b in budgets]
     out = [f"### Access request {md.code(request.id)}", "", "| | |", "|---|---|"]
@@ -303,6 +329,7 @@ def render_markdown(plan: Plan, budgets: Sequence[Budget] = ()) -> str:
         f"{', '.join(e.actions)} |"
         for e in request.access
     ]
+    out += _limits(plan)
     if plan.risks:
         out += ["", "**Risk flags**", ""] + [f"- :warning: {md.text(r)}" for r in plan.risks]
     if plan.subject is None:
@@ -333,6 +360,26 @@ def _duration_cell(plan: Plan) -> str:
     return (f"{duration} from {iso(plan.request.not_before)} (not_before), or from the apply "
             f"if that is later (plan shown for apply at {iso(plan.applied_at)}: "
             f"{md.text(window_text(plan))})")
+
+
+def _limits(plan: Plan) -> list[str]:
+    """What is asked beside what the policy allows at most."""
+    request, policy = plan.request, plan.policy
+
+    def codes(values: Iterable[str]) -> str:
+        return ", ".join(md.code(v) if v else "(whole bucket)" for v in dict.fromkeys(values))
+
+    rows = [
+        ("Duration", md.text(format_duration(request.duration)),
+         f"at most {md.text(format_duration(policy.max_duration))}"),
+        ("Buckets", codes(e.bucket for e in request.access), codes(policy.buckets)),
+        ("Prefixes", codes(e.prefix for e in request.access),
+         "under " + codes(policy.prefixes)),
+        ("Actions", ", ".join(dict.fromkeys(a for e in request.access for a in e.actions)),
+         ", ".join(policy.actions)),
+    ]
+    return ["", f"| | Asked | Policy {md.code(policy.name)} allows |", "|---|---|---|",
+            *[f"| {name} | {asked} | {allowed} |" for name, asked, allowed in rows]]
 
 
 def _granted_in(plan: Plan) -> str:

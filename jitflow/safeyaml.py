@@ -272,6 +272,9 @@ def _value_message(text: str, kind: str) -> str:
     if kind in ("hex", "octal", "binary"):
         name = {"hex": "a hexadecimal", "octal": "an octal", "binary": "a binary"}[kind] + " number"
         return f"{head} or write it in decimal (YAML reads it as {name})"
+    if kind == "leading_zero" and re.fullmatch(r"[0-9]{12}", text):
+        return f"{head}: an AWS account id keeps its leading zero only as quoted text " \
+               "(YAML 1.1 reads a leading 0 as octal)"
     if kind == "leading_zero":
         return f"{head} or drop the leading zero (YAML 1.1 reads a leading 0 as octal)"
     if kind == "sexagesimal":

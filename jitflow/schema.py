@@ -65,6 +65,10 @@ def _messages(error: ValidationError) -> Iterator[tuple[tuple[str | int, ...], s
     if error.validator == "required":
         yield path, f"{_field(path)}: missing required key: {error.message.split(' ')[0]}"
         return
+    if error.validator == "type" and path and path[-1] == "account" and type(instance) is int:
+        yield path, (f'{_field(path)}: an AWS account id must be quoted ("{instance:012d}"): '
+                     "unquoted, YAML reads it as a number")
+        return
     if error.validator == "type":
         yield path, f"{_field(path)}: expected {error.validator_value}, got {_describe(instance)}"
         return

@@ -9,16 +9,25 @@ from jitflow.durations import parse_duration
 from jitflow.errors import ConfigError
 from jitflow.loader import parse_yaml
 from jitflow.model import NotificationTarget, Settings
-from jitflow.problems import render
+from jitflow.problems import Problem, render
+from jitflow.safeyaml import YamlDoc
 from jitflow.tree import Tree
 
 SETTINGS_FILE = "jitflow.yaml"
 
 
+class _ValueError(ConfigError):
+    """A value the schema admits but jitflow cannot use, at `key` of the file."""
+
+    def __init__(self, key: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def _duration(data: dict[str, Any], key: str, default: timedelta) -> timedelta:
     value = parse_duration(data[key]) if key in data else default
     if value is None or value.total_seconds() <= 0:
-        raise ConfigError(f"{SETTINGS_FILE}: {key} must be a positive duration such as 15m or 7d")
+        raise _ValueError((key,), f"{key} must be a positive duration such as 15m or 7d")
     return value
 
 
@@ -58,8 +67,9 @@ def _check_partition(settings: Settings) -> None:
     for arn in roles:
         partition = arn.split(":", 2)[1]
         if partition != settings.partition:
-            raise ConfigError(
-                f"{settings.path}: {arn} is in partition {partition}, but region "
+            raise _ValueError(
+                ("region",),
+                f"{arn} is in partition {partition}, but region "
                 f"{settings.region} is in partition {settings.partition}: every ARN must be "
                 "in the region's partition")
 
@@ -78,9 +88,24 @@ def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
     raw = tree.read(path)
     if raw is None:
         raise ConfigError(f"{path} not found: it names the admins and the AWS accounts")
+    settings, problems = read_settings(raw, path)
+    if settings is None:
+        raise ConfigError(f"{path} is invalid:\n{render(problems, 'text')}")
+    return settings
+
+
+def read_settings(raw: bytes, path: str = SETTINGS_FILE) -> tuple[Settings | None, list[Problem]]:
+    """The settings, or None and every problem found (file, line and column)."""
     doc, problems = parse_yaml(raw, path, "settings")
     if doc is None:
-        raise ConfigError(f"{path} is invalid:\n{render(problems, 'text')}")
+        return None, problems
+    try:
+        return _settings(doc, path), []
+    except _ValueError as error:
+        return None, [Problem(path, *doc.where(error.key), error.message)]
+
+
+def _settings(doc: YamlDoc, path: str) -> Settings:
     data: dict[str, Any] = doc.data
     settings = Settings(
         admins=tuple(data["admins"]),
@@ -90,7 +115,6 @@ def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
         default_branch=data.get("default_branch", "main"),
         region=data.get("region", "us-east-1"),
         request_ttl=_duration(data, "request_ttl", timedelta(days=7)),
-        revoke_interval=_duration(data, "revoke_interval", timedelta(minutes=15)),
         attached_policy_quota=data.get("attached_policy_quota", 10),
         audit_dir=data.get("audit_dir", "audit"),
         audit_branch=data.get("audit_branch", "jitflow-audit"),

@@ -41,6 +41,20 @@ class FsTree:
         return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
 
 
+class MemoryTree:
+    """Files held in memory (path -> bytes): what `jitflow init` is about to write."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+
+    def read(self, path: str) -> bytes | None:
+        return self.files.get(path)
+
+    def list(self, directory: str) -> list[str]:
+        prefix = directory.rstrip("/") + "/"
+        return sorted(p for p in self.files if p.startswith(prefix))
+
+
 class GitTree:
     """Files as they are at one git ref, read with `git show` (never the working tree)."""
 

@@ -331,15 +331,54 @@ def test_outside_actions_uses_base_and_head(tmp_path: Path) -> None:
     assert "only the requester" in other.stdout
 
 
+def _edit(pr: Pr, name: str, old: str, new: str) -> None:
+    text = (pr.repo.path / name).read_text()
+    assert old in text
+    pr.repo.write(name, text.replace(old, new))
+
+
+def _codeowners(pr: Pr) -> None:
+    """.github/CODEOWNERS as `jitflow codeowners` writes it for the PR's files."""
+    done = subprocess.run([sys.executable, "-m", "jitflow", "codeowners"], cwd=pr.repo.path,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 def test_no_request_changed_exits_zero(make_pr) -> None:  # type: ignore[no-untyped-def]
     pr: Pr = make_pr()
-    pr.repo.write("policies/analytics-raw.yaml", "description: x\n")
+    _edit(pr, "policies/analytics-raw.yaml", "max_duration: 4h", "max_duration: 3h")
+    _codeowners(pr)
     pr.repo.commit("policy only")
     pr.push()
     result = pr.run()
-    assert result.returncode == 0
+    assert result.returncode == 0, result.stdout + result.stderr
     assert "no file under requests/ changed" in result.stdout
+    assert "changes jitflow's configuration" in result.stdout
     assert pr.fake.comments(pr.number) == []
+
+
+@pytest.mark.parametrize(("name", "old", "new", "says"), [
+    ("policies/analytics-raw.yaml", "max_duration: 4h", "max_duration: soon",
+     "file=policies/analytics-raw.yaml,line=7"),
+    ("jitflow.yaml", '"444455556666":', '"444455556667":',
+     "file=policies/ml-models.yaml,line=3,col=1::account 444455556666 is not among"),
+    ("jitflow.yaml", "default_branch: main", "default_branch: trunk", ""),
+    ("policies/analytics-raw.yaml", '"erin"]', '"frank"]',
+     "file=.github/CODEOWNERS,line=1::.github/CODEOWNERS is out of date"),
+])
+def test_a_configuration_pull_request_is_judged_as_validate_would(  # type: ignore[no-untyped-def]
+        make_pr, name: str, old: str, new: str, says: str) -> None:
+    pr: Pr = make_pr()
+    _codeowners(pr)
+    pr.repo.commit("CODEOWNERS")
+    _edit(pr, name, old, new)
+    pr.repo.commit("configuration")
+    pr.push()
+    result = pr.run()
+    assert result.returncode == (1 if says else 0), result.stdout + result.stderr
+    assert says in result.stdout
+    assert "jitflow check: " + ("failed: 1 problem(s)" if says else "no request changed") \
+        in result.stderr
 
 
 def test_missing_base_is_a_usage_error(tmp_path: Path) -> None:

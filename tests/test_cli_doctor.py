@@ -14,11 +14,14 @@ import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from jitflow.audit import chain
 from jitflow.cli import main
+from jitflow.clock import iso
 from jitflow.doctor.expected import REGION_VARIABLE, REQUIRED_CHECK, ROLE_VARIABLES
 from jitflow.doctor.findings import ANCHORS, SETUP_GUIDE
 from jitflow.oidc import CALLERS, REUSABLE, WORKFLOWS_DIR
@@ -356,3 +359,36 @@ def test_aws_out_of_reach_is_exit_3(healthy_setup: HealthySetup,
     assert run.code == 3
     assert run.out == ""
     assert "jitflow: error: AWS sts:GetCallerIdentity failed: Could not connect" in run.err
+
+
+def break_glass_log(*dues: datetime) -> str:
+    """An audit log with one break-glass grant per deadline in `dues` (none reviewed)."""
+    lines, prev = [], None
+    for n, due in enumerate(dues, 1):
+        prev = chain.next_record(prev, at=due - timedelta(days=1), event="granted", details={
+            "request": f"analytics-raw/alice-{n}", "requester": "alice", "pr": n,
+            "break_glass": {"merged_by": "alice", "review_due": iso(due),
+                            "reviewers": ["sam"]}})
+        lines.append(chain.dumps(prev))
+    return "\n".join(lines) + "\n"
+
+
+def test_an_overdue_break_glass_review_is_listed(healthy_setup: HealthySetup,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    month = f"audit/{now:%Y-%m}.jsonl"
+    healthy_setup.fake.put_file(month, break_glass_log(now + timedelta(hours=2)),
+                                branch="jitflow-audit")
+    run = doctor(capsys)
+    assert run.code == 0, run.out
+    assert "✔ no break-glass review is overdue (1 due later)" in run.out
+
+    healthy_setup.fake.put_file(month, break_glass_log(now + timedelta(hours=2),
+                                                       now - timedelta(hours=1)),
+                                branch="jitflow-audit")
+    run = doctor(capsys)
+    assert run.code == 1
+    [(item, message)] = run.wrong
+    assert item == "break-glass"
+    assert "analytics-raw/alice-2 (pull request #2): review OVERDUE" in message
+    assert "alice-1" not in message

@@ -651,12 +651,12 @@ def _cli_repo(world: World) -> Path:
     return world.root
 
 
-def test_cli_apply_fails_closed_without_an_approval_source(
+def test_cli_apply_takes_no_request_paths(
         world: World, capsys: pytest.CaptureFixture[str]) -> None:
     root = _cli_repo(world)
     code = main(["apply", "--repo", str(root), "requests/analytics-raw/fix.yaml"])
-    assert code == 1
-    assert "carry no approval" in capsys.readouterr().err
+    assert code == 2
+    assert "takes no request paths" in capsys.readouterr().err
     assert world.jitflow_policies() == [] and world.iam_calls() == []
 
 

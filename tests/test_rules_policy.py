@@ -48,7 +48,7 @@ def test_example_policies_are_valid() -> None:
         ("[clickstream/, backfill/]", "[clickstream/, 'backfill']", "must end with '/'"),
         ("[clickstream/, backfill/]", "['*']", "wildcards"),
         ('"^[A-Z]+-[0-9]+$"', '"^[A-Z]+-[0-9+$("', "not a valid regular expression"),
-        ('account: "111122223333"', "account: 111122223333", "expected string"),
+        ('account: "111122223333"', "account: 111122223333", "account id must be quoted"),
         ("min_approvals: 1", "min_approvals: 3\napprovers_note: x", "unknown key 'approvers_note'"),
         (
             "buckets: [analytics-raw, analytics-raw-eu]",

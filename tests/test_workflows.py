@@ -827,7 +827,7 @@ def test_the_audit_branch_ruleset_forbids_deletion_and_rewrites_for_everyone() -
 # ---- the adopter's callers (jitflow/scaffold/, copied by `jitflow init`) --------------------
 
 SAMPLE = {"jitflow_sha": "0123456789abcdef0123456789abcdef01234567", "org": "acme",
-          "repo": "access"}
+          "repo": "access", "default_branch": "main"}
 
 
 def rendered_scaffold(directory: Path) -> list[Workflow]:

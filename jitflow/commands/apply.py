@@ -4,7 +4,7 @@ In the apply workflow (no paths): verify the merge GITHUB_SHA against GitHub, th
 it added and early-revoke what it deleted (a deletion of another person's request only with
 its policy's approvals). Every check runs before any AWS call. A refusal still leaves
 evidence: a `rejected` audit record, a comment on the pull request, and a non-zero exit.
-Request paths given by hand carry no approval and are refused (fail closed).
+It takes no request paths: a file given by hand carries no approval.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from jitflow.commands.support import (
     actor_from_env,
     add_common_arguments,
     anchor_head,
-    approval_source_from_env,
     audit_location,
     commit_audit,
     default_branch_policies,
@@ -40,10 +39,9 @@ from jitflow.commands.support import (
     summary_message,
     teams_token,
 )
-from jitflow.errors import InvalidInput, JitflowError, Rejected, UsageError
+from jitflow.errors import JitflowError, Rejected, UsageError
 from jitflow.gitcmd import Git
-from jitflow.loader import load_and_check, load_policy_set
-from jitflow.model import Policy, Request, Settings
+from jitflow.model import Settings
 from jitflow.pr.comments import granted_comment, rejected_comment, unrevoked_comment
 from jitflow.pr.merge import VerifiedMerge, verify_merge
 from jitflow.settings import load_settings
@@ -55,28 +53,14 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "In the apply workflow: verify the merge commit GITHUB_SHA against GitHub (its pull "
+        "request, reviews and check), then grant the requests it added and early-revoke the "
+        "ones it deleted. It takes no request paths: a file given by hand carries no "
+        "approval (`jitflow plan PATH` shows what a request would get).")
     add_common_arguments(parser)
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="request files to apply; without paths (the workflow's way), the "
-                        "requests added by the merge commit GITHUB_SHA, verified against GitHub")
-
-
-def load_requests(root: Path, paths: list[str], partition: str) -> list[tuple[Request, Policy]]:
-    tree = FsTree(root)
-    policies, problems = load_policy_set(tree)
-    found: list[tuple[Request, Policy]] = []
-    for given in paths:
-        path = Path(given)
-        relative = path.resolve().relative_to(root).as_posix() if path.is_absolute() or \
-            path.resolve().is_relative_to(root) else given
-        request, request_problems = load_and_check(tree, relative, policies, partition)
-        problems += request_problems
-        if request is not None and request.policy in policies.policies:
-            found.append((request, policies.policies[request.policy]))
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        raise InvalidInput(problems, f"{len(errors)} error(s): nothing was applied")
-    return found
+    # Accepted only to refuse with a reason: granting from a path given by hand is gone.
+    parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
 
 
 def _comment(client: GitHubClient | None, number: int | None, body: str) -> None:
@@ -126,7 +110,8 @@ def _end_deleted(engine: Engine, merge: VerifiedMerge, now: datetime) -> list[Ou
 def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: datetime) -> int:
     sha = os.environ.get("GITHUB_SHA")
     if not sha:
-        raise UsageError("give request paths, or run in the apply workflow (GITHUB_SHA unset)")
+        raise UsageError("jitflow apply runs in the apply workflow: GITHUB_SHA (the merge to "
+                         "apply) is unset")
     # Where the records go (the audit branch's checkout, created when missing), before
     # anything else: a run that cannot record must not grant.
     audit = audit_location(args, root, settings, write=not args.dry_run)
@@ -203,18 +188,11 @@ def _announce(client: GitHubClient, merge: VerifiedMerge, outcomes: list[Outcome
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.paths:
+        raise UsageError("jitflow apply takes no request paths: it grants only what a merge "
+                         "added, verified against GitHub, in the apply workflow; `jitflow "
+                         "plan PATH` shows what a request would get")
     root = repo_root(args)
     now = now_of(args)
     settings = load_settings(FsTree(root))
-    if not args.paths:
-        return apply_merge(args, root, settings, now)
-    pairs = load_requests(root, args.paths, settings.partition)
-    source = approval_source_from_env()  # before any AWS call: no approvals, no run
-    audit = audit_location(args, root, settings, write=not args.dry_run)
-    with audit.files() as log_dir:
-        engine, log = open_engine(root, settings, args.dry_run, log_dir=log_dir)
-        outcomes = engine.apply_requests(pairs, source, now)
-        print_outcomes(outcomes)
-        if args.commit and not args.dry_run:
-            commit_audit(audit, log, summary_message("jitflow apply: audit records", outcomes))
-    return 1 if any(o.action == "rejected" for o in outcomes) else 0
+    return apply_merge(args, root, settings, now)

@@ -24,7 +24,7 @@ from jitflow.errors import ConfigError, GitHubError, UsageError
 from jitflow.gitcmd import Git
 from jitflow.model import Settings
 from jitflow.plan import render_text
-from jitflow.pr.check import COMMENT_MARKER, check_changes
+from jitflow.pr.check import COMMENT_MARKER, check_changes, config_problems, is_config
 from jitflow.pr.report import render_report, verdict
 from jitflow.problems import Problem, render
 from jitflow.settings import SETTINGS_FILE, load_settings
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from jitflow.pr.check import CheckResult
 
 PULL_EVENTS = ("pull_request", "pull_request_target", "pull_request_review")
+CONFIG_NOTE = ("this pull request changes jitflow's configuration: judged at its head as "
+               "`jitflow validate` and `jitflow codeowners --check` judge it")
 
 
 @dataclass(frozen=True)
@@ -235,13 +237,17 @@ def run(args: argparse.Namespace) -> int:
     result = check_changes(git, base, head, author, applied_at=applied_at, pull=pull,
                            teams=teams, audit_log=None if audit.kind == "tree" else
                            audit.log_texts())
+    if not result.touches_requests and any(is_config(path) for path in result.changed):
+        # No request, but what judges requests changed: judge it as validate would locally.
+        extra += config_problems(git, head)
+        result = replace(result, notes=(*result.notes, CONFIG_NOTE))
     if extra:
         result = replace(result, problems=result.problems + tuple(extra))
     if notes and result.touches_requests:
         result = replace(result, notes=result.notes + notes)
     _print_result(result, fmt, github)
     if not result.touches_requests:
-        return 0
+        return 0 if result.ok else 1
     report = render_report(result, marker=COMMENT_MARKER)
     _append_summary(env, report)
     if client is not None and event is not None:

@@ -13,6 +13,7 @@ import argparse
 import os
 import re
 
+from jitflow.clock import system_clock
 from jitflow.doctor.findings import render_json, render_text
 from jitflow.doctor.gather import gather_aws, gather_github
 from jitflow.doctor.run import findings
@@ -48,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
 
     github, setup = gather_github(GitHubClient.from_env(env))
     aws = gather_aws(caller_iam(setup.settings.region), github.variables)
-    found = findings(github, setup, aws)
+    found = findings(github, setup, aws, system_clock())
     print(render_json(found) if args.format == "json" else render_text(found))
     return 0 if all(f.ok for f in found) else 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from jitflow.commands.support import (
 )
 from jitflow.errors import ConfigError, InvalidInput
 from jitflow.model import PolicySet, Request, Settings
+from jitflow.overlap import already_live, live_grants
 from jitflow.plan import Plan, build_plan, plan_summary, render_markdown, render_text, subject_for
 from jitflow.settings import SETTINGS_FILE, load_settings
 from jitflow.tree import FsTree, find_repo_root
@@ -50,8 +52,11 @@ def run(args: argparse.Namespace) -> int:
     if errors:
         raise InvalidInput(problems, f"{len(errors)} error(s): no plan is shown for invalid input")
     partition = partition_near(args.policies, files[0] if files else Path.cwd())
+    records = _records(request_paths[0] if request_paths else Path.cwd())
+    live = live_grants(records).values()
     plans = [_plan(r, policy_set, applied_at, partition) for r in requests]
-    sizes = last_sizes(_records(request_paths[0] if request_paths else Path.cwd()))
+    plans = [replace(p, risks=p.risks + already_live(p, live)) for p in plans]
+    sizes = last_sizes(AuditRecord.from_json(r) for r in records)
     shown = [(plan, budgets(plan, sizes)) for plan in plans]
     if args.format == "json":
         print(json.dumps([{**plan_summary(p), **_budget_json(b)} for p, b in shown], indent=2))
@@ -78,17 +83,20 @@ def _budget_json(found: list[Budget]) -> dict[str, Any]:
                    "estimate": b.total, "limit": 20480} for b in found}}
 
 
-def _records(anchor: Path) -> list[AuditRecord]:
-    """The audit log's records (for the size estimate), or none when there is none: on the
-    audit branch (JITFLOW_AUDIT_REPO, else the clone's origin/<audit_branch>), else in the
-    working tree (jitflow.auditrepo)."""
+def _records(anchor: Path) -> list[dict[str, Any]]:
+    """The audit log's records (for the size estimate and the grants already live), or none
+    when there is none: on the audit branch (JITFLOW_AUDIT_REPO, else the clone's
+    origin/<audit_branch>), else in the working tree (jitflow.auditrepo)."""
     try:
         root = find_repo_root(anchor)
         settings = _settings(root) or Settings(admins=(), accounts={})
         with locate(root, settings, given_checkout(None), write=False).files() as directory:
             if not directory.is_dir():
                 return []
-            return [AuditRecord.from_json(r) for r in AuditLog(directory).records()]
+            records = [dict(r) for r in AuditLog(directory).records()]
+        for record in records:
+            AuditRecord.from_json(record)  # a malformed log gives no estimate at all
+        return records
     except Exception:
         return []
 

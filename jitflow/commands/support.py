@@ -14,16 +14,24 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
-from functools import partial
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
-from jitflow.auditrepo import AUDIT_REPO_HELP, AuditRepo, given_checkout, locate
 from jitflow.clock import iso, parse_time, system_clock
+from jitflow.consistency import repository_problems
 from jitflow.errors import AuditError, ConfigError, GitError, JitflowError, Rejected, UsageError
 from jitflow.gitcmd import Git
-from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
+from jitflow.loader import (
+    IDENTITIES,
+    NOT_A_REQUEST,
+    REQUESTS_README,
+    YAML_SUFFIXES,
+    is_stray,
+    judge_request,
+    load_policy_set,
+)
 from jitflow.model import Duty, PolicySet, Request, Settings
 from jitflow.problems import Problem
 from jitflow.rules import check_request
@@ -33,6 +41,7 @@ from jitflow.tree import FsTree, GitTree, find_repo_root
 if TYPE_CHECKING:
     from jitflow.audit.ledger import AuditStore
     from jitflow.audit.store import AuditLog
+    from jitflow.auditrepo import AuditRepo
     from jitflow.breakglass import Due
     from jitflow.engine import ApprovalSource, Engine, Outcome
     from jitflow.gh import GitHubClient
@@ -48,7 +57,8 @@ def add_policies_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def request_files(paths: list[Path]) -> list[Path]:
-    """Files as given; folders walked for *.yaml/*.yml under a requests/ folder."""
+    """Files as given; folders walked for every file under a requests/ folder but the README
+    at its top (a file that is not a request there is reported, as the PR check does)."""
     found: list[Path] = []
     for path in paths:
         if path.is_file():
@@ -58,8 +68,8 @@ def request_files(paths: list[Path]) -> list[Path]:
             found += sorted(
                 p
                 for p in path.rglob("*")
-                if p.suffix in YAML_SUFFIXES
-                and (inside or "requests" in p.relative_to(path).parts)
+                if not _is_readme(p)
+                and (inside or "requests" in p.relative_to(path).parent.parts)
                 and p.is_file()
             )
         else:
@@ -89,8 +99,11 @@ def _inside_requests(folder: Path) -> bool:
     return "requests" in folder.absolute().parts
 
 
-def _is_request_file(path: Path, under_requests: bool) -> bool:
-    return under_requests and PurePath(path.name).suffix in YAML_SUFFIXES and path.is_file()
+def _is_readme(path: Path) -> bool:
+    """requests/README.md, the one file under requests/ that is not judged."""
+    return path.name == "README.md" and path.parent.name == "requests"
+
+
 
 
 def _scan_paths(paths: list[Path]) -> Iterator[Path]:
@@ -106,16 +119,24 @@ def _scan_paths(paths: list[Path]) -> Iterator[Path]:
 def _entries(folder: Path, under_requests: bool) -> Iterator[tuple[Path, bool]]:
     """(path, is a request file) for every entry of `folder` that is a request file or a
     directory rglob would enter (not a symlink); nothing for a folder it may not read."""
+    readme = "README.md" if folder.name == "requests" else None  # the one file not judged
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
-                path = folder / entry.name
-                if _is_request_file(path, under_requests):
-                    yield path, True
+                if under_requests and entry.name != readme and _file(entry):
+                    yield folder / entry.name, True
                 elif _real_directory(entry):
-                    yield path, False
+                    yield folder / entry.name, False
     except PermissionError:
         return
+
+
+def _file(entry: os.DirEntry[str]) -> bool:
+    """A file, or a symlink to one (as Path.is_file says)."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def _scan(folder: Path, under_requests: bool) -> Iterator[Path]:
@@ -160,6 +181,40 @@ def _real_directory(entry: os.DirEntry[str]) -> bool:
 
 def _policies_directory(policies_dir: Path | None, anchor: Path) -> Path:
     return policies_dir if policies_dir is not None else find_repo_root(anchor) / "policies"
+
+
+def repository_root(policies_dir: Path | None, anchor: Path) -> Path:
+    """The repository `load_policies` reads from: the policies folder's parent."""
+    return _policies_directory(policies_dir, anchor).resolve().parent
+
+
+def repository_problems_near(policies_dir: Path | None, anchor: Path,
+                             policy_set: PolicySet) -> list[Problem]:
+    """jitflow.yaml beside the policies folder and what must agree with it (nothing without
+    one), each path shown as `load_policies` shows the policies'."""
+    directory = _policies_directory(policies_dir, anchor)
+    found = repository_problems(FsTree(directory.resolve().parent), policy_set)
+    return [replace(p, path=str(directory.parent / p.path)) for p in found]
+
+
+def relative_to_root(problems: Iterable[Problem], root: Path) -> list[Problem]:
+    """Problems with repository-relative paths (GitHub attaches annotations only to those);
+    a path outside `root` stays as it is."""
+    bases = (root, root.resolve())
+    shown = []
+    for problem in problems:
+        full = Path(os.path.abspath(problem.path))
+        base = next((b for b in bases if full.is_relative_to(b)), None)
+        shown.append(problem if base is None else
+                     replace(problem, path=full.relative_to(base).as_posix()))
+    return shown
+
+
+def _broken_policies(policy_set: PolicySet, problems: list[Problem]) -> set[str]:
+    """The policies whose file is there but could not be loaded (its problems say why)."""
+    names = {PurePath(p.path).stem for p in problems
+             if p.severity == "error" and PurePath(p.path).suffix in YAML_SUFFIXES}
+    return names - set(policy_set.policies) - {IDENTITIES}
 
 
 def load_policies(policies_dir: Path | None, anchor: Path) -> tuple[PolicySet, list[Problem]]:
@@ -217,17 +272,31 @@ def judge_files(
         files = itertools.chain([] if first is None else [first], files)
     anchor = first if first is not None else Path.cwd()
     policy_set, problems = load_policies(policies_dir, anchor)
-    check = partial(check_request, partition=partition_near(policies_dir, anchor))
+    partition = partition_near(policies_dir, anchor)
+    # A request under a policy whose file is broken is judged for its own shape only: the
+    # policy's problems are reported once, not as "there is no policy" again per request.
+    broken = _broken_policies(policy_set, problems)
+
+    def check(request: Request, policies: PolicySet) -> list[Problem]:
+        return [] if request.policy in broken else check_request(request, policies,
+                                                                 partition=partition)
+
     valid: list[Request] = []
     for path in files:
+        shown = display_path(path)
+        if shown == REQUESTS_README:
+            continue  # named by hand (`requests/*`): the one file there that is no request
+        if is_stray(shown):
+            problems.append(Problem(str(path), None, None, NOT_A_REQUEST))
+            continue
         try:
             raw = path.read_bytes()
         except OSError as error:
             problems.append(Problem(str(path), None, None, f"cannot read: {error.strerror}"))
             continue
         # Judge by the canonical requests/<policy>/<name> location; report by the given path.
-        request, found = judge_request(raw, display_path(path), policy_set, check)
-        if request is not None and keep_valid:
+        request, found = judge_request(raw, shown, policy_set, check)
+        if request is not None and keep_valid and request.policy not in broken:
             valid.append(request)
         problems += [Problem(str(path), p.line, p.col, p.message, p.severity) for p in found]
     return policy_set, valid, problems
@@ -258,6 +327,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_audit_repo_argument(parser: argparse.ArgumentParser) -> None:
+    # Here, not at the top: `jitflow validate` shares this module and stays light.
+    from jitflow.auditrepo import AUDIT_REPO_HELP  # noqa: PLC0415
+
     parser.add_argument("--audit-repo", type=Path, default=None, metavar="DIR",
                         help=AUDIT_REPO_HELP)
 
@@ -267,6 +339,8 @@ def audit_location(args: argparse.Namespace, root: Path, settings: Settings, *,
     """Where the audit log is for this command (jitflow.auditrepo.locate): the checkout given
     by --audit-repo / JITFLOW_AUDIT_REPO (created when a writing command finds it missing),
     else the clone's origin/<audit_branch> (read only), else the working tree's."""
+    from jitflow.auditrepo import given_checkout, locate  # noqa: PLC0415
+
     return locate(root, settings, given_checkout(getattr(args, "audit_repo", None)),
                   write=write)
 

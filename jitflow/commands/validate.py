@@ -1,4 +1,6 @@
-"""`jitflow validate`: check request files against the schema and the policies."""
+"""`jitflow validate`: check request files against the schema and the policies, and the
+repository they are in as the pull-request check and apply would: jitflow.yaml, each
+policy's account among its accounts, the workflows' branch and region (jitflow.consistency)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,21 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from jitflow.commands.support import add_policies_argument, judge_files, scan_request_files
+from jitflow.commands.support import (
+    add_policies_argument,
+    judge_files,
+    relative_to_root,
+    repository_problems_near,
+    repository_root,
+    scan_request_files,
+)
 from jitflow.problems import render
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_policies_argument(parser)
-    parser.add_argument("--format", choices=("text", "json", "github"), default="text")
+    parser.add_argument("--format", choices=("text", "json", "github"), default="text",
+                        help="github: workflow annotations, paths relative to the repository")
     parser.add_argument(
         "paths",
         nargs="+",
@@ -34,7 +44,12 @@ def run(args: argparse.Namespace) -> int:
             yield path
 
     first, files = scan_request_files(args.paths)
-    _, _, problems = judge_files(counted(files), args.policies, keep_valid=False, first=first)
+    policy_set, _, problems = judge_files(counted(files), args.policies, keep_valid=False,
+                                          first=first)
+    anchor = first if first is not None else Path.cwd()
+    problems += repository_problems_near(args.policies, anchor, policy_set)
+    if args.format == "github":
+        problems = relative_to_root(problems, repository_root(args.policies, anchor))
     errors = [p for p in problems if p.severity == "error"]
     if args.format == "json":
         print(render(problems, "json"))

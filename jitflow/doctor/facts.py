@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jitflow.audit.record import AuditRecord
 from jitflow.grants import RoleFacts
 
 
@@ -112,6 +113,9 @@ class GitHubFacts:
     secrets: tuple[str, ...]
     teams: tuple[TeamFacts, ...]
     callers: Mapping[str, bytes | None]  # duty -> its caller workflow file (None: missing)
+    # the audit log's records on the audit branch, as far as they parse (for the break-glass
+    # reviews still due)
+    audit_records: tuple[AuditRecord, ...] = ()
 
 
 @dataclass(frozen=True)

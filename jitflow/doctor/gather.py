@@ -8,11 +8,14 @@ workflows) from its default branch on GitHub: the live setup is what is merged t
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from jitflow.audit.record import AuditRecord
 from jitflow.codeowners import CODEOWNERS_PATH
 from jitflow.doctor.expected import APPLY_ENVIRONMENT, ROLE_VARIABLES
 from jitflow.doctor.facts import (
@@ -132,8 +135,26 @@ def gather_github(github: GitHubReader) -> tuple[GitHubFacts, Setup]:
         secrets=github.secret_names(),
         teams=tuple(teams),
         callers={duty: tree.read(caller_path(duty)) for duty in ROLE_VARIABLES},
+        audit_records=audit_records(github.tree(setup.settings.audit_branch),
+                                    setup.settings.audit_dir),
     )
     return facts, setup
+
+
+_LOG_FILE = re.compile(r"(?:\d{4}-(?:0[1-9]|1[0-2])|segment-\d+)\.jsonl")
+
+
+def audit_records(tree: Tree, audit_dir: str) -> tuple[AuditRecord, ...]:
+    """The records of the month files and marked segments, in file order; a line that does
+    not parse is skipped (`jitflow audit verify` is what judges the chain)."""
+    records: list[AuditRecord] = []
+    names = sorted(n for n in tree.list(audit_dir) if _LOG_FILE.fullmatch(n.rsplit("/", 1)[-1]))
+    for name in names:
+        path = name if "/" in name else f"{audit_dir}/{name}"
+        for line in (tree.read(path) or b"").decode("utf-8", errors="replace").split("\n"):
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                records.append(AuditRecord.from_json(json.loads(line)))
+    return tuple(records)
 
 
 def _role_state(iam: IamReader, duty: str, arn: str | None) -> RoleState:

@@ -7,8 +7,11 @@ protection; either satisfies an item, and any bypass of either is reported on it
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+from jitflow.audit.record import AuditRecord
+from jitflow.breakglass import pending_reviews
 from jitflow.doctor.expected import (
     APPLY_ENVIRONMENT,
     FORBIDDEN_SECRETS,
@@ -220,8 +223,19 @@ def policies(problems: Sequence[Problem], branch: str) -> Finding:
     return passed("policies", f"the policies and identities on {branch} load")
 
 
+def break_glass_reviews(records: Sequence[AuditRecord], now: datetime) -> Finding:
+    """Break-glass grants whose post-hoc review is past its deadline (from the audit log on
+    the audit branch; the revoke run records each review it finds)."""
+    dues = pending_reviews(records)
+    overdue = [due for due in dues if due.overdue(now)]
+    if overdue:
+        return failed("break-glass", "; ".join(due.text(now) for due in overdue))
+    later = f" ({len(dues)} due later)" if dues else ""
+    return passed("break-glass", f"no break-glass review is overdue{later}")
+
+
 def github_findings(facts: GitHubFacts, found_settings: Settings,
-                    policy_problems: Sequence[Problem]) -> list[Finding]:
+                    policy_problems: Sequence[Problem], now: datetime) -> list[Finding]:
     """Every GitHub item, in the order of the setup guide."""
     branch = facts.repository.default_branch
     rules = facts.default_rules
@@ -241,4 +255,5 @@ def github_findings(facts: GitHubFacts, found_settings: Settings,
         *([team(t, repository) for t in facts.teams]
           or [passed("team", "no approver or code owner is a team")]),
         audit_branch(facts.audit_rules),
+        break_glass_reviews(facts.audit_records, now),
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from jitflow.doctor.aws_checks import aws_findings
 from jitflow.doctor.facts import AwsFacts, GitHubFacts
 from jitflow.doctor.findings import Finding
@@ -10,10 +12,10 @@ from jitflow.doctor.repo_checks import github_findings
 from jitflow.doctor.workflows import subject_for
 
 
-def findings(github: GitHubFacts, setup: Setup, aws: AwsFacts) -> list[Finding]:
+def findings(github: GitHubFacts, setup: Setup, aws: AwsFacts, now: datetime) -> list[Finding]:
     """The GitHub items, then the AWS items (each role's trust judged against the subject
     its caller workflow on the default branch gets)."""
     subjects = {state.duty: subject_for(github.repository, github.callers.get(state.duty),
                                         state.duty) for state in aws.roles}
-    return (github_findings(github, setup.settings, setup.problems)
+    return (github_findings(github, setup.settings, setup.problems, now)
             + aws_findings(aws, subjects, setup.policies.identities))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,9 +22,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 from jitflow.approvals import ApprovalStatus, PullFacts, TeamResolver, judge
 from jitflow.bucketpolicy import BUCKET_POLICY_LIMIT, Budget
 from jitflow.budget import budgets
+from jitflow.codeowners import CODEOWNERS_PATH, generate
+from jitflow.consistency import is_jitflow_workflow, repository_problems
 from jitflow.errors import ConfigError
-from jitflow.loader import YAML_SUFFIXES, judge_request, load_policy_set
+from jitflow.loader import (
+    NOT_A_REQUEST,
+    REQUESTS_README,
+    YAML_SUFFIXES,
+    judge_request,
+    load_policy_set,
+)
 from jitflow.model import PolicySet, Request, Settings
+from jitflow.overlap import LiveGrant, already_live, track_grant
 from jitflow.plan import Plan, build_plan, subject_for
 from jitflow.pr.deletion import Deletion, judge_deletion
 from jitflow.problems import Problem
@@ -36,7 +45,6 @@ if TYPE_CHECKING:
     from jitflow.gitcmd import Git
 
 REQUESTS_DIR = "requests"
-REQUESTS_README = "requests/README.md"
 COMMENT_MARKER = "<!-- jitflow:check -->"  # the same as jitflow.gh.STICKY_MARKER
 SPLIT_HINT = (
     "a request pull request may change only request files under requests/: "
@@ -131,13 +139,7 @@ def scope_problems(changes: Sequence[ChangeLike]) -> list[Problem]:
                 _problem(change.path, f"this pull request also changes {change.path}: {SPLIT_HINT}")
             )
         elif request_id_of(change.path) is None:
-            problems.append(
-                _problem(
-                    change.path,
-                    "not a request file: a request must be at requests/<policy>/<name>.yaml "
-                    "(or .yml), and nothing else belongs under requests/",
-                )
-            )
+            problems.append(_problem(change.path, NOT_A_REQUEST))
     return problems
 
 
@@ -205,6 +207,19 @@ class _Log:
             if not missing:
                 break
         return found
+
+    def live_grants(self, principals: Iterable[str]) -> dict[str, LiveGrant]:
+        """Request id -> a grant to one of `principals` the log shows as not ended. Only the
+        lines that can name one (the ARN in quotes, or an escape) are parsed: every record
+        about a grant, its ends too, carries the grant's principal."""
+        quoted = [f'"{principal}"' for principal in principals]
+        live: dict[str, LiveGrant] = {}
+        for text in self.texts if quoted else ():
+            for line in text.split("\n"):
+                if ("\\" in line or any(q in line for q in quoted)) and \
+                        (record := _record(line)) is not None:
+                    track_grant(live, record)
+        return live
 
 
 def _sizes_of(record: dict[str, Any]) -> dict[str, tuple[int, str]]:
@@ -384,11 +399,13 @@ def check_changes(
             acc.approvals[request.id] = judge(pull, policies.policies[request.policy], teams,
                                               break_glass=request.break_glass)
     sizes = base_ids.log.last_sizes({e.bucket for r in acc.requests for e in r.access})
+    live = base_ids.log.live_grants({r.principal for r in acc.requests}).values()
     for request in acc.requests:
         policy = policies.policies[request.policy]
         subject = subject_for(request, policy, policies.identities,
                               partition=settings.partition) if policy.in_bucket_policy else None
         plan = build_plan(request, policy, applied_at, subject, partition=settings.partition)
+        plan = replace(plan, risks=plan.risks + already_live(plan, live))
         acc.plans.append(plan)
         acc.budgets[request.id] = _budget(plan, sizes, acc.problems)
         acc.problems += _baseline_problems(plan, settings)
@@ -409,10 +426,44 @@ def check_changes(
     )
 
 
+def is_config(path: str) -> bool:
+    """A file that decides what jitflow grants or who reviews it: the policies, jitflow.yaml,
+    CODEOWNERS and jitflow's workflows."""
+    return (path.startswith("policies/") or path in (SETTINGS_FILE, CODEOWNERS_PATH)
+            or is_jitflow_workflow(path))
+
+
+def config_problems(git: Git, head: str) -> list[Problem]:
+    """A pull request that changes the configuration, judged at its head as `jitflow
+    validate` and `jitflow codeowners --check` judge the working tree: the policies and
+    identities, jitflow.yaml and what must agree with it, and CODEOWNERS as generated from
+    them. Read as data from the head (nothing of it runs)."""
+    tree = GitTree(git, head)
+    policies, loaded = load_policy_set(tree)
+    problems = [p for p in loaded if p.severity == "error"] + repository_problems(tree, policies)
+    if problems or tree.read(SETTINGS_FILE) is None:
+        return problems
+    try:
+        expected = generate(policies.policies, load_settings(tree))
+    except ConfigError as error:
+        return [Problem(CODEOWNERS_PATH, None, None, error.message)]
+    committed = tree.read(CODEOWNERS_PATH)
+    if committed is None or committed.decode("utf-8", errors="replace") != expected:
+        return [_problem(CODEOWNERS_PATH, f"{CODEOWNERS_PATH} is out of date with the policies "
+                         "or settings: run `jitflow codeowners` and commit the result")]
+    return []
+
+
 def _baseline_problems(plan: Plan, settings: Settings) -> list[Problem]:
     """A grant under `enforce_read_only` is refused at apply while jitflow.yaml names no
-    jitflow roles for the account (the baseline would lock jitflow out): say so before merge."""
+    jitflow roles for the account (the baseline would lock jitflow out), and so is one in an
+    account jitflow.yaml does not name: say so before merge."""
     policy = plan.policy
+    if settings.path and policy.account not in settings.accounts:
+        return [Problem(plan.request.path, *plan.request.where("principal"),
+                        f"policy {policy.name}'s account {policy.account} is not among the "
+                        f"accounts of jitflow.yaml on the base branch: apply would refuse the "
+                        "grant; an admin must add the account first")]
     if not (policy.in_bucket_policy and policy.enforce_read_only):
         return []
     if settings.jitflow_roles.get(policy.account):

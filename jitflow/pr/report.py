@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from jitflow import markdown
-from jitflow.plan import render_markdown
+from jitflow.model import Policy
+from jitflow.plan import approvals_needed, render_markdown
 from jitflow.pr.check import COMMENT_MARKER, CheckResult
 from jitflow.pr.deletion import Deletion
 from jitflow.problems import Problem
 
 
 def verdict(result: CheckResult) -> str:
-    if not result.touches_requests:
-        return "no request changed"
     if result.errors:
         return f"failed: {len(result.errors)} problem(s)"
+    if not result.touches_requests:
+        return "no request changed"
     if not result.approved:
         return "waiting for approvals"
     judged = result.requests or any(not d.own for d in result.deletions)
@@ -49,8 +50,17 @@ def render_report(result: CheckResult, *, marker: str = COMMENT_MARKER) -> str:
             ]
             out += [f"- {markdown.text(line)}" for line in lines[1:]]
             out.append("")
+        out += [how_to_approve(plan.policy), ""]
         out.append(render_markdown(plan, result.budgets.get(plan.request.id, ())))
     return "\n".join(out).rstrip() + "\n"
+
+
+def how_to_approve(policy: Policy) -> str:
+    """One line for an approver: what counts as an approval of this request."""
+    return (f"**To approve:** this request {markdown.text(approvals_needed(policy))}: in "
+            "*Files changed*, *Review changes* → *Approve* on the latest commit (a review by "
+            "the author, by anyone who pushed to this branch, or on an older commit does not "
+            "count).")
 
 
 def _deletion(deletion: Deletion) -> list[str]:
