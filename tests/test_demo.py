@@ -62,7 +62,7 @@ def _time(pattern: str, text: str) -> datetime:
 def test_demo_tells_the_whole_story(told: Told) -> None:
     assert "✘" not in told.out
     assert "✔ Every step held" in told.out
-    assert "audit chain intact: 4 records" in told.step("14. the audit trail")
+    assert "audit chain intact: 7 records" in told.step("17. the audit trail")
     # The kept sandbox holds what the narration claims: every audit commit reached origin.
     log = subprocess.run(
         ["git", "log", "--first-parent", "--format=%s", "main"],
@@ -72,9 +72,11 @@ def test_demo_tells_the_whole_story(told: Told) -> None:
         check=True,
     ).stdout.splitlines()
     revoke = "jitflow revoke: expired and orphaned grants"
-    assert log[0] == revoke and log[1].startswith("jitflow apply: #2 ")
-    assert log[3] == revoke and log[4].startswith("jitflow apply: #1 ")
-    for request in ("ml-models/alice-churn-model", "analytics-raw/alice-demo-backfill"):
+    assert log[:2] == [revoke, revoke] and log[2].startswith("jitflow apply: #3 ")
+    assert log[4] == revoke and log[5].startswith("jitflow apply: #2 ")
+    assert log[7] == revoke and log[8].startswith("jitflow apply: #1 ")
+    for request in ("ml-models/alice-churn-model", "analytics-raw/alice-demo-backfill",
+                    "analytics-raw/alice-incident-fix"):
         assert (told.sandbox / "work" / "requests" / f"{request}.yaml").is_file()
 
 
@@ -162,6 +164,21 @@ def test_act_two_expiry_denies_before_the_revoke_and_the_revoke_restores_the_pol
     assert "s3://analytics-raw's policy now: statements ['ReportingReadsRaw']" in revoke
     assert "✔ the bucket policy is as before the grant" in revoke
     assert "part-0002.json → AccessDenied   (alice)" in revoke
+
+
+def test_act_three_break_glass_is_granted_unreviewed_and_its_review_comes_due(
+        told: Told) -> None:
+    check = told.step("14. an emergency request")
+    assert "jitflow check: passed" in check and "BREAK-GLASS" in check
+    granted = told.step("15. merged unreviewed, granted")
+    assert "on the merge by @alice" in granted and "Skipped approvers" in granted
+    assert "→ OK   (alice)" in granted
+    due = told.step("16. the review comes due")
+    overdue, reviewed = due.split("erin reviews the merged pull request")
+    assert "expired: analytics-raw/alice-incident-fix" in overdue
+    assert "break-glass review overdue" in overdue and "review OVERDUE since" in overdue
+    assert "break-glass review overdue" not in reviewed
+    assert "✔ the review is recorded and revoke passes again" in reviewed
 
 
 def test_keep_refuses_a_directory_that_is_not_empty(
