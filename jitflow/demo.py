@@ -16,7 +16,9 @@ Act I (identity-policy, the ml-models example): alice asks for her own role, two
 approve, the grant is an IAM policy, it expires and is revoked. Act II (bucket-policy, the
 analytics-raw example): alice and bob share one role, alice's grant is a statement in the
 bucket's own policy that admits only her session; it stops by its condition at the expiry,
-before the revoke removes it.
+before the revoke removes it. Act III (break-glass): alice's emergency request is merged by her,
+unreviewed, and granted; the revoke run fails once its post-hoc review is overdue, and passes
+again when erin approves the merged pull request.
 
 This is an adapter-level tool (servers, git, subprocesses); nothing runs at import time and moto
 is imported only when the demo starts.
@@ -719,7 +721,7 @@ def approve(story: Story, login: str, count: int, needed: int, why: str) -> None
                  f"exit {ran.code}\n{ran.output}")
 
 
-def merge(story: Story) -> None:
+def merge(story: Story, merged_by: str = "erin") -> None:
     ask = story.current
     git(story.work, "checkout", "--quiet", "main")
     git(story.work, "pull", "--quiet", "origin", "main")
@@ -727,7 +729,7 @@ def merge(story: Story) -> None:
         f"Merge pull request #{ask.pr} from alice/{ask.branch}", who=person("erin"))
     git(story.work, "push", "--quiet", "origin", "main")
     ask.merge_sha = git(story.work, "rev-parse", "HEAD")
-    story.fake.merge_pull(ask.pr, ask.merge_sha, merged_by="erin")
+    story.fake.merge_pull(ask.pr, ask.merge_sha, merged_by=merged_by)
 
 
 def origin_branch(story: Story, branch: str) -> tuple[str, str]:
@@ -796,10 +798,10 @@ def granted_expiry(audit: Path, request_id: str) -> datetime | None:
     return None
 
 
-def merge_and_apply(story: Story) -> None:
+def merge_and_apply(story: Story, merged_by: str = "erin") -> None:
     """Merge, run the apply workflow's `jitflow apply` and push its audit commit."""
     ask = story.current
-    merge(story)
+    merge(story, merged_by)
     job = aws_job(story, f"apply-{ask.pr}")
     event = write_json(story.root / f"event-push-{ask.pr}.json",
                        {"ref": "refs/heads/main", "before": ask.base_sha, "after": ask.merge_sha})
@@ -1113,8 +1115,80 @@ def step_bucket_revoke(story: Story) -> None:
                  attempt.seen)
 
 
+# ------------------------------------------- act III: break-glass, reviewed after the fact
+INCIDENT_PREFIX = "2026/11/28/"
+
+
+def step_break_glass_request(story: Story) -> None:
+    ex = story.ex
+    story.say(f"An incident: last night's partition is corrupt and must be rewritten now, with "
+              f"no approver awake. {BUCKET_EXAMPLE} has a break_glass section, so alice marks "
+              "her request break_glass: true (at most 1h). The check needs no approval; it "
+              "says who may merge it and who reviews it afterwards:")
+    text = RAW_REQUEST.format(principal=ex.shared_role, bucket=ex.buckets[0],
+                              prefix=f"{ex.prefix}{INCIDENT_PREFIX}")
+    text = text.replace("Backfill the 2026-11-27 clickstream partition after job 4411 failed",
+                        "Incident INC-7, rewrite the corrupt 2026-11-28 partition") + \
+        "break_glass: true\n"
+    open_pull_request(story, Ask(BUCKET_EXAMPLE, "alice-incident-fix", text,
+                                 "Break-glass: rewrite a corrupt partition", ()))
+    ran, summary = run_check(story, "opened")
+    story.show("\n".join(line for line in (summary or ran.output).splitlines()
+                         if "BREAK-GLASS" in line or "jitflow check" in line))
+    story.expect("the check passes and shows the break-glass terms",
+                 ran.code == 0 and "BREAK-GLASS" in (summary + ran.output),
+                 "exit 0 and BREAK-GLASS", f"exit {ran.code}\n{ran.output}")
+
+
+def step_break_glass_apply(story: Story) -> None:
+    ex = story.ex
+    story.say("alice merges it herself, unreviewed (a requester of the policy; the ruleset lets "
+              "the people on call merge without a review). apply checks who merged:")
+    merge_and_apply(story, merged_by="alice")
+    comments = [c.body for c in story.fake.comments(story.current.pr) if "Granted" in c.body]
+    story.expect("the grant comment carries the BREAK-GLASS badge and mentions the reviewer",
+                 bool(comments) and "BREAK-GLASS" in comments[-1] and "@erin" in comments[-1],
+                 "BREAK-GLASS and @erin in the comment", comments[-1] if comments else "none")
+    key = f"{ex.prefix}{INCIDENT_PREFIX}part-0000.json"
+    attempt = shared_put(story, "alice", key)
+    tell(story, attempt, ex.buckets[0], key, "alice")
+    story.expect("alice writes the fix", attempt.seen == "OK", "OK", attempt.seen)
+
+
+def revoke_at(story: Story, at: datetime, name: str) -> Ran:
+    ran, job, env = revoke_job(story, name, at)
+    story.show(ran.output)
+    push_audit(story, "reusable-revoke.yml", job, env)
+    return ran
+
+
+def step_break_glass_review(story: Story) -> None:
+    ask = story.current
+    story.set_time(story.now() + timedelta(hours=25))
+    story.say(f"A day later ({iso(story.now())}) nobody has reviewed it. The grant itself "
+              "ended after its hour; the revoke run records that, then fails loudly:")
+    ran = revoke_at(story, story.now(), "revoke-overdue")
+    story.expect("revoke fails while the break-glass review is overdue",
+                 ran.code == 1 and "break-glass review overdue" in ran.output,
+                 "exit 1 and 'break-glass review overdue'", f"exit {ran.code}\n{ran.output}")
+    story.say(f"erin reviews the merged pull request #{ask.pr} and approves it; the next run "
+              "records her review and passes:")
+    story.fake.add_review(ask.pr, "erin", "APPROVED")
+    ran = revoke_at(story, story.now() + timedelta(minutes=15), "revoke-reviewed")
+    git(story.root, "clone", "--quiet", "--branch", AUDIT_BRANCH, str(story.origin),
+        "after-review")
+    from jitflow.audit.store import AuditLog  # noqa: PLC0415
+
+    reviewed = [r for r in AuditLog(story.root / "after-review" / "audit").records()
+                if r.get("event") == "break_glass_reviewed" and r.get("request") == ask.id]
+    story.expect("the review is recorded and revoke passes again",
+                 ran.code == 0 and len(reviewed) == 1,
+                 "exit 0 and one break_glass_reviewed record",
+                 f"exit {ran.code}, {len(reviewed)} records\n{ran.output}")
+
+
 def step_audit(story: Story) -> None:
-    story.say("Anyone can check the audit trail of both acts from a fresh clone:")
+    story.say("Anyone can check the audit trail of every act from a fresh clone:")
     checkout = checkout_main(story, "auditor")
     result = subprocess.run([sys.executable, "-m", "jitflow", "audit", "verify"], cwd=checkout,
                             env=base_env(story), capture_output=True, text=True, check=False)
@@ -1154,7 +1228,12 @@ ACTS: tuple[tuple[str, tuple[Step, ...]], ...] = (
         ("11. alice writes, bob cannot", step_one_role_two_people),
         ("12. expiry, before any revoke", step_bucket_expiry),
         ("13. revoke", step_bucket_revoke),
-        ("14. the audit trail", step_audit),
+    )),
+    (f"Act III · {BUCKET_EXAMPLE}: break-glass, reviewed after the fact", (
+        ("14. an emergency request", step_break_glass_request),
+        ("15. merged unreviewed, granted", step_break_glass_apply),
+        ("16. the review comes due", step_break_glass_review),
+        ("17. the audit trail", step_audit),
     )),
 )
 
@@ -1213,6 +1292,6 @@ def run_demo(keep: Path | None = None, out: TextIO | None = None) -> int:
                 story.say(f"\nThe sandbox stays in {root}")
     elapsed = time.monotonic() - started
     stream.write(f"\n✔ Every step held: requested, approved, granted, used, expired, "
-                 f"revoked, audited — in an IAM policy and in a bucket policy "
-                 f"({elapsed:.1f} s).\n")
+                 f"revoked, audited — in an IAM policy, in a bucket policy, and by "
+                 f"break-glass with its review ({elapsed:.1f} s).\n")
     return 0

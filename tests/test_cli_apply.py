@@ -672,7 +672,9 @@ def break_glass_merge(world: Merge, merged_by: str) -> tuple[int, str]:
     merged by `merged_by` with no review at all."""
     policy = f"policies/{world.example.path.split('/')[1]}.yaml"
     world.repo.git("checkout", "--quiet", "main")
-    world.repo.write(policy, (world.repo.path / policy).read_text() + BREAK_GLASS)
+    kept = [line for line in (world.repo.path / policy).read_text().splitlines()
+            if not line.startswith("break_glass:")]  # the example's own terms, replaced
+    world.repo.write(policy, "\n".join(kept) + "\n" + BREAK_GLASS)
     world.repo.commit("allow break-glass")
     world.repo.git("checkout", "--quiet", "-B", "pr", "main")
     text = world.example.text.replace("duration: 2h", "duration: 1h") + "break_glass: true\n"

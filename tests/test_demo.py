@@ -62,7 +62,7 @@ def _time(pattern: str, text: str) -> datetime:
 def test_demo_tells_the_whole_story(told: Told) -> None:
     assert "✘" not in told.out
     assert "✔ Every step held" in told.out
-    assert "audit chain intact: 4 records" in told.step("14. the audit trail")
+    assert "audit chain intact: 7 records" in told.step("17. the audit trail")
     # The kept sandbox holds what the narration claims: every audit commit reached origin, on
     # the audit branch (an orphan: its own history), and main holds none of them.
     def log(branch: str) -> list[str]:
@@ -73,11 +73,14 @@ def test_demo_tells_the_whole_story(told: Told) -> None:
 
     revoke = "jitflow revoke: expired and orphaned grants"
     audit = log("jitflow-audit")
-    assert len(audit) == 5 and audit[0] == revoke and audit[1].startswith("jitflow apply: #2 ")
-    assert audit[2] == revoke and audit[3].startswith("jitflow apply: #1 ")
-    assert audit[4] == revoke  # the first run: the team snapshot, and the branch
+    assert len(audit) == 8 and audit[:2] == [revoke, revoke]
+    assert audit[2].startswith("jitflow apply: #3 ")
+    assert audit[3] == revoke and audit[4].startswith("jitflow apply: #2 ")
+    assert audit[5] == revoke and audit[6].startswith("jitflow apply: #1 ")
+    assert audit[7] == revoke  # the first run: the team snapshot, and the branch
     assert not [subject for subject in log("main") if subject.startswith("jitflow ")]
-    for request in ("ml-models/alice-churn-model", "analytics-raw/alice-demo-backfill"):
+    for request in ("ml-models/alice-churn-model", "analytics-raw/alice-demo-backfill",
+                    "analytics-raw/alice-incident-fix"):
         assert (told.sandbox / "work" / "requests" / f"{request}.yaml").is_file()
 
 
@@ -165,6 +168,21 @@ def test_act_two_expiry_denies_before_the_revoke_and_the_revoke_restores_the_pol
     assert "s3://analytics-raw's policy now: statements ['ReportingReadsRaw']" in revoke
     assert "✔ the bucket policy is as before the grant" in revoke
     assert "part-0002.json → AccessDenied   (alice)" in revoke
+
+
+def test_act_three_break_glass_is_granted_unreviewed_and_its_review_comes_due(
+        told: Told) -> None:
+    check = told.step("14. an emergency request")
+    assert "jitflow check: passed" in check and "BREAK-GLASS" in check
+    granted = told.step("15. merged unreviewed, granted")
+    assert "on the merge by @alice" in granted and "Skipped approvers" in granted
+    assert "→ OK   (alice)" in granted
+    due = told.step("16. the review comes due")
+    overdue, reviewed = due.split("erin reviews the merged pull request")
+    assert "expired: analytics-raw/alice-incident-fix" in overdue
+    assert "break-glass review overdue" in overdue and "review OVERDUE since" in overdue
+    assert "break-glass review overdue" not in reviewed
+    assert "✔ the review is recorded and revoke passes again" in reviewed
 
 
 def test_keep_refuses_a_directory_that_is_not_empty(

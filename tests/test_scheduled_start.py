@@ -169,8 +169,8 @@ def test_the_plan_shows_the_window() -> None:
     assert request is not None
     plan = build_plan(request, policy, T0, subject_for(request, policy, policies.identities))
     text = render_text(plan)
-    assert ("duration  2h, from 2026-12-05T08:00:00Z (not_before; in 6d 23h from apply) "
-            "until 2026-12-05T10:00:00Z") in text
+    assert ("duration  2h (policy: at most 4h), from 2026-12-05T08:00:00Z (not_before; in 6d "
+            "23h from apply) until 2026-12-05T10:00:00Z") in text
     assert "2h from 2026-12-05T08:00:00Z (not_before), or from the apply if that is later" \
         in render_markdown(plan)
     summary = plan_summary(plan)

@@ -69,9 +69,11 @@ def test_a_policy_account_missing_from_the_settings_is_named_at_its_line(repo: P
 
 
 def test_an_unknown_settings_key_is_named_with_file_and_line(repo: Path) -> None:
-    edit(repo / "jitflow.yaml", "audit_dir: audit", "audit_dir: audit\nrevoke_interval: 15m")
-    assert [(n, line, m.split(" (")[0]) for n, line, m in where(problems(repo))] == [
-        ("jitflow.yaml", 13, "unknown key 'revoke_interval'")]
+    settings = repo / "jitflow.yaml"
+    line = settings.read_text().splitlines().index("audit_dir: audit") + 2  # the line after
+    edit(settings, "audit_dir: audit", "audit_dir: audit\nrevoke_interval: 15m")
+    assert [(n, at, m.split(" (")[0]) for n, at, m in where(problems(repo))] == [
+        ("jitflow.yaml", line, "unknown key 'revoke_interval'")]
 
 
 @pytest.mark.parametrize(("written", "expected"), [
@@ -142,11 +144,13 @@ def test_github_annotations_name_repository_relative_paths(repo: Path) -> None:
 
 
 def test_a_workflow_branch_other_than_the_default_branch_is_reported(repo: Path) -> None:
-    edit(repo / ".github/workflows/jitflow-apply.yml", "branches: [main]", "branches: [trunk]")
+    workflow = repo / ".github/workflows/jitflow-apply.yml"
+    line = workflow.read_text().splitlines().index("    branches: [main]") + 1
+    edit(workflow, "branches: [main]", "branches: [trunk]")
     assert where(problems(repo)) == [
-        ("jitflow-apply.yml", 15, "on.push.branches is ['trunk'], but jitflow.yaml says the "
-                                  "default branch is 'main': a jitflow workflow runs on that "
-                                  "branch only")]
+        ("jitflow-apply.yml", line, "on.push.branches is ['trunk'], but jitflow.yaml says the "
+                                    "default branch is 'main': a jitflow workflow runs on "
+                                    "that branch only")]
     edit(repo / "jitflow.yaml", "default_branch: main", "default_branch: trunk")
     assert problems(repo) == []
 
