@@ -473,6 +473,25 @@ class Accounts:
         return session
 
 
+def read_secret(secret_id: str, default_region: str, session: boto3.Session | None = None
+                ) -> str:
+    """The text of an AWS Secrets Manager secret (name or ARN), read with the credentials the
+    job already has: the team-reading token lives there, never in a GitHub secret (a workflow
+    a pull request can edit could print one). The region of an ARN wins over
+    `default_region`. Failing, or an empty secret, is an AwsError."""
+    fields = secret_id.split(":")
+    region = fields[3] if secret_id.startswith("arn:") and len(fields) > 6 and fields[3] \
+        else default_region
+    session = session or boto3.Session()
+    with aws_errors(f"secretsmanager:GetSecretValue of {secret_id}"):
+        client = session.client("secretsmanager", region_name=region, config=client_config())
+        answer = client.get_secret_value(SecretId=secret_id)
+    value = answer.get("SecretString")
+    if not isinstance(value, str) or not value.strip():
+        raise AwsError(f"the AWS Secrets Manager secret {secret_id} holds no text")
+    return value.strip()
+
+
 @_unreadable_answers
 class AnchorParameter:
     """The SSM parameter that holds the audit chain's head (jitflow.audit.anchor): named by

@@ -59,8 +59,10 @@ BUCKET_EXAMPLE = "analytics-raw"  # act II: the example policy granting in bucke
 # The fake accepts any token; this one acts as github-actions[bot]. Not a secret.
 TOKEN = "demo-actions-token"  # noqa: S105
 RUN_ID = "4242"
-BOT_NAME = "github-actions[bot]"
-BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+AUDIT_BRANCH = "jitflow-audit"  # the example jitflow.yaml's (the default)
+# The team-reading token, in the hub's AWS Secrets Manager (moto), as the workflows find it
+# through the repository variable JITFLOW_TEAMS_TOKEN_SECRET. The fake accepts any token.
+TEAMS_SECRET = "jitflow/teams-token"  # noqa: S105 (a name, not a secret)
 READ_ACTIONS = ("s3:GetObject", "s3:ListBucket")
 # Act II's bucket already has a policy someone else wrote: jitflow must leave it as it was.
 FOREIGN_SID = "ReportingReadsRaw"
@@ -165,6 +167,7 @@ class Story:
     ask: Ask | None = None
     policy_before: dict[str, Any] | None = None  # act II's bucket policy before the grant
     granted_statements: list[dict[str, Any]] = field(default_factory=list)
+    teams_secret: str = ""  # the ARN of the team-reading token's secret (moto)
     _clients: dict[tuple[str, Creds, str | None], Any] = field(default_factory=dict)
 
     @property
@@ -340,13 +343,20 @@ def shared_put(story: Story, who: str, key: str) -> Attempt:
 
 
 def workflow_step(source: Path, workflow: str, step_id: str) -> tuple[str, tuple[str, ...]]:
-    """The `run:` text and the `env:` names of the step with `id: step_id`."""
+    """The `run:` text and the `env:` names of the step with `id: step_id` (the jobs live in
+    the reusable workflows, reusable-*.yml; the callers only call them)."""
+    script, env = _step(source, workflow, step_id)
+    return script, tuple(env)
+
+
+def _step(source: Path, workflow: str, step_id: str) -> tuple[str, dict[str, str]]:
     path = source / ".github" / "workflows" / workflow
     document: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     for job in document.get("jobs", {}).values():
         for step in job.get("steps", []):
             if step.get("id") == step_id:
-                return str(step["run"]), tuple(step.get("env", {}) or {})
+                return str(step["run"]), {str(k): str(v) for k, v in
+                                          (step.get("env", {}) or {}).items()}
     raise ConfigError(f"{path}: no step with id {step_id!r}")
 
 
@@ -393,10 +403,13 @@ def run_step(
     *,
     edit: Callable[[str], str] = lambda text: text,
 ) -> Ran:
-    """Run one workflow step's `run:` with bash as the runner does; step env names not
-    given in `env` are empty, like an unset secret or variable."""
-    script, names = workflow_step(story.source, workflow, step_id)
-    full = {**base_env(story), **{n: "" for n in names}, **env}
+    """Run one workflow step's `run:` with bash as the runner does. A step env value the file
+    spells out (a git identity) is taken as it is; one that is an expression comes from `env`,
+    or is empty, like an unset variable."""
+    script, step_env = _step(story.source, workflow, step_id)
+    literal = {name: value for name, value in step_env.items() if "${{" not in value}
+    unset = dict.fromkeys(set(step_env) - set(literal), "")
+    full = {**base_env(story), **unset, **literal, **env}
     result = subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", edit(script)],
         cwd=cwd, env=full, capture_output=True, text=True, check=False, timeout=120,
@@ -420,10 +433,10 @@ def github_env(story: Story, event: Path, **extra: str) -> dict[str, str]:
 
 
 def aws_env(story: Story) -> dict[str, str]:
+    """What the credentials step and the caller's inputs give the apply and revoke steps."""
     return {"AWS_ENDPOINT_URL": story.endpoint, "AWS_REGION": story.region,
             "AWS_DEFAULT_REGION": story.region, **story.operator.env(),
-            "GIT_AUTHOR_NAME": BOT_NAME, "GIT_AUTHOR_EMAIL": BOT_EMAIL,
-            "GIT_COMMITTER_NAME": BOT_NAME, "GIT_COMMITTER_EMAIL": BOT_EMAIL}
+            "JITFLOW_TEAMS_TOKEN_SECRET": story.teams_secret}
 
 
 def write_json(path: Path, value: object) -> Path:
@@ -562,6 +575,9 @@ def seed_aws(story: Story) -> None:
     iam.put_user_policy(UserName=ex.bob_session, PolicyName="assume",
                         PolicyDocument=allow("sts:AssumeRole", ex.shared_role))
     seed_other_accounts(story, operator_arn)
+    secrets = story.client("secretsmanager", SETUP, ex.account)
+    story.teams_secret = secrets.create_secret(Name=TEAMS_SECRET,
+                                               SecretString="demo-teams-token")["ARN"]
     seed_anchor(story)
 
 
@@ -612,6 +628,10 @@ def step_setup(story: Story) -> None:
                  f"{ex.alice_ml.split(':')[-1]}, alice and bob {ex.shared_role.split(':')[-1]}; "
                  "IAM enforcement is on", seen == "AccessDenied", "AccessDenied",
                  "writes allowed before anything was granted")
+    story.say(f"The revoke workflow's first scheduled run: nothing to revoke yet. It reads the "
+              f"team-reading token from AWS Secrets Manager ({TEAMS_SECRET}), writes the team "
+              f"snapshot and creates the audit branch, {AUDIT_BRANCH}:")
+    first_revoke(story)
 
 
 # ------------------------------------------------------------------- pull requests
@@ -649,12 +669,12 @@ def pull_event(story: Story, name: str) -> Path:
 
 
 def run_check(story: Story, event_name: str) -> tuple[Ran, str]:
-    """The check job: base/ and pr/ checkouts, then the `id: check` step. (code, summary)."""
+    """The check job: tool/ and pr/ checkouts, then the `id: check` step. (code, summary)."""
     ask = story.current
     job = story.root / f"check-{ask.pr}-{event_name}"
     job.mkdir()
-    git(job, "clone", "--quiet", "--no-checkout", str(story.origin), "base")
-    git(job / "base", "checkout", "--quiet", ask.base_sha)
+    checkout_tool(story, job)
+    # pr/: the head as data, with every branch (the audit branch's log and team snapshot).
     git(job, "clone", "--quiet", "--no-checkout", str(story.origin), "pr")
     git(job / "pr", "fetch", "--quiet", "origin", ask.head_sha)
     git(job / "pr", "checkout", "--quiet", ask.head_sha)
@@ -663,7 +683,7 @@ def run_check(story: Story, event_name: str) -> tuple[Ran, str]:
     env = github_env(story, pull_event(story, event_name), GITHUB_EVENT_NAME=kind,
                      GITHUB_STEP_SUMMARY=str(summary), BASE_SHA=ask.base_sha,
                      HEAD_SHA=ask.head_sha)
-    ran = run_step(story, "jitflow-check.yml", "check", job, env, edit=at_time(story.now()))
+    ran = run_step(story, "reusable-check.yml", "check", job, env, edit=at_time(story.now()))
     text = summary.read_text(encoding="utf-8") if summary.exists() else ""
     return ran, text
 
@@ -674,8 +694,9 @@ def approvals_line(output: str) -> str:
 
 
 def show_check(story: Story, expect_in_plan: tuple[str, ...], needed: int) -> None:
-    story.say("The check workflow runs its `jitflow check` step in base/ + pr/ checkouts (its pip "
-              "install steps are skipped: this jitflow is already installed):")
+    story.say("The check workflow runs its `jitflow check` step in tool/ + pr/ checkouts (its pip "
+              "install steps are skipped: this jitflow is already installed); it holds no "
+              "secret, and counts team approvals from the team snapshot on the audit branch:")
     ran, summary = run_check(story, "opened")
     shown = summary.split("<details>")[0].rstrip()
     story.show(shown + "\n(the exact policy document follows in the summary)"
@@ -711,9 +732,11 @@ def merge(story: Story, merged_by: str = "erin") -> None:
     story.fake.merge_pull(ask.pr, ask.merge_sha, merged_by=merged_by)
 
 
-def origin_main(story: Story) -> tuple[str, str]:
-    """(sha, subject) of main in origin."""
-    line = git(story.origin, "log", "-1", "--format=%H %s", "main")
+def origin_branch(story: Story, branch: str) -> tuple[str, str]:
+    """(sha, subject) of `branch` in origin; ("", "") when it does not exist."""
+    if not git(story.origin, "branch", "--list", branch):
+        return "", ""
+    line = git(story.origin, "log", "-1", "--format=%H %s", branch)
     sha, _, subject = line.partition(" ")
     return sha, subject
 
@@ -723,20 +746,51 @@ def checkout_main(story: Story, name: str) -> Path:
     return story.root / name
 
 
-def push_audit(story: Story, workflow: str, cwd: Path, env: Mapping[str, str]) -> None:
-    ran = run_step(story, workflow, "push", cwd, env)
-    sha, subject = origin_main(story)
-    story.say(f"    origin/main is now {sha[:12]} {subject!r}")
-    story.expect("the audit commit is pushed to origin",
-                 ran.code == 0 and sha == git(cwd, "rev-parse", "HEAD"),
-                 "push step exit 0 and origin/main = the audit commit",
+def checkout_tool(story: Story, job: Path) -> None:
+    """tool/: jitflow at the reusable workflow's own commit. Here only its scripts are used
+    (the push); the steps run this interpreter's jitflow."""
+    shutil.copytree(story.source / ".github", job / "tool" / ".github")
+
+
+@dataclass(frozen=True)
+class AwsJob:
+    """The workspace of an apply or revoke job, as the runner lays it out."""
+
+    root: Path  # the workspace: the steps run here
+
+    @property
+    def access(self) -> Path:  # the default branch, full history and every branch
+        return self.root / "access"
+
+    @property
+    def audit(self) -> Path:  # JITFLOW_AUDIT_REPO: `${{ runner.temp }}/jitflow-audit`
+        return self.root / "runner-temp" / "jitflow-audit"
+
+
+def aws_job(story: Story, name: str) -> AwsJob:
+    job = AwsJob(story.root / name)
+    job.root.mkdir()
+    git(job.root, "clone", "--quiet", str(story.origin), "access")
+    checkout_tool(story, job.root)
+    return job
+
+
+def push_audit(story: Story, workflow: str, job: AwsJob, env: Mapping[str, str]) -> None:
+    main_before = origin_branch(story, "main")[0]
+    ran = run_step(story, workflow, "push", job.root, env)
+    sha, subject = origin_branch(story, AUDIT_BRANCH)
+    story.say(f"    origin/{AUDIT_BRANCH} is now {sha[:12]} {subject!r}")
+    story.expect(f"the audit commit is pushed to {AUDIT_BRANCH}, main is untouched",
+                 ran.code == 0 and sha == git(job.audit, "rev-parse", "HEAD")
+                 and origin_branch(story, "main")[0] == main_before,
+                 f"push step exit 0, origin/{AUDIT_BRANCH} = the audit commit, main unchanged",
                  f"exit {ran.code}\n{ran.output}")
 
 
-def granted_expiry(checkout: Path, request_id: str) -> datetime | None:
+def granted_expiry(audit: Path, request_id: str) -> datetime | None:
     from jitflow.audit.store import AuditLog  # noqa: PLC0415
 
-    for record in AuditLog(checkout / "audit").records():
+    for record in AuditLog(audit / "audit").records():
         details = record.get("details") if isinstance(record.get("details"), dict) else record
         if (record.get("event") == "granted" and isinstance(details, dict)
                 and details.get("request") == request_id):
@@ -748,13 +802,16 @@ def merge_and_apply(story: Story, merged_by: str = "erin") -> None:
     """Merge, run the apply workflow's `jitflow apply` and push its audit commit."""
     ask = story.current
     merge(story, merged_by)
-    checkout = checkout_main(story, f"apply-{ask.pr}")
+    job = aws_job(story, f"apply-{ask.pr}")
     event = write_json(story.root / f"event-push-{ask.pr}.json",
                        {"ref": "refs/heads/main", "before": ask.base_sha, "after": ask.merge_sha})
     env = {**github_env(story, event, GITHUB_SHA=ask.merge_sha, GITHUB_EVENT_NAME="push",
-                        GITHUB_REF_NAME="main"), **aws_env(story)}
-    story.say(f"    (`jitflow apply --commit --at {iso(story.now())}`: the story's clock)")
-    ran = run_step(story, "jitflow-apply.yml", "apply", checkout, env, edit=at_time(story.now()))
+                        GITHUB_REF_NAME="main"), **aws_env(story),
+           "JITFLOW_AUDIT_REPO": str(job.audit)}
+    story.say(f"    (`jitflow apply --commit --repo access --at {iso(story.now())}`: the "
+              "story's clock)")
+    ran = run_step(story, "reusable-apply.yml", "apply", job.root, env,
+                   edit=at_time(story.now()))
     story.show(ran.output)
     story.expect("approvals verified again and the grant made",
                  ran.code == 0 and f"granted: {ask.id}" in ran.output,
@@ -764,26 +821,45 @@ def merge_and_apply(story: Story, merged_by: str = "erin") -> None:
     story.show(comments[-1] if comments else "(none)")
     story.expect("the PR has the grant comment", bool(comments), "a 'Granted' comment",
                  "no such comment")
-    push_audit(story, "jitflow-apply.yml", checkout, env)
-    ask.expiry = granted_expiry(checkout, ask.id)
+    push_audit(story, "reusable-apply.yml", job, env)
+    ask.expiry = granted_expiry(job.audit, ask.id)
     story.expect("the audit log records the grant with its expiry", ask.expiry is not None,
                  f"a granted record of {ask.id} with an expiry", "none")
 
 
-def run_revoke(story: Story, at: datetime) -> Ran:
-    """The revoke workflow on its schedule at `at`, and its audit push."""
-    checkout = checkout_main(story, f"revoke-{story.current.pr}")
-    event = write_json(story.root / f"event-schedule-{story.current.pr}.json",
+def revoke_job(story: Story, name: str, at: datetime) -> tuple[Ran, AwsJob, dict[str, str]]:
+    """The revoke workflow on its schedule at `at`: its `jitflow revoke` step."""
+    job = aws_job(story, name)
+    event = write_json(story.root / f"event-schedule-{name}.json",
                        {"schedule": "7,22,37,52 * * * *"})
     env = {**github_env(story, event, GITHUB_EVENT_NAME="schedule", GITHUB_REF_NAME="main"),
-           **aws_env(story), "REQUEST": "", "REASON": ""}
-    ran = run_step(story, "jitflow-revoke.yml", "revoke", checkout, env, edit=at_time(at))
+           **aws_env(story), "REQUEST": "", "REASON": "", "JITFLOW_AUDIT_REPO": str(job.audit)}
+    ran = run_step(story, "reusable-revoke.yml", "revoke", job.root, env, edit=at_time(at))
+    return ran, job, env
+
+
+def run_revoke(story: Story, at: datetime) -> Ran:
+    """The revoke workflow on its schedule at `at`, and its audit push."""
+    ran, job, env = revoke_job(story, f"revoke-{story.current.pr}", at)
     story.show(ran.output)
     story.expect("the expired grant is removed",
                  ran.code == 0 and f"expired: {story.current.id}" in ran.output,
                  f"exit 0 and expired: {story.current.id}", f"exit {ran.code}\n{ran.output}")
-    push_audit(story, "jitflow-revoke.yml", checkout, env)
+    push_audit(story, "reusable-revoke.yml", job, env)
     return ran
+
+
+def first_revoke(story: Story) -> None:
+    """The revoke workflow's first run: nothing to revoke yet; it creates the audit branch (an
+    orphan, never the default branch) and writes the team snapshot the check reads."""
+    ran, job, env = revoke_job(story, "revoke-first", story.now())
+    story.show(ran.output)
+    snapshot = job.audit / "teams.json"
+    story.expect("the team snapshot is written, from the token in AWS Secrets Manager",
+                 ran.code == 0 and snapshot.is_file(),
+                 "exit 0 and teams.json in the audit checkout", f"exit {ran.code}\n{ran.output}")
+    story.show(snapshot.read_text(encoding="utf-8"))
+    push_audit(story, "reusable-revoke.yml", job, env)
 
 
 # ------------------------------------------------------- act I: a grant in an IAM policy
@@ -1080,13 +1156,9 @@ def step_break_glass_apply(story: Story) -> None:
 
 
 def revoke_at(story: Story, at: datetime, name: str) -> Ran:
-    checkout = checkout_main(story, name)
-    event = write_json(story.root / f"event-{name}.json", {"schedule": "7,22,37,52 * * * *"})
-    env = {**github_env(story, event, GITHUB_EVENT_NAME="schedule", GITHUB_REF_NAME="main"),
-           **aws_env(story), "REQUEST": "", "REASON": ""}
-    ran = run_step(story, "jitflow-revoke.yml", "revoke", checkout, env, edit=at_time(at))
+    ran, job, env = revoke_job(story, name, at)
     story.show(ran.output)
-    push_audit(story, "jitflow-revoke.yml", checkout, env)
+    push_audit(story, "reusable-revoke.yml", job, env)
     return ran
 
 
@@ -1103,10 +1175,11 @@ def step_break_glass_review(story: Story) -> None:
               "records her review and passes:")
     story.fake.add_review(ask.pr, "erin", "APPROVED")
     ran = revoke_at(story, story.now() + timedelta(minutes=15), "revoke-reviewed")
-    checkout = checkout_main(story, "after-review")
+    git(story.root, "clone", "--quiet", "--branch", AUDIT_BRANCH, str(story.origin),
+        "after-review")
     from jitflow.audit.store import AuditLog  # noqa: PLC0415
 
-    reviewed = [r for r in AuditLog(checkout / "audit").records()
+    reviewed = [r for r in AuditLog(story.root / "after-review" / "audit").records()
                 if r.get("event") == "break_glass_reviewed" and r.get("request") == ask.id]
     story.expect("the review is recorded and revoke passes again",
                  ran.code == 0 and len(reviewed) == 1,

@@ -207,6 +207,8 @@ class GitHubClient:
 
         self._github = connect(token)
         self._teams_github = connect(teams_token) if teams_token else self._github
+        # True with a token of its own for teams: GITHUB_TOKEN cannot read an org's teams.
+        self.reads_teams = bool(teams_token)
         self._membership: dict[tuple[str, str, str], bool] = {}
         self._teams: dict[tuple[str, str], bool | None] = {}
 
@@ -385,6 +387,20 @@ class GitHubClient:
             active = isinstance(data, dict) and data.get("state") == "active"
         self._membership[key] = active
         return active
+
+    def team_members(self, org: str, team_slug: str) -> list[str]:
+        """`GET /orgs/{org}/teams/{team_slug}/members` (every page): the logins of the team's
+        members, which GitHub lists without pending invitations and with the members of its
+        child teams. For the team snapshot (jitflow.teamsnapshot); a missing team is an error."""
+        from github.NamedUser import NamedUser  # noqa: PLC0415
+        from github.PaginatedList import PaginatedList  # noqa: PLC0415
+
+        path = "/orgs/{}/teams/{}/members".format(
+            *(quote(part, safe="") for part in (org, team_slug)))
+        requester = self._teams_github.requester
+        with self._calling(f"listing the members of @{org}/{team_slug}"):
+            listed = PaginatedList(NamedUser, requester, path, {"per_page": 100})
+            return sorted({user.login.lower() for user in listed})
 
     def team_exists(self, org: str, team_slug: str) -> bool | None:
         """`GET /orgs/{org}/teams/{team_slug}`: True when it answers, False on 404 (no such

@@ -74,6 +74,16 @@ def _check_partition(settings: Settings) -> None:
                 "in the region's partition")
 
 
+def _check_audit_branch(settings: Settings) -> None:
+    """The audit log's branch is pushed by the workflows' own token, which must never be able
+    to change the default branch: the two can never be one."""
+    if settings.audit_branch.removeprefix("refs/heads/") == settings.default_branch:
+        raise ConfigError(
+            f"{settings.path}: audit_branch {settings.audit_branch!r} is the default branch: "
+            "the audit log lives on a branch of its own, which jitflow's workflows push to "
+            "(docs/setup.md, \"The audit branch\")")
+
+
 def load_settings(tree: Tree, path: str = SETTINGS_FILE) -> Settings:
     raw = tree.read(path)
     if raw is None:
@@ -119,4 +129,5 @@ def _settings(doc: YamlDoc, path: str) -> Settings:
     )
     _check_duties(settings)
     _check_partition(settings)
+    _check_audit_branch(settings)
     return settings

@@ -46,6 +46,15 @@ def request_data(**changes: Any) -> dict[str, Any]:
     return data
 
 
+def run_git(path: Path, *args: str) -> str:
+    """git in `path` with a fixed identity and no user or system configuration; its stdout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")} | GIT_ENV
+    done = subprocess.run(
+        ["git", *args], cwd=path, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
 def dump(data: dict[str, Any]) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
@@ -65,11 +74,7 @@ class Repo:
         self.git("checkout", "--quiet", "-b", "pr")
 
     def git(self, *args: str) -> str:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")} | GIT_ENV
-        done = subprocess.run(
-            ["git", *args], cwd=self.path, env=env, capture_output=True, text=True, check=True
-        )
-        return done.stdout
+        return run_git(self.path, *args)
 
     def write(self, name: str, text: str) -> None:
         target = self.path / name
@@ -93,6 +98,24 @@ class Repo:
             self.write(name, text)
         self.commit(f"main: {name}")
         self.git("checkout", "--quiet", "pr")
+
+    def on_audit_branch(self, files: dict[str, str], branch: str = "jitflow-audit") -> str:
+        """Commit `files` to the audit branch (an orphan: the log's own history), made in a
+        scratch repository beside this one and fetched, the working tree untouched."""
+        scratch = self.path.parent / f"{self.path.name}-{branch}"
+        if not scratch.exists():
+            scratch.mkdir()
+            run_git(scratch, "init", "--quiet", f"--initial-branch={branch}")
+            if any(b.strip("* \n") == branch for b in self.git("branch").splitlines()):
+                run_git(scratch, "fetch", "--quiet", str(self.path), f"{branch}:{branch}")
+                run_git(scratch, "reset", "--quiet", "--hard", branch)
+        for name, text in files.items():
+            (scratch / name).parent.mkdir(parents=True, exist_ok=True)
+            (scratch / name).write_text(text)
+        run_git(scratch, "add", "--all")
+        run_git(scratch, "commit", "--quiet", "-m", f"audit: {', '.join(files)}")
+        self.git("fetch", "--quiet", str(scratch), f"+{branch}:{branch}")
+        return run_git(scratch, "rev-parse", "HEAD").strip()
 
     def record_on_main(self, request_id: str, *events: str) -> None:
         """Commit audit records about `request_id` to main's log (audit/), as apply and revoke

@@ -10,6 +10,9 @@ policy attached to alice's own role.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +31,7 @@ from jitflow.cli import main
 from jitflow.clock import parse_time
 from jitflow.notify import render
 from jitflow.sandbox.github import FakeGitHub
-from testing.check_repo import NEW, Repo, dump, request_data
+from testing.check_repo import NEW, Repo, dump, request_data, run_git
 from testing.foundation import ml_request_data
 from testing.moto_server import (
     ANCHOR,
@@ -168,7 +171,7 @@ class Merge:
         self.fake.merge_pull(number, sha, "merge")
         return sha
 
-    def apply(self, sha: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    def apply(self, sha: str, monkeypatch: pytest.MonkeyPatch, *extra: str) -> int:
         for key, value in {
             "GITHUB_SHA": sha,
             "GITHUB_REPOSITORY": REPOSITORY,
@@ -182,7 +185,7 @@ class Merge:
         }.items():
             monkeypatch.setenv(key, value)
         monkeypatch.delenv("GITHUB_EVENT_PATH", raising=False)
-        return main(["apply", "--repo", str(self.repo.path), "--commit"])
+        return main(["apply", "--repo", str(self.repo.path), "--commit", *extra])
 
     def audit(self) -> list[dict[str, Any]]:
         lines = []
@@ -492,6 +495,171 @@ def test_apply_over_a_broken_log_refuses_new_grants(
     assert world.fake.comments(number) == []
 
 
+# -- the audit log's own branch (docs/threat-model.md, "The audit log's own branch") ----------
+
+PUSH_SCRIPT = Path(__file__).resolve().parent.parent / ".github" / "scripts" / "push-audit.sh"
+AUDIT_BRANCH = "jitflow-audit"
+
+
+def with_origin(world: Merge, root: Path) -> Path:
+    """A bare origin holding the repository's main, as the workflows' checkout has it."""
+    origin = root / "origin.git"
+    world.repo.git("init", "--quiet", "--bare", "--initial-branch=main", str(origin))
+    world.repo.git("remote", "add", "origin", str(origin))
+    world.repo.git("push", "--quiet", "origin", "main")
+    return origin
+
+
+def push_audit(checkout: Path) -> None:
+    """The workflows' push step: the audit checkout, pushed with the script."""
+    done = subprocess.run(["bash", str(PUSH_SCRIPT)], env={**os.environ,
+                          "JITFLOW_AUDIT_REPO": str(checkout)}, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_apply_records_on_the_audit_branch_and_never_on_main(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The first run creates the audit branch as an orphan checkout, records and commits there,
+    and the push creates the branch; main gains nothing. The next run, in a checkout made from
+    origin's branch, appends to the same chain, and a fresh clone verifies it from the branch.
+    With a team-reading token, the run also writes the team snapshot beside the log."""
+    origin = with_origin(world, tmp_path)
+    monkeypatch.setenv("JITFLOW_TEAMS_TOKEN", "org-reader")  # a local run's team token
+    first = tmp_path / "run-1" / "audit-log"
+    world.add_request()
+    number = world.pull()
+    world.approve(number)
+    sha = world.merge(number)
+    assert world.apply(sha, monkeypatch, "--audit-repo", str(first)) == 0
+    assert aws.granted() == GRANTED[world.example.mode]
+    assert run_git(first, "symbolic-ref", "--short", "HEAD").strip() == AUDIT_BRANCH
+    assert run_git(first, "rev-list", "--count", "HEAD").strip() == "1"  # an orphan
+    assert sorted(run_git(first, "ls-tree", "-r", "--name-only", "HEAD").split()) == [
+        f"audit/{datetime.now(UTC):%Y-%m}.jsonl", "teams.json"]
+    snapshot = json.loads((first / "teams.json").read_text())
+    # Every team the repository's policies name, as approvers or requesters; one GitHub does
+    # not know has no members.
+    assert set(snapshot["teams"]) == {"acme/data-platform", "acme/data-eng", "acme/ml-leads",
+                                      "acme/security"}
+    for team, members in world.example.teams.items():
+        assert snapshot["teams"][f"acme/{team}"] == sorted(
+            login for login, state in members.items() if state == "active")
+    assert not (world.repo.path / "audit").exists()
+    assert world.repo.git("log", "-1", "--format=%s", "main").startswith("Merge #")
+    push_audit(first)
+    assert world.repo.git("ls-remote", "--heads", str(origin)).count("refs/heads/") == 2
+
+    # The deletion PR: a new run's checkout comes from origin's audit branch.
+    world.repo.git("fetch", "--quiet", "origin")
+    world.repo.git("checkout", "--quiet", "-B", "pr", "main")
+    world.repo.remove(world.example.path)
+    world.repo.commit("give my access back")
+    second = tmp_path / "run-2" / "audit-log"
+    assert world.apply(world.merge(world.pull()), monkeypatch, "--audit-repo", str(second)) == 0
+    push_audit(second)
+    clone = tmp_path / "fresh-clone"
+    world.repo.git("clone", "--quiet", str(origin), str(clone))
+    verified = subprocess.run([sys.executable, "-m", "jitflow", "audit", "verify"], cwd=clone,
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "audit chain intact: 2 records" in verified.stdout
+    assert f"audit log: {AUDIT_BRANCH}" not in verified.stdout  # where it read: on stderr
+    assert f"origin/{AUDIT_BRANCH} (" in verified.stderr
+
+
+def test_apply_beside_an_audit_branch_needs_its_checkout(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Records appended to the working tree while the log lives on its branch would fork the
+    log: apply refuses before anything reaches AWS."""
+    with_origin(world, tmp_path)
+    world.repo.git("push", "--quiet", "origin", f"main:refs/heads/{AUDIT_BRANCH}")
+    world.repo.git("fetch", "--quiet", "origin")
+    world.add_request()
+    number = world.pull()
+    world.approve(number)
+    assert world.apply(world.merge(number), monkeypatch) == 1
+    assert "give a checkout of it with --audit-repo DIR" in capsys.readouterr().err
+    assert aws.granted() == []
+    assert not (world.repo.path / "audit").exists()
+
+
+def test_the_team_token_is_read_from_secrets_manager_and_masked(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No workflow holds the team-reading token: apply reads it from the AWS Secrets Manager
+    secret JITFLOW_TEAMS_TOKEN_SECRET names, with its own AWS credentials, and masks it."""
+    secrets = boto3.client("secretsmanager", region_name="eu-west-1")
+    arn = secrets.create_secret(Name="jitflow/teams-token",
+                                SecretString="ghs_team-reader")["ARN"]
+    monkeypatch.setenv("JITFLOW_TEAMS_TOKEN_SECRET", arn)  # its region, not AWS_REGION's
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    with_origin(world, tmp_path)
+    checkout = tmp_path / "audit-log"
+    approved_sha = _approved_merge(world)
+    assert world.apply(approved_sha, monkeypatch, "--audit-repo", str(checkout)) == 0
+    assert "::add-mask::ghs_team-reader\n" in capsys.readouterr().out
+    assert (checkout / "teams.json").is_file()  # written only with a team-reading token
+
+    secrets.put_secret_value(SecretId=arn, SecretString=" ")
+    world.repo.git("checkout", "--quiet", "-B", "pr", "main")
+    world.repo.remove(world.example.path)
+    world.repo.commit("give my access back")
+    sha = world.merge(world.pull())
+    assert world.apply(sha, monkeypatch, "--audit-repo", str(checkout)) == 3  # before AWS
+    assert "holds no text" in capsys.readouterr().err
+    assert aws.granted() == GRANTED[world.example.mode]
+
+
+def _approved_merge(world: Merge) -> str:
+    world.add_request()
+    number = world.pull()
+    world.approve(number)
+    return world.merge(number)
+
+
+def test_revoke_records_in_the_audit_checkout_and_needs_no_team_token(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Revoke records where apply did, refreshes the team snapshot with a team token, and goes
+    on without one: a token it cannot read is a warning, never a reason to keep access."""
+    with_origin(world, tmp_path)
+    checkout = tmp_path / "audit-log"
+    monkeypatch.setenv("JITFLOW_TEAMS_TOKEN", "org-reader")
+    assert world.apply(_approved_merge(world), monkeypatch, "--audit-repo", str(checkout)) == 0
+    snapshot = json.loads((checkout / "teams.json").read_text())
+    monkeypatch.delenv("JITFLOW_TEAMS_TOKEN")
+    monkeypatch.setenv("JITFLOW_TEAMS_TOKEN_SECRET", "jitflow/no-such-secret")
+    capsys.readouterr()
+    later = "2099-01-01T00:00:00Z"
+    assert main(["revoke", "--repo", str(world.repo.path), "--commit", "--at", later,
+                 "--audit-repo", str(checkout)]) == 0
+    out, err = capsys.readouterr()
+    assert "expired: " in out
+    assert "warning: no team-reading token: AWS secretsmanager:GetSecretValue" in err
+    assert [json.loads(line)["event"] for path in sorted((checkout / "audit").glob("*.jsonl"))
+            for line in path.read_text().splitlines()] == ["granted", "expired"]
+    assert run_git(checkout, "status", "--porcelain").strip() == ""  # committed there
+    assert json.loads((checkout / "teams.json").read_text()) == snapshot  # not refreshed
+    assert aws.granted() == []
+    assert not (world.repo.path / "audit").exists()
+
+    # With the token again, a membership change reaches the snapshot on the next run.
+    monkeypatch.setenv("JITFLOW_TEAMS_TOKEN", "org-reader")
+    world.fake.add_team("acme", "data-eng", {"newcomer": "active"})
+    assert main(["revoke", "--repo", str(world.repo.path), "--commit", "--at", later,
+                 "--audit-repo", str(checkout)]) == 0
+    refreshed = json.loads((checkout / "teams.json").read_text())
+    assert refreshed["teams"]["acme/data-eng"] == ["newcomer"]
+    assert refreshed["taken_at"] == later
+    assert run_git(checkout, "status", "--porcelain").strip() == ""
+
+
 # ------------------------------------------------------------------------ break-glass
 # Who may merge a break-glass request of each example: analytics-raw lists alice among its
 # requesters; ml-models has no requesters, so only its approvers' teams (grace: ml-leads).
@@ -620,3 +788,36 @@ def test_a_break_glass_grant_announces_itself_instead_of_an_approval(
     kinds = [r.headers[render.EVENT_HEADER] for r in hook.received]
     assert kinds == ["break_glass_used", "granted"]
     assert json.loads(hook.received[0].body)["reviewers"] == ["sam"]
+
+
+def test_apply_counts_team_approvals_live_whatever_the_snapshot_says(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The team snapshot on the audit branch, which the check counts from, may be stale or
+    forged (anyone with write access can append to the branch): it says pete is a member.
+    GitHub says his membership is pending: apply, asking GitHub, grants nothing."""
+    team = "data-platform" if world.example.mode == "bucket-policy" else "ml-leads"
+    world.fake.add_team("acme", team, {"pete": "pending"})
+    with_origin(world, tmp_path)
+    checkout = tmp_path / "audit-log"
+    world.repo.git("checkout", "--quiet", "--orphan", AUDIT_BRANCH)
+    world.repo.git("rm", "-r", "--quiet", "--cached", ".")
+    world.repo.write("teams.json", json.dumps({
+        "version": 1, "taken_at": "2026-11-30T08:00:00Z", "by": "a forger",
+        "teams": {f"acme/{team}": ["pete"], "acme/security": ["erin"]}}))
+    world.repo.git("add", "teams.json")
+    world.repo.git("commit", "--quiet", "-m", "a snapshot")
+    world.repo.git("push", "--quiet", "origin", AUDIT_BRANCH)
+    world.repo.git("checkout", "--quiet", "--force", "pr")
+    world.repo.git("fetch", "--quiet", "origin")
+    world.add_request()
+    number = world.pull()
+    for login in ("pete",) if world.example.mode == "bucket-policy" else ("pete", "erin"):
+        world.fake.add_review(number, login, "APPROVED")
+    monkeypatch.setenv("JITFLOW_TEAMS_TOKEN", "org-reader")
+    assert world.apply(world.merge(number), monkeypatch, "--audit-repo", str(checkout)) == 1
+    assert aws.granted() == []
+    records = [json.loads(line) for line in
+               next((checkout / "audit").glob("*.jsonl")).read_text().splitlines()]
+    assert [r["event"] for r in records] == ["rejected"]
+    assert "not approved" in records[0]["reason"]

@@ -394,3 +394,78 @@ def test_missing_base_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--base" in done.stderr
+
+
+# -- the audit branch: the log's facts and the team snapshot ------------------------------------
+
+SNAPSHOT_AT = "2026-11-30T08:00:00Z"
+
+
+def snapshot(teams: dict[str, list[str]]) -> str:
+    return json.dumps({"version": 1, "taken_at": SNAPSHOT_AT, "by": "revoke run 7",
+                       "teams": teams})
+
+
+def test_team_approvals_are_counted_from_the_snapshot_on_the_audit_branch(make_pr) -> None:  # type: ignore[no-untyped-def]
+    """The check holds no token that can read teams: membership comes from the snapshot
+    jitflow apply and revoke keep on the audit branch (here pete is a member there, though
+    GitHub still lists him as pending), and the report says as of when."""
+    pr = with_request(make_pr)
+    pr.repo.on_audit_branch({"teams.json": snapshot({"acme/data-platform": ["pete"]})})
+    pr.fake.add_review(pr.number, "pete", "APPROVED")
+    result = pr.run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "approvals: 1 of 1" in result.stdout
+    note = f"team membership as of {SNAPSHOT_AT}, from the snapshot jitflow apply and revoke " \
+           "keep on jitflow-audit; jitflow apply verifies every approval live again"
+    assert note in result.stdout
+    assert note in pr.summary.read_text()
+    assert not [s for s in pr.fake.served if s.template and "/teams/" in s.template]
+
+
+def test_a_team_missing_from_the_snapshot_counts_no_approval(make_pr) -> None:  # type: ignore[no-untyped-def]
+    pr = with_request(make_pr)
+    pr.repo.on_audit_branch({"teams.json": snapshot({"acme/ml-leads": ["dora"]})})
+    pr.fake.add_review(pr.number, "dora", "APPROVED")  # active in GitHub's @acme/data-platform
+    result = pr.run()
+    assert result.returncode == 1
+    assert "approvals: 0 of 1" in result.stdout
+
+
+def test_an_unreadable_snapshot_counts_no_team_approval(make_pr) -> None:  # type: ignore[no-untyped-def]
+    pr = with_request(make_pr)
+    pr.repo.on_audit_branch({"teams.json": '{"version": 1, "teams": "everyone"}'})
+    pr.fake.add_review(pr.number, "dora", "APPROVED")
+    result = pr.run()
+    assert result.returncode == 1
+    assert "not a team-membership snapshot jitflow wrote" in result.stdout
+    assert "no team approval is counted" in result.stdout
+
+
+def test_without_a_snapshot_yet_the_check_says_how_it_looked_teams_up(make_pr) -> None:  # type: ignore[no-untyped-def]
+    pr = with_request(make_pr)
+    pr.repo.on_audit_branch({"audit/2026-11.jsonl": ""})
+    pr.fake.add_review(pr.number, "dora", "APPROVED")
+    result = pr.run()
+    assert result.returncode == 0, result.stdout
+    assert "no team snapshot on jitflow-audit yet" in result.stdout
+
+
+def test_a_request_id_recorded_only_on_the_audit_branch_is_never_reused(make_pr) -> None:  # type: ignore[no-untyped-def]
+    pr = with_request(make_pr)
+    record = {"seq": 1, "event": "granted", "request": "analytics-raw/alice-new-backfill"}
+    pr.repo.on_audit_branch({"audit/2026-11.jsonl": json.dumps(record) + "\n"})
+    result = pr.run()
+    assert result.returncode == 1
+    assert "was already used (the audit log records it)" in result.stdout
+
+
+def test_the_bucket_policy_budget_comes_from_the_audit_branch(make_pr) -> None:  # type: ignore[no-untyped-def]
+    pr = with_request(make_pr)
+    record = {"seq": 1, "event": "granted", "request": "analytics-raw/earlier",
+              "time": "2026-11-29T10:00:00Z",
+              "buckets": [{"bucket": "analytics-raw", "policy_bytes": 20_300}]}
+    pr.repo.on_audit_branch({"audit/2026-11.jsonl": json.dumps(record) + "\n"})
+    result = pr.run()
+    assert result.returncode == 1
+    assert "over S3's limit of 20,480" in result.stdout

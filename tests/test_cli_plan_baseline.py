@@ -11,6 +11,7 @@ import pytest
 from jitflow.audit.store import AuditLog
 from jitflow.cli import main
 from testing.builders import T0
+from testing.check_repo import run_git
 
 ACCOUNT = "111122223333"
 APPLY = f"arn:aws:iam::{ACCOUNT}:role/jitflow/jitflow-apply"
@@ -82,3 +83,26 @@ def test_the_request_plan_shows_the_size_budget_from_the_audit_log(
         "aws:userid": "${RoleId}:alice@acme.example"}
     assert main(["plan", path]) == 0
     assert "OVER S3's limit" in capsys.readouterr().out
+
+
+def test_the_size_budget_comes_from_the_audit_branch(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In a clone holding the audit branch, plan reads the log there (jitflow.auditrepo), not
+    the working tree's audit/, which here holds nothing."""
+    (repo / ".git").rmdir()
+    run_git(repo, "init", "--quiet", "--initial-branch=jitflow-audit")
+    AuditLog(repo / "audit").append("granted", {
+        "request": "analytics-raw/earlier", "account": ACCOUNT, "grant_mode": "bucket-policy",
+        "buckets": [{"bucket": "analytics-raw", "sids": ["S"], "sha256": "0" * 64,
+                     "policy_bytes": 19_900}]}, T0)
+    run_git(repo, "add", "audit")
+    run_git(repo, "commit", "--quiet", "-m", "the log, on its branch")
+    run_git(repo, "checkout", "--quiet", "--orphan", "main")
+    run_git(repo, "rm", "-r", "--quiet", "--cached", "audit")
+    for file in (repo / "audit").iterdir():
+        file.unlink()
+    request = str(repo / "requests" / "analytics-raw" / "fix.yaml")
+    assert main(["plan", "--format", "json", "--at", "2026-12-01T10:00:00Z", request]) == 0
+    (shown,) = json.loads(capsys.readouterr().out)
+    assert shown["bucket_policy_budget"]["analytics-raw"]["recorded"] == 19_900

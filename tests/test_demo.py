@@ -63,18 +63,22 @@ def test_demo_tells_the_whole_story(told: Told) -> None:
     assert "✘" not in told.out
     assert "✔ Every step held" in told.out
     assert "audit chain intact: 7 records" in told.step("17. the audit trail")
-    # The kept sandbox holds what the narration claims: every audit commit reached origin.
-    log = subprocess.run(
-        ["git", "log", "--first-parent", "--format=%s", "main"],
-        cwd=told.sandbox / "origin.git",
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
+    # The kept sandbox holds what the narration claims: every audit commit reached origin, on
+    # the audit branch (an orphan: its own history), and main holds none of them.
+    def log(branch: str) -> list[str]:
+        return subprocess.run(
+            ["git", "log", "--first-parent", "--format=%s", branch],
+            cwd=told.sandbox / "origin.git", capture_output=True, text=True, check=True,
+        ).stdout.splitlines()
+
     revoke = "jitflow revoke: expired and orphaned grants"
-    assert log[:2] == [revoke, revoke] and log[2].startswith("jitflow apply: #3 ")
-    assert log[4] == revoke and log[5].startswith("jitflow apply: #2 ")
-    assert log[7] == revoke and log[8].startswith("jitflow apply: #1 ")
+    audit = log("jitflow-audit")
+    assert len(audit) == 8 and audit[:2] == [revoke, revoke]
+    assert audit[2].startswith("jitflow apply: #3 ")
+    assert audit[3] == revoke and audit[4].startswith("jitflow apply: #2 ")
+    assert audit[5] == revoke and audit[6].startswith("jitflow apply: #1 ")
+    assert audit[7] == revoke  # the first run: the team snapshot, and the branch
+    assert not [subject for subject in log("main") if subject.startswith("jitflow ")]
     for request in ("ml-models/alice-churn-model", "analytics-raw/alice-demo-backfill",
                     "analytics-raw/alice-incident-fix"):
         assert (told.sandbox / "work" / "requests" / f"{request}.yaml").is_file()
@@ -103,7 +107,7 @@ def test_act_one_grants_in_an_iam_policy(told: Told) -> None:
     assert "the evaluator: allow: allowed (same account: either policy) [identity policy" in used
     clock = _time(r"The clock reads (\S+);", told.step("0. the sandbox"))
     applied = told.step("4. merge and apply")
-    assert _time(r"`jitflow apply --commit --at (\S+)`", applied) == clock
+    assert _time(r"`jitflow apply --commit --repo access --at (\S+)`", applied) == clock
     until = _time(r"granted: ml-models/alice-churn-model \S+ \(until (\S+)\)", applied)
     assert until == clock + timedelta(hours=1)
 
@@ -119,7 +123,7 @@ def test_act_two_one_shared_role_a_statement_for_alice_alone(told: Told) -> None
 
     applied = told.step("10. merge and apply")
     began = _time(r"moves past expiry to (\S+):", told.step("6. expiry"))  # act I's revoke
-    assert _time(r"`jitflow apply --commit --at (\S+)`", applied) == began
+    assert _time(r"`jitflow apply --commit --repo access --at (\S+)`", applied) == began
     until = _time(r"granted: analytics-raw/alice-demo-backfill in the bucket policy of "
                   r"analytics-raw \(until (\S+)\)", applied)
     assert until == began + timedelta(hours=1)
@@ -215,14 +219,27 @@ def test_a_failed_expectation_shows_expected_and_seen(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("workflow", "step", "command"),
     [
-        ("jitflow-check.yml", "check", "jitflow check"),
-        ("jitflow-apply.yml", "apply", "jitflow apply --commit"),
-        ("jitflow-apply.yml", "push", "push-audit.sh"),
-        ("jitflow-revoke.yml", "revoke", "jitflow revoke --commit"),
-        ("jitflow-revoke.yml", "push", "push-audit.sh"),
+        ("reusable-check.yml", "check", "jitflow check"),
+        ("reusable-apply.yml", "apply", "jitflow apply --commit"),
+        ("reusable-apply.yml", "push", "push-audit.sh"),
+        ("reusable-revoke.yml", "revoke", "jitflow revoke --commit"),
+        ("reusable-revoke.yml", "push", "push-audit.sh"),
     ],
 )
 def test_the_demo_runs_the_workflows_own_steps(workflow: str, step: str, command: str) -> None:
     script, env_names = workflow_step(ROOT, workflow, step)
     assert command in script
     assert "GITHUB_TOKEN" in env_names or step == "revoke"
+    assert "JITFLOW_AUDIT_REPO" in env_names or step == "check"
+
+
+def test_the_check_counts_team_approvals_from_the_snapshot_the_first_revoke_wrote(
+    told: Told,
+) -> None:
+    setup = told.step("0. the sandbox")
+    assert "✔ the team snapshot is written, from the token in AWS Secrets Manager" in setup
+    assert '"acme/ml-leads": [\n' in setup and '"grace"' in setup
+    assert "✔ the audit commit is pushed to jitflow-audit, main is untouched" in setup
+    approvals = told.step("3. approvals")
+    assert "team membership as of " in told.step("2. the pull request")
+    assert "✔ the check passes: approvals: 2 of 2" in approvals

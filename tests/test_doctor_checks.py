@@ -264,6 +264,7 @@ def caller(uses: str, jobs: int = 1) -> bytes:
     (caller("jitflow/jitflow/.github/workflows/reusable-apply.yml@refs/tags/v1"),
      ReusableCall("jitflow/jitflow", "refs/tags/v1")),
     (caller("./.github/workflows/reusable-apply.yml"), ReusableCall(None, None)),
+    (caller("$/.github/workflows/reusable-apply.yml"), ReusableCall(None, None)),
 ])
 def test_the_reusable_workflow_a_caller_calls(text: bytes, expected: ReusableCall) -> None:
     assert reusable_call(text, "apply") == expected

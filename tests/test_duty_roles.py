@@ -117,7 +117,7 @@ def test_the_engine_jitflow_apply_opens_assumes_the_apply_role(aws: None, repo: 
     """`jitflow apply` runs on the engine `open_engine` gives it (commands/apply.py); the
     whole merge flow is in tests/test_cli_apply.py."""
     settings = load_settings(FsTree(repo))
-    engine, _log = open_engine(repo, settings, dry_run=True)
+    engine, _log = open_engine(repo, settings, dry_run=True, log_dir=repo / settings.audit_dir)
     assert engine.run.accounts.iam(MEMBER, "lake/fix").list_jitflow_policies() == []
     assert assumed() == [APPLY_ROLE]
 

@@ -99,6 +99,7 @@ def test_serves_exactly_the_agreed_operations_all_in_the_openapi_subset() -> Non
         ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
         ("GET", "/orgs/{org}"),
         ("GET", "/orgs/{org}/teams/{team_slug}"),
+        ("GET", "/orgs/{org}/teams/{team_slug}/members"),
         ("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}"),
         ("GET", "/users/{username}"),
         # what `jitflow doctor` reads
@@ -649,7 +650,9 @@ def test_every_url_in_every_response_points_back_at_the_fake(fake_github: FakeGi
     list(pull.get_issue_comments())
     list(gh_for(fake_github, lazy=True).get_repo(REPO).get_commit(MERGE_SHA).get_pulls())
     team_state(gh, "acme", "security", "bob")
-    gh.get_organization("acme").get_team_by_slug("security")
+    team = gh.get_organization("acme").get_team_by_slug("security")
+    list(github.PaginatedList.PaginatedList(
+        github.NamedUser.NamedUser, team.requester, "/orgs/acme/teams/security/members", None))
     gh.get_user("alice")
     seed_settings(fake_github)
     for path in SETTINGS_PATHS:

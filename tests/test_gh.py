@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import pytest
 
@@ -415,3 +416,21 @@ def test_team_lookups_use_the_teams_token_when_given(fake_github: FakeGitHub) ->
     assert gh.is_active_member("acme", "security", "sam")
     plain = GitHubClient.from_env({k: v for k, v in env.items() if k != "JITFLOW_TEAMS_TOKEN"})
     assert plain._teams_github is plain._github
+
+
+def test_team_members_lists_every_page_of_active_members(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo(REPO)
+    members: dict[str, Literal["active", "pending"]] = {f"user{n:03}": "active"
+                                                          for n in range(130)}
+    fake_github.add_team("acme", "security", {**members, "Sam": "active", "pat": "pending"})
+    listed = client(fake_github).team_members("acme", "security")
+    assert listed == sorted([*members, "sam"])  # lower case; the pending invitee is not listed
+    assert {s.template for s in fake_github.served} == {"/orgs/{org}/teams/{team_slug}/members"}
+    assert len(fake_github.served) == 2  # 100 per page
+
+
+def test_team_members_of_a_missing_team_is_a_github_error(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo(REPO)
+    fake_github.add_org("acme")
+    with pytest.raises(GitHubError, match="listing the members of @acme/nope"):
+        client(fake_github).team_members("acme", "nope")

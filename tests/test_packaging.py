@@ -145,6 +145,9 @@ def test_the_wheel_holds_the_package_its_data_and_the_docs_and_no_test_code(
     names = built.wheel_names()
     assert package_files() <= names, sorted(package_files() - names)
     assert {f"{EXAMPLE}/{p}" for p in sync_demo_repo.expected_files()} <= names
+    scaffold = ROOT / "jitflow" / "scaffold"
+    assert {p.relative_to(ROOT).as_posix() for p in scaffold.rglob("*") if p.is_file()} <= names
+    assert "jitflow/scaffold/.github/workflows/jitflow-apply.yml" in names
     assert {f"jitflow/schemas/{s}.schema.json" for s in SCHEMAS} <= names
     docs = {n.split("/share/doc/jitflow/", 1)[1] for n in names if "/share/doc/jitflow/" in n}
     assert docs == documents()

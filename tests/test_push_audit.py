@@ -1,10 +1,13 @@
 """`.github/scripts/push-audit.sh` against real git repositories on disk.
 
-The apply and revoke workflows push their audit commit with this script. These tests run it
-as the workflows do (`bash .github/scripts/push-audit.sh` in the working clone) against a bare
-origin: a plain push, a race with another push (rebase and retry), a rebase conflict (abort and
-fail loudly), the retry bound, a refusal by branch protection, and the token handling (through
-the environment only, never written into .git/config).
+The apply and revoke workflows push their audit commit with this script, from the audit
+branch's own checkout (JITFLOW_AUDIT_REPO), with the job's GITHUB_TOKEN. These tests run it as
+the workflows do against a bare origin holding `main` and the audit branch: a plain push, a
+race with another push (rebase and retry), a rebase conflict (abort and fail loudly), the retry
+bound, a refusal by a ruleset, the first push that creates the branch, a branch with an
+unrelated history, and the token handling (through the environment only, never written into
+.git/config). The origin refuses every update of `main`, as the default branch's ruleset
+(no bypass) does: the push goes to the audit branch and never to main.
 """
 
 from __future__ import annotations
@@ -20,7 +23,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / ".github" / "scripts" / "push-audit.sh"
-BRANCH = "main"
+BRANCH = "jitflow-audit"  # the audit branch
+MAIN = "main"
+# The origin's stand-in for the default branch's ruleset: no update of main, by anyone.
+RULESET_HOOK = f"""while read -r old new ref; do
+  echo "$ref" >> "$GIT_DIR/updated-refs"
+  if [ "$ref" = "refs/heads/{MAIN}" ]; then
+    echo "error: GH013: Repository rule violations found for refs/heads/{MAIN}." >&2
+    exit 1
+  fi
+done
+"""
 
 
 REAL_GIT = shutil.which("git") or "git"
@@ -49,9 +62,10 @@ def _base_env(home: Path) -> dict[str, str]:
 
 
 class Sandbox:
-    """A bare origin, the runner's working clone, and another clone that races it."""
+    """A bare origin (main, and the audit branch), the runner's audit-branch checkout, and
+    another checkout of the audit branch that races it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, audit_branch_exists: bool = True) -> None:
         self.root = root
         self.home = root / "home"
         self.home.mkdir()
@@ -59,13 +73,22 @@ class Sandbox:
         self.origin = root / "origin.git"
         self.work = root / "work"
         self.other = root / "other"
-        self.git(root, "init", "--quiet", "--bare", f"--initial-branch={BRANCH}", str(self.origin))
-        self.git(root, "clone", "--quiet", str(self.origin), str(self.work))
-        self.git(self.work, "checkout", "--quiet", "-b", BRANCH)
-        self.commit(self.work, "audit/2026-11.jsonl", '{"seq": 1}\n', "seed")
-        self.git(self.work, "push", "--quiet", "origin", f"HEAD:refs/heads/{BRANCH}")
-        self.git(self.work, "branch", "--quiet", f"--set-upstream-to=origin/{BRANCH}")
-        self.git(root, "clone", "--quiet", str(self.origin), str(self.other))
+        self.git(root, "init", "--quiet", "--bare", f"--initial-branch={MAIN}", str(self.origin))
+        seed = root / "seed"
+        self.git(root, "clone", "--quiet", str(self.origin), str(seed))
+        self.git(seed, "checkout", "--quiet", "-b", MAIN)
+        self.commit(seed, "policies/p.yaml", "description: p\n", "main: policies")
+        self.git(seed, "push", "--quiet", "origin", f"HEAD:refs/heads/{MAIN}")
+        if audit_branch_exists:
+            self.git(seed, "checkout", "--quiet", "--orphan", BRANCH)
+            self.git(seed, "rm", "-r", "--quiet", "--cached", ".")
+            (seed / "policies" / "p.yaml").unlink()
+            self.commit(seed, "audit/2026-11.jsonl", '{"seq": 1}\n', "seed")
+            self.git(seed, "push", "--quiet", "origin", f"HEAD:refs/heads/{BRANCH}")
+            for clone in (self.work, self.other):
+                self.git(root, "clone", "--quiet", "--branch", BRANCH, str(self.origin), str(clone))
+        self.main_before = self.git(self.origin, "rev-parse", f"refs/heads/{MAIN}")
+        self.hook("pre-receive", RULESET_HOOK)
 
     def git(self, cwd: Path, *args: str) -> str:
         result = subprocess.run(
@@ -112,17 +135,91 @@ class Sandbox:
         path.write_text("#!/bin/sh\n" + body)
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
+    def main_untouched(self) -> bool:
+        return self.git(self.origin, "rev-parse", f"refs/heads/{MAIN}") == self.main_before
+
+    def updated_refs(self) -> list[str]:
+        path = self.origin / "updated-refs"
+        return path.read_text().split() if path.exists() else []
+
 
 @pytest.fixture
 def box(tmp_path: Path) -> Sandbox:
     return Sandbox(tmp_path)
 
 
-def test_pushes_a_new_audit_commit(box: Sandbox) -> None:
+def test_pushes_a_new_audit_commit_to_the_audit_branch_never_to_main(box: Sandbox) -> None:
     sha = box.commit(box.work, "audit/2026-11.jsonl", '{"seq": 2}\n', "jitflow: granted r1")
+    result = box.push(GITHUB_REF_NAME=MAIN)  # the branch the workflow runs on: not the target
+    assert result.returncode == 0, result.stderr
+    assert box.origin_head() == sha
+    assert box.main_untouched()
+    assert box.updated_refs() == [f"refs/heads/{BRANCH}"]
+
+
+def test_a_push_aimed_at_main_is_refused_as_the_ruleset_refuses_it(box: Sandbox) -> None:
+    """A checkout of main (as the workflows' checkout of the default branch is), committed to
+    and pushed with the job's token: a fast-forward, which only the ruleset stops. Refused,
+    loudly, not retried; main unchanged."""
+    on_main = box.root / "on-main"
+    box.git(box.root, "clone", "--quiet", "--branch", MAIN, str(box.origin), str(on_main))
+    box.commit(on_main, "jitflow/evil.py", "print('run me with the AWS role')\n", "code")
+    result = subprocess.run(["bash", str(SCRIPT)], cwd=on_main, env=box.env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "refused by branch protection or a ruleset" in result.stderr
+    assert box.main_untouched()
+    assert box.updated_refs() == [f"refs/heads/{MAIN}"]  # one attempt, no retry
+
+
+def test_pushes_the_checkout_named_by_jitflow_audit_repo(box: Sandbox) -> None:
+    """The workflows run the script from the workspace, naming the audit checkout."""
+    sha = box.commit(box.work, "audit/2026-11.jsonl", '{"seq": 2}\n', "jitflow: apply")
+    result = subprocess.run(["bash", str(SCRIPT)], cwd=box.root, capture_output=True, text=True,
+                            env={**box.env, "JITFLOW_AUDIT_REPO": str(box.work)}, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert box.origin_head() == sha
+
+
+def test_no_audit_checkout_means_nothing_was_recorded(box: Sandbox) -> None:
+    result = box.push(JITFLOW_AUDIT_REPO=str(box.root / "never-created"))
+    assert result.returncode == 0, result.stderr
+    assert "nothing was recorded, nothing to push" in result.stdout
+    assert box.updated_refs() == []
+
+
+def test_the_first_push_creates_the_audit_branch_as_an_orphan(tmp_path: Path) -> None:
+    """The first run: the origin has no audit branch; jitflow made an orphan checkout
+    (`git init --initial-branch=jitflow-audit`, remote origin); its first commit creates the
+    branch, with no history of main."""
+    box = Sandbox(tmp_path, audit_branch_exists=False)
+    box.git(tmp_path, "init", "--quiet", f"--initial-branch={BRANCH}", str(box.work))
+    box.git(box.work, "remote", "add", "origin", str(box.origin))
+    empty = box.push()
+    assert empty.returncode == 0, empty.stderr
+    assert "has no commit yet" in empty.stdout
+    sha = box.commit(box.work, "audit/2026-12.jsonl", '{"seq": 1}\n', "jitflow: first record")
     result = box.push()
     assert result.returncode == 0, result.stderr
     assert box.origin_head() == sha
+    assert box.git(box.origin, "rev-list", "--count", BRANCH) == "1"  # a root commit
+    assert box.git(box.origin, "ls-tree", "-r", "--name-only", BRANCH) == "audit/2026-12.jsonl"
+    assert box.main_untouched()
+
+
+def test_an_audit_branch_with_an_unrelated_history_is_refused(box: Sandbox) -> None:
+    """Two first runs at once (or a replaced branch): never rebase one log onto another."""
+    theirs = box.origin_head()
+    mine = box.root / "mine"
+    box.git(box.root, "init", "--quiet", f"--initial-branch={BRANCH}", str(mine))
+    box.git(mine, "remote", "add", "origin", str(box.origin))
+    box.commit(mine, "audit/2026-12.jsonl", '{"seq": 1}\n', "jitflow: a first record")
+    result = subprocess.run(["bash", str(SCRIPT)], cwd=mine, env=box.env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "unrelated to this audit commit" in result.stderr
+    assert box.origin_head() == theirs
 
 
 def test_nothing_to_push_is_success(box: Sandbox) -> None:
@@ -155,14 +252,6 @@ def test_race_on_a_detached_head_with_an_explicit_branch(box: Sandbox) -> None:
     result = box.push(JITFLOW_PUSH_BRANCH=BRANCH)
     assert result.returncode == 0, result.stderr
     assert box.origin_log()[0] == "jitflow: apply"
-
-
-def test_branch_comes_from_github_ref_name(box: Sandbox) -> None:
-    box.git(box.work, "checkout", "--quiet", "--detach")
-    sha = box.commit(box.work, "audit/2026-11.jsonl", '{"seq": 2}\n', "jitflow: apply")
-    result = box.push(GITHUB_REF_NAME=BRANCH)
-    assert result.returncode == 0, result.stderr
-    assert box.origin_head() == sha
 
 
 def test_rebase_conflict_aborts_and_fails_loudly(box: Sandbox) -> None:
@@ -208,7 +297,8 @@ def test_retries_are_bounded(box: Sandbox, tmp_path: Path) -> None:
 def test_refusal_by_branch_protection_is_explained_not_retried(box: Sandbox) -> None:
     box.hook(
         "pre-receive",
-        'echo "error: GH006: Protected branch update failed for refs/heads/main." >&2\nexit 1\n',
+        f'echo "error: GH006: Protected branch update failed for refs/heads/{BRANCH}." >&2\n'
+        "exit 1\n",
     )
     before = box.origin_head()
     box.commit(box.work, "audit/2026-11.jsonl", '{"seq": 2}\n', "jitflow: apply")
@@ -266,7 +356,8 @@ def test_token_reaches_git_through_the_environment_only(box: Sandbox, tmp_path: 
             assert _basic(token).encode() not in data, file
 
 
-def test_push_token_overrides_github_token(box: Sandbox, tmp_path: Path) -> None:
+def test_only_the_actions_token_pushes(box: Sandbox, tmp_path: Path) -> None:
+    """No other token is read: the push-token secret of older versions is gone."""
     seen = tmp_path / "seen"
     path = _shim(
         tmp_path / "shim",
@@ -274,10 +365,12 @@ def test_push_token_overrides_github_token(box: Sandbox, tmp_path: Path) -> None
         f' http.https://github.com/.extraheader >> "{seen}"',
     )
     box.commit(box.work, "audit/2026-11.jsonl", '{"seq": 2}\n', "jitflow: apply")
-    result = box.push(PATH=path, GITHUB_TOKEN="actions-token", JITFLOW_PUSH_TOKEN="bot-token")
+    result = box.push(PATH=path, GITHUB_TOKEN="actions-token", JITFLOW_PUSH_TOKEN="bot-token",
+                      JITFLOW_PUSH_TOKEN_SECRET="arn:aws:secretsmanager:us-east-1:1:secret:x")
     assert result.returncode == 0, result.stderr
-    assert _basic("bot-token") in seen.read_text()
-    assert _basic("actions-token") not in seen.read_text()
+    assert _basic("actions-token") in seen.read_text()
+    assert _basic("bot-token") not in seen.read_text()
+    assert "secretsmanager" not in SCRIPT.read_text()
 
 
 def test_rebase_works_without_any_git_identity(box: Sandbox) -> None:

@@ -144,11 +144,13 @@ def test_github_annotations_name_repository_relative_paths(repo: Path) -> None:
 
 
 def test_a_workflow_branch_other_than_the_default_branch_is_reported(repo: Path) -> None:
-    edit(repo / ".github/workflows/jitflow-apply.yml", "branches: [main]", "branches: [trunk]")
+    workflow = repo / ".github/workflows/jitflow-apply.yml"
+    line = workflow.read_text().splitlines().index("    branches: [main]") + 1
+    edit(workflow, "branches: [main]", "branches: [trunk]")
     assert where(problems(repo)) == [
-        ("jitflow-apply.yml", 15, "on.push.branches is ['trunk'], but jitflow.yaml says the "
-                                  "default branch is 'main': a jitflow workflow runs on that "
-                                  "branch only")]
+        ("jitflow-apply.yml", line, "on.push.branches is ['trunk'], but jitflow.yaml says the "
+                                    "default branch is 'main': a jitflow workflow runs on "
+                                    "that branch only")]
     edit(repo / "jitflow.yaml", "default_branch: main", "default_branch: trunk")
     assert problems(repo) == []
 

@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jitflow.audit.store import AuditLog
+from jitflow.auditrepo import AuditRepo
 from jitflow.commands.support import (
     actor_from_env,
     add_common_arguments,
     anchor_head,
+    audit_location,
     commit_audit,
+    default_branch_policies,
     finish_stopped_run,
+    github_client,
     last_seq,
     notify_run,
     now_of,
@@ -30,8 +34,10 @@ from jitflow.commands.support import (
     print_outcomes,
     push_before,
     raise_first,
+    refresh_team_snapshot,
     repo_root,
     summary_message,
+    teams_token,
 )
 from jitflow.errors import JitflowError, Rejected, UsageError
 from jitflow.gitcmd import Git
@@ -67,7 +73,8 @@ def _comment(client: GitHubClient | None, number: int | None, body: str) -> None
 
 
 def _record_rejection(
-    root: Path,
+    audit: AuditRepo,
+    log_dir: Path,
     settings: Settings,
     args: argparse.Namespace,
     *,
@@ -75,12 +82,12 @@ def _record_rejection(
     reason: str,
     now: datetime,
 ) -> AuditLog:
-    log = AuditLog(root / settings.audit_dir)
+    log = AuditLog(log_dir)
     record = log.append("rejected", {"commit": sha, "reason": reason, "actor": actor_from_env()},
                         now)
     notify_run(log, settings, since=int(record["seq"]) - 1, now=now)
     if args.commit:
-        commit_audit(root, log, f"jitflow apply: rejected {sha[:12]}\n\n{reason}\n")
+        commit_audit(audit, log, f"jitflow apply: rejected {sha[:12]}\n\n{reason}\n")
     return log
 
 
@@ -101,14 +108,22 @@ def _end_deleted(engine: Engine, merge: VerifiedMerge, now: datetime) -> list[Ou
 
 
 def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: datetime) -> int:
-    from jitflow.gh import GitHubClient  # noqa: PLC0415
-
     sha = os.environ.get("GITHUB_SHA")
     if not sha:
         raise UsageError("jitflow apply runs in the apply workflow: GITHUB_SHA (the merge to "
                          "apply) is unset")
+    # Where the records go (the audit branch's checkout, created when missing), before
+    # anything else: a run that cannot record must not grant.
+    audit = audit_location(args, root, settings, write=not args.dry_run)
+    client = github_client(teams_token(settings))
+    with audit.files() as log_dir:
+        return _apply_merge(args, root, settings, now, sha=sha, audit=audit, log_dir=log_dir,
+                            client=client)
+
+
+def _apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: datetime, *,
+                 sha: str, audit: AuditRepo, log_dir: Path, client: GitHubClient) -> int:
     git = Git(root)
-    client = GitHubClient.from_env()
     try:
         merge = verify_merge(
             git,
@@ -121,12 +136,14 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
     except Rejected as error:
         print(f"jitflow: rejected: {error.message}", file=sys.stderr)
         if not args.dry_run:
-            log = _record_rejection(root, settings, args, sha=sha, reason=error.message, now=now)
+            log = _record_rejection(audit, log_dir, settings, args, sha=sha,
+                                    reason=error.message, now=now)
             numbers = [p.number for p in client.pulls_for_commit(sha)]
             _comment(client, numbers[0] if numbers else None, rejected_comment(error.message))
             raise_first(anchor_head(root, settings, log, args))
         return 1
-    engine, log = open_engine(root, settings, args.dry_run, policies=merge.result.policies)
+    engine, log = open_engine(root, settings, args.dry_run, policies=merge.result.policies,
+                              log_dir=log_dir)
     since = last_seq(engine)
     title = f"jitflow apply: #{merge.pull.number} ({sha[:12]})"
     try:
@@ -134,7 +151,7 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
     except Exception as error:
         if not args.dry_run:  # what was granted before the failure stands: say so
             _announce(client, merge, engine.outcomes, now)
-        finish_stopped_run(root, log, args, title, outcomes=engine.outcomes,
+        finish_stopped_run(audit, log, args, title, outcomes=engine.outcomes,
                            error=error, settings=settings)
         raise
     print_outcomes(outcomes)
@@ -142,7 +159,10 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
         _announce(client, merge, outcomes, now)
         notify_run(log, settings, since=since, now=now)
         if args.commit:
-            commit_audit(root, log, summary_message(title, outcomes))
+            branch = default_branch_policies(root, settings)
+            snapshot = refresh_team_snapshot(audit, branch[1] if branch else None,
+                                             client if client.reads_teams else None, now)
+            commit_audit(audit, log, summary_message(title, outcomes), also=snapshot)
     raise_first(anchor_head(root, settings, log, args))  # after the commit: no record is lost
     return 1 if any(o.action == "rejected" for o in outcomes) else 0
 

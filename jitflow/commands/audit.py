@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jitflow.audit.anchor import AGREE, NO_HEAD, AnchorReport
 from jitflow.audit.store import AuditLog
+from jitflow.auditrepo import AUDIT_REPO_HELP, AuditRepo, given_checkout, locate
 from jitflow.clock import iso, parse_time
 from jitflow.errors import AwsError, InvalidInput, UsageError
 from jitflow.problems import Problem
@@ -60,34 +62,71 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--since", metavar="TIME",
                       help="only records at or after this time (ISO 8601 with zone)")
     show.add_argument("--format", choices=("text", "json"), default="text")
-    _trail_arguments(actions.add_parser(
+    trail = actions.add_parser(
         "trail", help="list the CloudTrail events a grant's identity made in its window",
         description="List the management events (CloudTrail LookupEvents) that a grant's "
         "principal, or in bucket-policy mode its session, made between its grant and its end, "
         "as the audit log records them. Needs jitflow.yaml and cloudtrail:LookupEvents in the "
-        "grant's account."))
+        "grant's account.")
+    _trail_arguments(trail)
+    for action in (verify, repair, show, trail):
+        action.add_argument("--audit-repo", type=Path, default=None, metavar="DIR",
+                            help=AUDIT_REPO_HELP)
 
 
-def _directory(given: str | None) -> str:
-    """The directory named on the command line, else the settings' audit_dir, else audit/."""
-    if given is not None:
-        return given
-    if not Path(SETTINGS_FILE).is_file():
-        return DEFAULT_DIR
-    return _settings().audit_dir
+@contextmanager
+def _directory(args: argparse.Namespace) -> Iterator[str]:
+    """The directory named on the command line; else where jitflow.auditrepo finds the log:
+    the --audit-repo checkout, the clone's origin/<audit_branch> (a temporary copy, its
+    problems named as FILE on that branch), or the working tree's audit_dir."""
+    if args.dir is not None:
+        yield args.dir
+        return
+    # trail reads the repository's settings (--repo, else the one holding the current
+    # directory); verify, show and repair the current directory's.
+    trail = args.audit_action == "trail"
+    root = _repo_root(args.repo or Path.cwd()) if trail else Path.cwd()
+    settings = _settings(root)
+    audit = locate(root, settings, given_checkout(args.audit_repo),
+                   write=args.audit_action == "repair")
+    args.audit_location = audit  # where the history check reads the log's git history
+    if audit.kind == "tree":
+        yield str(root / settings.audit_dir) if trail else settings.audit_dir
+        return
+    print(f"audit log: {audit.describe()}", file=sys.stderr)
+    with audit.files() as directory:
+        if audit.kind == "checkout":
+            yield str(directory)
+            return
+        label = f"{audit.describe().split(' ')[0]}:{settings.audit_dir}"
+        try:
+            yield str(directory)
+        except InvalidInput as error:  # name each problem as FILE on the branch, not the copy
+            raise InvalidInput(
+                [Problem(p.path.replace(str(directory), label), p.line, p.col, p.message,
+                         p.severity) for p in error.problems],
+                error.message.replace(str(directory), label)) from None
 
 
-def _settings() -> Settings:
-    """./jitflow.yaml, else the defaults. Settings need YAML and the schemas: loaded only
-    when they are read."""
+def _settings(root: Path | None = None) -> Settings:
+    """ROOT/jitflow.yaml (default: ./jitflow.yaml), else the defaults (audit_dir audit,
+    audit_branch jitflow-audit). Settings need YAML and the schemas: loaded only when they
+    are read."""
     from jitflow.model import Settings  # noqa: PLC0415
 
-    if not Path(SETTINGS_FILE).is_file():
-        return Settings(admins=(), accounts={})
+    root = Path.cwd() if root is None else root
+    if not (root / SETTINGS_FILE).is_file():
+        return Settings(admins=(), accounts={}, audit_dir=DEFAULT_DIR)
     from jitflow.settings import load_settings  # noqa: PLC0415
     from jitflow.tree import FsTree  # noqa: PLC0415
 
-    return load_settings(FsTree(Path.cwd()))
+    return load_settings(FsTree(root))
+
+
+def _repo_root(given: Path) -> Path:
+    from jitflow.tree import find_repo_root  # noqa: PLC0415
+
+    return find_repo_root(given)
 
 
 def _log(directory: str, named: bool) -> AuditLog:
@@ -103,7 +142,7 @@ def _log(directory: str, named: bool) -> AuditLog:
 def _verify(args: argparse.Namespace) -> int:
     log = _log(args.dir, args.named)
     summary = log.summary()  # one streaming pass
-    history = _history(args.dir)
+    history = _history(args.dir, getattr(args, "audit_location", None))
     anchor = _anchor(log) if getattr(args, "anchor", False) else None  # repair has none
     notes = (history.notes if not isinstance(history, str) else []) + \
         (anchor.history.notes if anchor is not None else [])
@@ -127,9 +166,16 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history(directory: str) -> HistoryReport | str:
+def _history(directory: str, audit: AuditRepo | None = None) -> HistoryReport | str:
     """The git history check of the audit directory, on HEAD and in the working tree; or why
-    it was skipped."""
+    it was skipped. A log read from its branch's ref (jitflow.auditrepo) is checked on that
+    ref's history, with no working tree."""
+    if audit is not None and audit.kind == "ref" and audit.ref is not None:
+        from jitflow.audit.history import check_history  # noqa: PLC0415
+        from jitflow.gitcmd import DirectoryHistory, Git  # noqa: PLC0415
+
+        with DirectoryHistory(Git(audit.root), audit.ref, audit.audit_dir) as source:
+            return check_history(source, worktree=False)
     path = Path(directory).resolve()
     root = find_worktree_root(path if path.exists() else path.parent)
     if root is None:
@@ -274,14 +320,14 @@ def _repair(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     args.named = args.dir is not None
-    args.dir = _directory(args.dir)
-    if args.audit_action == "verify":
-        return _verify(args)
-    if args.audit_action == "repair":
-        return _repair(args)
-    if args.audit_action == "trail":
-        return _trail(args)
-    return _show(args)
+    with _directory(args) as args.dir:
+        if args.audit_action == "verify":
+            return _verify(args)
+        if args.audit_action == "repair":
+            return _repair(args)
+        if args.audit_action == "trail":
+            return _trail(args)
+        return _show(args)
 
 
 def _trail_arguments(trail: argparse.ArgumentParser) -> None:
@@ -307,8 +353,7 @@ def _trail(args: argparse.Namespace) -> int:
     now = now_of(args)
     root = repo_root(args)
     settings = load_settings(FsTree(root))
-    directory = args.dir if args.named else str(root / settings.audit_dir)
-    records = _log(directory, args.named).select(lambda r: r.get("request") == args.request)
+    records = _log(args.dir, args.named).select(lambda r: r.get("request") == args.request)
     window = trail.window_of(args.request, records, now)
     regions = tuple(args.region or (settings.region,))
     accounts = Accounts(settings)

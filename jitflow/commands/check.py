@@ -18,15 +18,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jitflow.clock import parse_time, system_clock
-from jitflow.errors import GitHubError, UsageError
+from jitflow.auditrepo import AUDIT_REPO_HELP, AuditRepo, given_checkout, locate
+from jitflow.clock import iso, parse_time, system_clock
+from jitflow.errors import ConfigError, GitHubError, UsageError
 from jitflow.gitcmd import Git
+from jitflow.model import Settings
 from jitflow.plan import render_text
 from jitflow.pr.check import COMMENT_MARKER, check_changes, config_problems, is_config
 from jitflow.pr.report import render_report, verdict
 from jitflow.problems import Problem, render
+from jitflow.settings import SETTINGS_FILE, load_settings
+from jitflow.teamsnapshot import SNAPSHOT_FILE, SnapshotError, parse
+from jitflow.tree import GitTree
 
 if TYPE_CHECKING:
+    from jitflow.approvals import TeamResolver
+    from jitflow.gh import GitHubClient
     from jitflow.gitcmd import Git
     from jitflow.pr.check import CheckResult
 
@@ -74,6 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="output format (default: github when GITHUB_ACTIONS=true)",
     )
+    parser.add_argument("--audit-repo", type=Path, default=None, metavar="DIR",
+                        help=AUDIT_REPO_HELP)
 
 
 def read_event(env: Mapping[str, str]) -> PullEvent | None:
@@ -144,6 +153,48 @@ def _append_summary(env: Mapping[str, str], markdown: str) -> None:
         print(f"jitflow: warning: cannot write the job summary {path}: {error}", file=sys.stderr)
 
 
+def _base_settings(git: Git, base: str) -> Settings:
+    """The base's jitflow.yaml (where the audit log lives); the defaults when it has none or
+    an invalid one, as `jitflow.pr.check` judges it."""
+    tree = GitTree(git, base)
+    if tree.read(SETTINGS_FILE) is None:
+        return Settings(admins=(), accounts={})
+    try:
+        return load_settings(tree)
+    except ConfigError:
+        return Settings(admins=(), accounts={})
+
+
+class _NoTeams:
+    """Team membership when the snapshot cannot be read: nobody is a member (fail closed)."""
+
+    def is_active_member(self, org: str, team_slug: str, login: str) -> bool:
+        return False
+
+    def team_exists(self, org: str, team_slug: str) -> bool | None:
+        return None  # cannot tell
+
+
+def _teams(audit: AuditRepo, branch: str, client: GitHubClient) -> tuple[TeamResolver, str]:
+    """Who is in each team, for the check, and the note that says where that came from.
+
+    The check holds no token that can read an organisation's teams (it runs in a workflow a
+    pull request can edit): it counts team approvals from the snapshot jitflow apply and
+    revoke keep on the audit branch (jitflow.teamsnapshot). Without one yet, it asks GitHub
+    with the job's own token."""
+    raw = audit.read_snapshot()
+    if raw is None:
+        return client, (f"no team snapshot on {branch} yet (jitflow apply and revoke write "
+                        "it): team memberships were looked up with this job's token")
+    try:
+        snapshot = parse(raw, f"{SNAPSHOT_FILE} on {audit.describe()}")
+    except SnapshotError as error:
+        return _NoTeams(), f"{error.message}: no team approval is counted"
+    return snapshot, (f"team membership as of {iso(snapshot.taken_at)}, from the snapshot "
+                      f"jitflow apply and revoke keep on {branch}; jitflow apply verifies "
+                      "every approval live again before it grants")
+
+
 def run(args: argparse.Namespace) -> int:
     env = os.environ
     github = env.get("GITHUB_ACTIONS") == "true"
@@ -157,13 +208,19 @@ def run(args: argparse.Namespace) -> int:
     author = args.author or (event.author if event else _author_from_git(git, head))
     applied_at = parse_time(args.at) if args.at else system_clock()
 
+    settings = _base_settings(git, base)
+    audit = locate(args.repo, settings, given_checkout(args.audit_repo), write=False)
     client = None
+    teams: TeamResolver | None = None
+    notes: tuple[str, ...] = ()
     pull = None
     extra: list[Problem] = []
     if event is not None:
         from jitflow.gh import GitHubClient  # noqa: PLC0415  (PyGithub only when needed)
 
         client = GitHubClient.from_env(env)
+        teams, note = _teams(audit, settings.audit_branch, client)
+        notes = (note,)
         pull = client.pull_facts(event.number)
         if pull.head_sha != git.rev_parse(head):
             # Approvals count only on the PR's current head: judging another commit's files
@@ -177,13 +234,17 @@ def run(args: argparse.Namespace) -> int:
                     f"{git.rev_parse(head)[:12]}: the newer run decides",
                 )
             )
-    result = check_changes(git, base, head, author, applied_at=applied_at, pull=pull, teams=client)
+    result = check_changes(git, base, head, author, applied_at=applied_at, pull=pull,
+                           teams=teams, audit_log=None if audit.kind == "tree" else
+                           audit.log_texts())
     if not result.touches_requests and any(is_config(path) for path in result.changed):
         # No request, but what judges requests changed: judge it as validate would locally.
         extra += config_problems(git, head)
         result = replace(result, notes=(*result.notes, CONFIG_NOTE))
     if extra:
         result = replace(result, problems=result.problems + tuple(extra))
+    if notes and result.touches_requests:
+        result = replace(result, notes=result.notes + notes)
     _print_result(result, fmt, github)
     if not result.touches_requests:
         return 0 if result.ok else 1

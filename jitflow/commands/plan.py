@@ -12,6 +12,7 @@ from typing import Any
 
 from jitflow.audit.record import AuditRecord
 from jitflow.audit.store import AuditLog
+from jitflow.auditrepo import given_checkout, locate
 from jitflow.bucketpolicy import Budget, baseline_statement
 from jitflow.budget import budgets, last_sizes
 from jitflow.clock import parse_time, system_clock
@@ -83,15 +84,16 @@ def _budget_json(found: list[Budget]) -> dict[str, Any]:
 
 
 def _records(anchor: Path) -> list[dict[str, Any]]:
-    """The local audit log's records (for the size estimate and the grants already live), or
-    none when there is none."""
+    """The audit log's records (for the size estimate and the grants already live), or none
+    when there is none: on the audit branch (JITFLOW_AUDIT_REPO, else the clone's
+    origin/<audit_branch>), else in the working tree (jitflow.auditrepo)."""
     try:
         root = find_repo_root(anchor)
-        settings = _settings(root)
-        directory = root / (settings.audit_dir if settings else "audit")
-        if not directory.is_dir():
-            return []
-        records = [dict(r) for r in AuditLog(directory).records()]
+        settings = _settings(root) or Settings(admins=(), accounts={})
+        with locate(root, settings, given_checkout(None), write=False).files() as directory:
+            if not directory.is_dir():
+                return []
+            records = [dict(r) for r in AuditLog(directory).records()]
         for record in records:
             AuditRecord.from_json(record)  # a malformed log gives no estimate at all
         return records

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -12,29 +13,37 @@ from jitflow.commands.support import (
     add_common_arguments,
     anchor_head,
     approval_source_from_env,
+    audit_location,
     broken_log_error,
     commit_audit,
     default_branch_policies,
     default_branch_tree,
     finish_stopped_run,
+    github_client,
     last_seq,
     notify_run,
     now_of,
     open_removal_engine,
     print_outcomes,
     raise_first,
+    refresh_team_snapshot,
     repo_root,
     summary_message,
+    teams_token,
 )
 from jitflow.engine import Check
 from jitflow.engine.review import PullReader, settle_reviews
-from jitflow.errors import ReviewOverdue, UsageError
+from jitflow.errors import JitflowError, ReviewOverdue, UsageError
 from jitflow.pr.merge import MergeHistorySource
 from jitflow.settings import load_settings
 from jitflow.tree import FsTree
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from jitflow.auditrepo import AuditRepo
     from jitflow.engine import Approval, ApprovalSource, Engine, Outcome
+    from jitflow.gh import GitHubClient
     from jitflow.gitcmd import Git
     from jitflow.model import Policy, PolicySet, Request, Settings
     from jitflow.tree import GitTree
@@ -59,6 +68,7 @@ class _LazySource:
     ref: str
     settings: Settings
     now: datetime
+    teams_token: str | None = None
     source: ApprovalSource | None = None
 
     def approval_for(self, request: Request, policy: Policy) -> Approval:
@@ -67,12 +77,30 @@ class _LazySource:
         return self.source.approval_for(request, policy)
 
     def _build(self) -> ApprovalSource:
-        if not (os.environ.get("GITHUB_REPOSITORY") and os.environ.get("GITHUB_TOKEN")):
+        if not _github_reachable():
             return approval_source_from_env()  # refuses: nothing to verify against
-        from jitflow.gh import GitHubClient  # noqa: PLC0415
+        return MergeHistorySource(self.git, self.ref, github_client(self.teams_token),
+                                  now=self.now, request_ttl=self.settings.request_ttl)
 
-        return MergeHistorySource(self.git, self.ref, GitHubClient.from_env(), now=self.now,
-                                  request_ttl=self.settings.request_ttl)
+
+def _github_reachable() -> bool:
+    return bool(os.environ.get("GITHUB_REPOSITORY") and os.environ.get("GITHUB_TOKEN"))
+
+
+def _teams_token(settings: Settings) -> str | None:
+    """The team-reading token, or None: failing to read it never stops a revoke (it is needed
+    only to re-verify an unrecorded grant, which then fails closed, and for the snapshot)."""
+    try:
+        return teams_token(settings)
+    except JitflowError as error:
+        print(f"jitflow: warning: no team-reading token: {error.message}", file=sys.stderr)
+        return None
+
+
+def _snapshot_client(token: str | None) -> GitHubClient | None:
+    if token is None or not _github_reachable():
+        return None
+    return github_client(token)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,52 +112,63 @@ def run(args: argparse.Namespace) -> int:
     branch = default_branch_policies(root, settings)
     if branch is None and not (args.no_reconcile or args.request):
         default_branch_tree(root, settings)  # raises the GitError that says what is missing
+    audit = audit_location(args, root, settings, write=not args.dry_run)
+    token = _teams_token(settings)
+    with audit.files() as log_dir:
+        _revoke_in(args, root, settings, now, branch, audit=audit, log_dir=log_dir, token=token)
+    return 0
+
+
+def _revoke_in(args: argparse.Namespace, root: Path, settings: Settings, now: datetime,
+               branch: tuple[GitTree, PolicySet] | None, *, audit: AuditRepo, log_dir: Path,
+               token: str | None) -> None:
+    """The run, with the log in `log_dir` (the audit branch's checkout, in the workflows)."""
     # A log that does not verify never stops the removal of access (jitflow.audit.segment).
     engine, log, problems = open_removal_engine(root, settings, args.dry_run,
-                                                policies=branch[1] if branch else None)
+                                                policies=branch[1] if branch else None,
+                                                log_dir=log_dir)
     title = f"jitflow revoke: {args.request} early" if args.request is not None else \
         "jitflow revoke: expired and orphaned grants"
     if problems:
         title += " (the audit log does not verify: recorded apart, in a marked segment)"
     since = last_seq(engine)
     try:
-        outcomes = _revoke(args, engine, branch, settings, now)
+        outcomes = _revoke(args, engine, branch, settings, now, token=token)
     except Exception as error:
-        finish_stopped_run(root, log, args, title, outcomes=engine.outcomes,
+        finish_stopped_run(audit, log, args, title, outcomes=engine.outcomes,
                            error=error, settings=settings)
         raise
     overdue = [] if args.dry_run or args.request else \
-        settle_reviews(engine.run.ledger, _review_reader(), now)
+        settle_reviews(engine.run.ledger, _review_reader(token), now)
     print_outcomes(outcomes)
     if not args.dry_run:
         notify_run(log, settings, since=since, now=now, overdue=overdue,
                    expiring=args.request is None)
     if args.commit and not args.dry_run:
-        commit_audit(root, log, summary_message(title, outcomes))
+        snapshot = refresh_team_snapshot(audit, branch[1] if branch else None,
+                                         _snapshot_client(token), now)
+        commit_audit(audit, log, summary_message(title, outcomes), also=snapshot)
     anchored = anchor_head(root, settings, log, args)  # after the commit: no record is lost
     review = None if not overdue else ReviewOverdue(
         "break-glass review overdue (approve the merged pull request, as one of the listed "
         "reviewers):\n" + "\n".join(due.text(now) for due in overdue))
     raise_first(broken_log_error(log, problems) if problems else None, anchored, review)
-    return 0
 
 
-def _review_reader() -> PullReader | None:
+def _review_reader(token: str | None) -> PullReader | None:
     """GitHub, to find each break-glass grant's post-hoc review; None without access."""
-    if not (os.environ.get("GITHUB_REPOSITORY") and os.environ.get("GITHUB_TOKEN")):
+    if not _github_reachable():
         return None
-    from jitflow.gh import GitHubClient  # noqa: PLC0415
-
-    return GitHubClient.from_env()
+    return github_client(token)
 
 
 def _revoke(args: argparse.Namespace, engine: Engine,
             branch: tuple[GitTree, PolicySet] | None, settings: Settings,
-            now: datetime) -> list[Outcome]:
+            now: datetime, *, token: str | None) -> list[Outcome]:
     if args.request is not None:
         return [engine.revoke_request(args.request, args.reason, now)]
     check = None
     if branch is not None and not args.no_reconcile:
         tree, policies = branch
-        check = Check(tree, policies, _LazySource(tree.git, tree.ref, settings, now))
+        check = Check(tree, policies, _LazySource(tree.git, tree.ref, settings, now, token))
     return engine.revoke(now, check)

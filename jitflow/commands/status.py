@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from jitflow.breakglass import pending_reviews
 from jitflow.clock import iso
-from jitflow.commands.support import default_branch_policies, now_of, open_engine, repo_root
+from jitflow.commands.support import (
+    add_audit_repo_argument,
+    audit_location,
+    default_branch_policies,
+    now_of,
+    open_engine,
+    repo_root,
+)
 from jitflow.grants import expires_in
 from jitflow.settings import load_settings
 from jitflow.tree import FsTree
@@ -24,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="repository root (default: the one holding the current directory)")
     parser.add_argument("--at", metavar="TIME", help="the time to judge at (default: now)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_audit_repo_argument(parser)
 
 
 def as_json(row: GrantStatus, now: datetime) -> dict[str, Any]:
@@ -63,12 +71,14 @@ def run(args: argparse.Namespace) -> int:
     now = now_of(args)
     settings = load_settings(FsTree(root))
     branch = default_branch_policies(root, settings)
-    # Read-only: in other accounts it assumes the revoke role, which cannot grant.
-    engine, _log = open_engine(root, settings, dry_run=True, verify=False,
-                               policies=branch[1] if branch else None, duty="revoke")
-    # Outside a git checkout: grants are shown without the request-file check.
-    rows = engine.status(now, *branch) if branch else engine.status(now)
-    reviews = pending_reviews(engine.run.ledger.load())
+    with audit_location(args, root, settings, write=False).files() as log_dir:
+        # Read-only: in other accounts it assumes the revoke role, which cannot grant.
+        engine, _log = open_engine(root, settings, dry_run=True, verify=False,
+                                   policies=branch[1] if branch else None, log_dir=log_dir,
+                                   duty="revoke")
+        # Outside a git checkout: grants are shown without the request-file check.
+        rows = engine.status(now, *branch) if branch else engine.status(now)
+        reviews = pending_reviews(engine.run.ledger.load())
     if args.format == "json":
         print(json.dumps([as_json(row, now) for row in rows], indent=2))
     else:

@@ -41,8 +41,10 @@ from jitflow.tree import FsTree, GitTree, find_repo_root
 if TYPE_CHECKING:
     from jitflow.audit.ledger import AuditStore
     from jitflow.audit.store import AuditLog
+    from jitflow.auditrepo import AuditRepo
     from jitflow.breakglass import Due
     from jitflow.engine import ApprovalSource, Engine, Outcome
+    from jitflow.gh import GitHubClient
 
 def add_policies_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -319,7 +321,28 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="make no change in AWS or the audit log; print what would be done")
     parser.add_argument("--commit", action="store_true",
-                        help="commit the audit log change to the local git repository")
+                        help="commit the audit log change where the log lives (the audit "
+                        "branch checkout, see --audit-repo)")
+    add_audit_repo_argument(parser)
+
+
+def add_audit_repo_argument(parser: argparse.ArgumentParser) -> None:
+    # Here, not at the top: `jitflow validate` shares this module and stays light.
+    from jitflow.auditrepo import AUDIT_REPO_HELP  # noqa: PLC0415
+
+    parser.add_argument("--audit-repo", type=Path, default=None, metavar="DIR",
+                        help=AUDIT_REPO_HELP)
+
+
+def audit_location(args: argparse.Namespace, root: Path, settings: Settings, *,
+                   write: bool) -> AuditRepo:
+    """Where the audit log is for this command (jitflow.auditrepo.locate): the checkout given
+    by --audit-repo / JITFLOW_AUDIT_REPO (created when a writing command finds it missing),
+    else the clone's origin/<audit_branch> (read only), else the working tree's."""
+    from jitflow.auditrepo import given_checkout, locate  # noqa: PLC0415
+
+    return locate(root, settings, given_checkout(getattr(args, "audit_repo", None)),
+                  write=write)
 
 
 def repo_root(args: argparse.Namespace) -> Path:
@@ -348,14 +371,14 @@ def actor_from_env() -> str:
 
 
 def open_engine(root: Path, settings: Settings, dry_run: bool, verify: bool = True,
-                policies: PolicySet | None = None, *, duty: Duty = "apply"
+                policies: PolicySet | None = None, *, log_dir: Path, duty: Duty = "apply"
                 ) -> tuple[Engine, AuditLog]:
-    """The engine with the real ports, for a run that may grant. The log must verify before
-    anything changes in AWS: a grant whose record could not be appended would be a grant
-    without evidence, and a grant judged by a forged log is no better.
+    """The engine with the real ports, for a run that may grant. The log (in `log_dir`) must
+    verify before anything changes in AWS: a grant whose record could not be appended would
+    be a grant without evidence, and a grant judged by a forged log is no better.
     `policies` (the default or base branch's) are what bucket-policy grants are judged by;
     `duty` picks the role assumed in other accounts (a read-only run passes "revoke")."""
-    log = _audit_log(root, settings)
+    log = _audit_log(log_dir)
     problems = log.verify() if verify else []
     if problems:
         raise AuditError(f"the audit log does not verify: new grants wait until an admin "
@@ -366,12 +389,12 @@ def open_engine(root: Path, settings: Settings, dry_run: bool, verify: bool = Tr
 
 
 def open_removal_engine(root: Path, settings: Settings, dry_run: bool,
-                        policies: PolicySet | None = None
+                        policies: PolicySet | None = None, *, log_dir: Path
                         ) -> tuple[Engine, AuditLog, list[Problem]]:
     """The engine for `jitflow revoke`, with the log's problems: a log that does not verify
     never stops the removal of access. Its records past the break are not trusted, and what
     the run records goes into a marked segment (jitflow.audit.segment)."""
-    log = _audit_log(root, settings)
+    log = _audit_log(log_dir)
     problems = log.verify()
     if not problems:
         return _engine(root, settings, log, dry_run, policies, duty="revoke"), log, problems
@@ -381,12 +404,12 @@ def open_removal_engine(root: Path, settings: Settings, dry_run: bool,
             log, problems)
 
 
-def _audit_log(root: Path, settings: Settings) -> AuditLog:
+def _audit_log(directory: Path) -> AuditLog:
     # Here, not at the top: `jitflow validate` and `jitflow plan` share this module and must
     # not pay for the engine, boto3 or the audit log.
     from jitflow.audit.store import AuditLog  # noqa: PLC0415
 
-    return AuditLog(root / settings.audit_dir)
+    return AuditLog(directory)
 
 
 def _engine(root: Path, settings: Settings, store: AuditStore, dry_run: bool,
@@ -424,13 +447,19 @@ def print_outcomes(outcomes: list[Outcome]) -> None:
         print("nothing to do")
 
 
-def commit_audit(root: Path, log: AuditLog, message: str) -> None:
-
-    changed = log.changed_files()
+def commit_audit(audit: AuditRepo, log: AuditLog, message: str, also: Iterable[Path] = ()
+                 ) -> None:
+    """Commit the records this run appended (and `also`: the team snapshot) where the log
+    lives: the audit branch's checkout, or the working tree of a repository without one."""
+    extra = list(also)
+    changed = [*log.changed_files(), *extra]
+    if extra:
+        message += "".join(f"\nupdated {path.name}" for path in extra) + "\n"
     if changed:
-        commit = Git(root).commit_paths(changed, message)
+        commit = audit.commit(changed, message)
         if commit:
-            print(f"committed {commit[:12]}: {message.splitlines()[0]}", file=sys.stderr)
+            print(f"committed {commit[:12]} in {audit.describe()}: {message.splitlines()[0]}",
+                  file=sys.stderr)
 
 
 def anchor_head(root: Path, settings: Settings, log: AuditLog,
@@ -468,7 +497,7 @@ def summary_message(title: str, outcomes: list[Outcome]) -> str:
     return f"{title}\n\n" + "\n".join(lines) + "\n"
 
 
-def finish_stopped_run(root: Path, log: AuditLog, args: argparse.Namespace, title: str, *,
+def finish_stopped_run(audit: AuditRepo, log: AuditLog, args: argparse.Namespace, title: str, *,
                        outcomes: list[Outcome], error: Exception,
                        settings: Settings | None = None) -> None:
     """A run that stopped part-way (an AWS or GitHub failure, or a bug): print what it did
@@ -488,12 +517,12 @@ def finish_stopped_run(root: Path, log: AuditLog, args: argparse.Namespace, titl
                "recorded; a rerun completes the rest (and records the step that failed, "
                "marked reconciled if AWS made it).\n")
     try:
-        commit_audit(root, log, message)
+        commit_audit(audit, log, message)
     except JitflowError as failed:
         print(f"jitflow: warning: the audit records of this stopped run are not committed: "
               f"{failed.message}", file=sys.stderr)
         return
-    anchored = anchor_head(root, settings, log, args) if settings is not None else None
+    anchored = anchor_head(audit.root, settings, log, args) if settings is not None else None
     if anchored is not None:
         print(f"jitflow: warning: the audit anchor was not written: {anchored.message}",
               file=sys.stderr)
@@ -588,3 +617,83 @@ def _repository_url(env: Mapping[str, str]) -> str | None:
     repository = env.get("GITHUB_REPOSITORY")
     server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
     return f"{server}/{repository}" if repository else None
+
+
+# --- the team-reading token and the team snapshot (docs/setup.md, "The team lookup token") --
+
+# Names of environment variables, not secrets.
+TEAMS_TOKEN_ENV = "JITFLOW_TEAMS_TOKEN"  # noqa: S105  (the token itself: local runs only)
+TEAMS_SECRET_ENV = "JITFLOW_TEAMS_TOKEN_SECRET"  # noqa: S105  (the workflows: where it is)
+
+
+def teams_token(settings: Settings, env: Mapping[str, str] | None = None) -> str | None:
+    """The token that may read the organisation's teams: JITFLOW_TEAMS_TOKEN when set (a local
+    run), else the AWS Secrets Manager secret JITFLOW_TEAMS_TOKEN_SECRET names, read with the
+    job's own AWS credentials (the apply and revoke workflows: no workflow holds it as a
+    GitHub secret); None when neither is set. Masked in the job's log."""
+    environ = os.environ if env is None else env
+    token = environ.get(TEAMS_TOKEN_ENV, "")
+    secret = environ.get(TEAMS_SECRET_ENV, "")
+    if not token and secret:
+        from jitflow.aws import read_secret  # noqa: PLC0415
+
+        token = read_secret(secret, settings.region)
+    if token and environ.get("GITHUB_ACTIONS") == "true":
+        print(f"::add-mask::{token}", flush=True)
+    return token or None
+
+
+def github_client(token: str | None, env: Mapping[str, str] | None = None) -> GitHubClient:
+    """The GitHub adapter from the Actions environment, reading teams with `token`."""
+    from jitflow.gh import GitHubClient  # noqa: PLC0415
+
+    return GitHubClient.from_env(env, teams_token=token)
+
+
+def refresh_team_snapshot(audit: AuditRepo, policies: PolicySet | None,
+                          client: GitHubClient | None, now: datetime) -> list[Path]:
+    """Write `teams.json` on the audit branch (jitflow.teamsnapshot) when the membership of
+    the teams the policies name changed, or the last snapshot is a day old; the files to
+    commit. Only in an audit-branch checkout, with a client holding a team-reading token.
+    Never fails the run (it already changed AWS): a failure is a warning, the old snapshot
+    stays, and the check's "as of" says how old it is."""
+    from jitflow import teamsnapshot  # noqa: PLC0415
+
+    path = audit.snapshot_path
+    named = teamsnapshot.teams_named(policies) if policies is not None else []
+    if path is None or client is None or not named:
+        return []
+    try:
+        members = {team: _members(client, *team) for team in named}
+    except JitflowError as error:
+        print(f"jitflow: warning: the team snapshot is not refreshed: {error.message}",
+              file=sys.stderr)
+        return []
+    new = teamsnapshot.take(members, at=now, by=actor_from_env())
+    try:
+        raw = audit.read_snapshot()
+        old = teamsnapshot.parse(raw, str(path)) if raw is not None else None
+    except teamsnapshot.SnapshotError:
+        old = None  # unreadable: replaced
+    if not teamsnapshot.needs_writing(old, new):
+        return []
+    path.write_bytes(new.render())
+    print(f"team snapshot: {len(named)} team(s) as of {iso(now)} in {path.name}",
+          file=sys.stderr)
+    return [path]
+
+
+def _members(client: GitHubClient, org: str, slug: str) -> list[str] | None:
+    """A team's members; None for a team GitHub does not know (a typo in a policy): the check
+    then reports it missing, and no approval counts for it, as in apply."""
+    from jitflow.gh import GitHubHttpError  # noqa: PLC0415
+
+    try:
+        return client.team_members(org, slug)
+    except GitHubHttpError as error:
+        if error.status != 404:
+            raise
+        print(f"jitflow: warning: the policies name @{org}/{slug}, which GitHub does not know "
+              "(or the team token cannot see): the team snapshot records it as missing",
+              file=sys.stderr)
+        return None

@@ -2,8 +2,9 @@
 
 A caller file (`.github/workflows/jitflow-<duty>.yml`) delegates its job to a reusable
 workflow: `uses: OWNER/REPO/.github/workflows/reusable-<duty>.yml@SHA` (pinned), or
-`./.github/workflows/reusable-<duty>.yml` (the access repository's own, at the default
-branch). GitHub's `job_workflow_ref` names that file at that ref, so the expected subject
+`$/.github/workflows/reusable-<duty>.yml` (GitHub's self-repository form; `./…` is the older
+spelling of the same: the access repository's own, at the default branch). GitHub's
+`job_workflow_ref` names that file at that ref, so the expected subject
 (`jitflow.oidc.expected_subject`) depends on the line.
 """
 
@@ -44,8 +45,7 @@ def _uses_lines(text: bytes) -> list[str]:
 
 
 def _parse_uses(uses: str, reusable: str) -> ReusableCall | str:
-    local = f"./{WORKFLOWS_DIR}/{reusable}"
-    if uses == local:
+    if uses in (f"$/{WORKFLOWS_DIR}/{reusable}", f"./{WORKFLOWS_DIR}/{reusable}"):
         return ReusableCall(None, None)
     target, _, ref = uses.partition("@")
     repository, _, path = target.partition(f"/{WORKFLOWS_DIR}/")

@@ -270,16 +270,20 @@ class _BaseIds:
     log: _Log  # the base's audit log (for the bucket policy sizes too)
 
     @classmethod
-    def read(cls, git: Git, base: GitTree, added: Iterable[str], audit_dir: str) -> _BaseIds:
+    def read(cls, git: Git, base: GitTree, added: Iterable[str], audit_dir: str,
+             audit_log: Iterable[bytes] | None = None) -> _BaseIds:
         """`added`: the ids the pull request adds; only their paths are looked up on the base,
-        not the whole (ever growing) requests/ tree."""
+        not the whole (ever growing) requests/ tree. `audit_log`: the log's files where it
+        lives (its own branch); None: the log in the base's own tree."""
         paths = {f"{REQUESTS_DIR}/{rid}{suffix}": rid for rid in added for suffix in YAML_SUFFIXES}
         on_tip: dict[str, str] = {}
         for path in sorted(git.blob_ids(base.ref, list(paths))):
             on_tip[paths[path]] = path  # x.yml wins over x.yaml, as `sorted` put them before
-        logs = git.list_blobs(base.ref, audit_dir)
-        blobs = git.read_blobs([oid for path, oid in logs.items() if path.endswith(".jsonl")])
-        log = _Log.of(blobs.values())
+        if audit_log is None:
+            logs = git.list_blobs(base.ref, audit_dir)
+            audit_log = git.read_blobs(
+                [oid for path, oid in logs.items() if path.endswith(".jsonl")]).values()
+        log = _Log.of(audit_log)
         return cls(on_tip, log.request_ids(), log)
 
 
@@ -346,11 +350,14 @@ def check_changes(
     applied_at: datetime,
     pull: PullFacts | None = None,
     teams: TeamResolver | None = None,
+    audit_log: Iterable[bytes] | None = None,
 ) -> CheckResult:
     """Judge the changes of merge-base(base, head)..head as a request pull request by `author`.
 
     Plans are shown as if applied at `applied_at`. Approvals are evaluated only when `pull`
     and `teams` are given (on GitHub); a local run leaves `approvals_checked` False.
+    `audit_log`: the `.jsonl` files of the audit log on its own branch (jitflow.auditrepo),
+    read lazily; None reads the log in the base's tree.
     """
     changes = list(git.changed_files(git.merge_base(base, head), head))
     changed = tuple(c.path for c in changes)
@@ -363,7 +370,7 @@ def check_changes(
     settings = _base_settings(base_tree)
     policies, policy_problems = load_policy_set(base_tree)
     added_ids = {c.path: rid for c in changes if c.status == "A" and (rid := request_id_of(c.path))}
-    base_ids = _BaseIds.read(git, base_tree, added_ids.values(), settings.audit_dir)
+    base_ids = _BaseIds.read(git, base_tree, added_ids.values(), settings.audit_dir, audit_log)
     contents = git.show_many(head, list(added_ids))  # every added request file, in one read
     acc = _Acc(problems=scope_problems(changes))
     added = _Added(author, policies, policy_problems, teams, base_ids, contents, acc,
@@ -545,8 +552,8 @@ class _Added:
             acc.problems.append(
                 _problem(
                     path,
-                    f"request id {rid} was already used (the base branch's audit log records "
-                    "it): request ids are never reused; pick a new file name",
+                    f"request id {rid} was already used (the audit log records it): request "
+                    "ids are never reused; pick a new file name",
                 )
             )
             return

@@ -25,6 +25,7 @@ Served (and nothing else; any other path is a 404 with GitHub's error body):
     PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}
     GET   /orgs/{org}
     GET   /orgs/{org}/teams/{team_slug}
+    GET   /orgs/{org}/teams/{team_slug}/members                   (paginated; active members)
     GET   /orgs/{org}/teams/{team_slug}/memberships/{username}    (404 when not a member)
     GET   /users/{username}
 
@@ -184,6 +185,7 @@ ROUTES: tuple[Route, ...] = (
     _route("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}", "_update_comment"),
     _route("GET", "/orgs/{org}", "_get_org"),
     _route("GET", "/orgs/{org}/teams/{team_slug}", "_get_team"),
+    _route("GET", "/orgs/{org}/teams/{team_slug}/members", "_list_team_members"),
     _route("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}", "_get_membership"),
     _route("GET", "/users/{username}", "_get_user"),
     _route("GET", "/repos/{owner}/{repo}/contents/{path}", "_get_contents"),
@@ -575,6 +577,16 @@ class FakeGitHub(GitHubState):
         if org is None or team is None:
             raise _NotFound
         return _Reply(200, team_json(self.url, org, team, self._public_repos(org.login)))
+
+    def _list_team_members(self, *, params: dict[str, str], **_: Any) -> _Reply:
+        """Active members only: a pending invitation is not a member (GitHub lists those
+        under the team's invitations)."""
+        team = self.teams.get((params["org"].lower(), params["team_slug"].lower()))
+        if params["org"].lower() not in self.orgs or team is None:
+            raise _NotFound
+        items = [self._user_json(login) for login, state in team.members.items()
+                 if state == "active"]
+        return _Reply(200, items, paginate=True)
 
     def _get_membership(self, *, params: dict[str, str], **_: Any) -> _Reply:
         org = self.orgs.get(params["org"].lower())

@@ -1,27 +1,29 @@
 #!/usr/bin/env bash
-# Push the audit commit(s) that `jitflow apply --commit` / `jitflow revoke --commit` made.
+# Push the audit commit(s) that `jitflow apply --commit` / `jitflow revoke --commit` made on the
+# audit branch (jitflow.yaml's audit_branch, `jitflow-audit` by default), never the default
+# branch: the workflows run this in the audit branch's own checkout (JITFLOW_AUDIT_REPO), and
+# push with the job's GITHUB_TOKEN, which the default branch's ruleset lets change nothing.
 #
-# Pushes HEAD to the branch the workflow runs on. When the branch moved meanwhile (another
-# apply/revoke run, a merge), it rebases with `git pull --rebase` and tries again, a bounded
+# Pushes HEAD to the branch the checkout has checked out. When that branch moved meanwhile
+# (another apply/revoke run), it rebases with `git pull --rebase` and tries again, a bounded
 # number of times. The audit files are append-only and each run adds new lines, so a rebase
 # conflict means a bug (two writers of the same record): the rebase is aborted and the step
-# fails loudly, leaving the commit unpushed rather than merged by guesswork.
+# fails loudly, leaving the commit unpushed rather than merged by guesswork. A branch that
+# appeared meanwhile with a history unrelated to ours is refused the same way.
 #
 # Works against any remote (the demo pushes to a bare repository on disk with no token).
 # Credentials never touch .git/config: when a token is available it is handed to git through
 # GIT_CONFIG_* environment variables of this process only, scoped to the GitHub server URL.
 #
 # Environment (all optional):
-#   JITFLOW_PUSH_BRANCH        branch to push to (default: GITHUB_REF_NAME, else the current
-#                              branch)
+#   JITFLOW_AUDIT_REPO         the audit branch's checkout to push (default: the current
+#                              directory); when it does not exist, nothing was recorded
+#   JITFLOW_PUSH_BRANCH        branch to push to (default: the checkout's current branch;
+#                              never GITHUB_REF_NAME, the branch the workflow runs on)
 #   JITFLOW_PUSH_REMOTE        remote name (default: origin)
 #   JITFLOW_PUSH_ATTEMPTS      push attempts before giving up (default: 5)
-#   JITFLOW_PUSH_TOKEN         token to push with (default: see JITFLOW_PUSH_TOKEN_SECRET, then
-#                              GITHUB_TOKEN)
-#   JITFLOW_PUSH_TOKEN_SECRET  AWS Secrets Manager secret id holding a token that may push to
-#                              the protected default branch; read with the role credentials the
-#                              job already has (docs/setup.md, "The audit push")
-#   GITHUB_TOKEN               the Actions token, used when nothing above is set
+#   GITHUB_TOKEN               the token to push with: the job's Actions token (contents:
+#                              write in the apply and revoke jobs; no other token is read)
 #   GITHUB_SERVER_URL          the server the token is for (default: https://github.com)
 set -euo pipefail
 
@@ -62,6 +64,15 @@ rebase_in_progress() {
     [ -d "${git_dir}/rebase-merge" ] || [ -d "${git_dir}/rebase-apply" ]
 }
 
+if [ -n "${JITFLOW_AUDIT_REPO:-}" ]; then
+    if [ ! -d "${JITFLOW_AUDIT_REPO}" ]; then
+        # jitflow creates the checkout before it changes anything: no checkout, no record.
+        note "no audit branch checkout at ${JITFLOW_AUDIT_REPO}: nothing was recorded, nothing to push"
+        exit 0
+    fi
+    cd "${JITFLOW_AUDIT_REPO}"
+fi
+
 remote="${JITFLOW_PUSH_REMOTE:-origin}"
 attempts="${JITFLOW_PUSH_ATTEMPTS:-5}"
 case "${attempts}" in
@@ -71,11 +82,15 @@ esac
 git rev-parse --git-dir >/dev/null 2>&1 || fail "not inside a git repository: $(pwd)"
 git remote get-url "${remote}" >/dev/null 2>&1 || fail "no git remote named '${remote}'"
 
-branch="${JITFLOW_PUSH_BRANCH:-${GITHUB_REF_NAME:-}}"
+branch="${JITFLOW_PUSH_BRANCH:-}"
 if [ -z "${branch}" ]; then
     branch="$(git symbolic-ref --quiet --short HEAD || true)"
 fi
 [ -n "${branch}" ] || fail "cannot tell which branch to push to (detached HEAD); set JITFLOW_PUSH_BRANCH"
+if ! git rev-parse --verify --quiet HEAD >/dev/null; then
+    note "nothing to push: the new audit branch ${branch} has no commit yet"
+    exit 0
+fi
 git check-ref-format --branch "${branch}" >/dev/null 2>&1 || fail "not a valid branch name: '${branch}'"
 
 if ! git diff --quiet || ! git diff --cached --quiet; then
@@ -85,17 +100,7 @@ if ! git diff --quiet || ! git diff --cached --quiet; then
 fi
 
 # --- credentials (only for an https remote on the GitHub server; never written to disk) -----
-token="${JITFLOW_PUSH_TOKEN:-}"
-if [ -z "${token}" ] && [ -n "${JITFLOW_PUSH_TOKEN_SECRET:-}" ]; then
-    command -v aws >/dev/null 2>&1 || fail "JITFLOW_PUSH_TOKEN_SECRET is set but the aws CLI is not installed"
-    token="$(aws secretsmanager get-secret-value --secret-id "${JITFLOW_PUSH_TOKEN_SECRET}" \
-        --query SecretString --output text)" ||
-        fail "could not read the push token from AWS Secrets Manager (${JITFLOW_PUSH_TOKEN_SECRET})" \
-            "the role this job assumed needs secretsmanager:GetSecretValue on it (bootstrap parameter AuditPushSecretArn)"
-    [ -n "${token}" ] || fail "the push token secret ${JITFLOW_PUSH_TOKEN_SECRET} is empty"
-    if in_actions; then echo "::add-mask::${token}"; fi
-fi
-token="${token:-${GITHUB_TOKEN:-}}"
+token="${GITHUB_TOKEN:-}"
 if [ -n "${token}" ]; then
     server="${GITHUB_SERVER_URL:-https://github.com}"
     basic="$(printf 'x-access-token:%s' "${token}" | base64 | tr -d '\n')"
@@ -130,13 +135,19 @@ for attempt in $(seq 1 "${attempts}"); do
 
     if grep -Eqi 'protected branch|GH006|GH013|repository rule violations' "${errors}"; then
         fail "the push to ${branch} was refused by branch protection or a ruleset" \
-            "The token used may not bypass it (GITHUB_TOKEN never can): see docs/setup.md, \"6. The audit push\"." \
+            "The audit branch's ruleset must allow appends by the workflows' GITHUB_TOKEN: see docs/setup.md, \"6. The audit branch\"." \
             "The AWS change stands; its audit record is in the unpushed commit $(git rev-parse HEAD)," \
             "and the next jitflow revoke run records an unrecorded grant as reconciled."
     fi
 
     git fetch --quiet "${remote}" "refs/heads/${branch}" ||
         fail "the push failed and the branch ${branch} could not be fetched from ${remote}"
+    if ! git merge-base HEAD FETCH_HEAD >/dev/null; then
+        fail "${remote}/${branch} has a history unrelated to this audit commit" \
+            "The branch appeared while this run created it (two first runs?), or it was replaced." \
+            "Nothing was pushed. The unpushed commit is $(git rev-parse HEAD); compare the two logs" \
+            "with jitflow audit verify before adding anything to ${branch} by hand."
+    fi
     if git merge-base --is-ancestor HEAD FETCH_HEAD; then
         note "nothing to push: ${remote}/${branch} already contains $(git rev-parse --short HEAD)"
         exit 0
