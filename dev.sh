@@ -26,7 +26,7 @@ run_tests() {
     echo "== mypy"; "$bin/mypy"
     echo "== import contracts"; "$bin/lint-imports" --no-cache
     if [ -d .github/workflows ] && ls .github/workflows/*.yml >/dev/null 2>&1; then
-        echo "== zizmor"; "$bin/zizmor" --offline --no-progress --strict-collection .github/workflows
+        echo "== zizmor (auditor persona)"; "$bin/zizmor" --offline --no-progress --persona auditor --strict-collection .github/workflows
         echo "== workflow schema"
         "$bin/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/*.yml
     fi
