@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -735,6 +736,27 @@ def test_an_overdue_break_glass_review_fails_revoke_until_a_reviewer_approves(
     assert [(r["break_glass"]["reviewer"], r["pr"]) for r in reviewed] == [("sam", number)]
     assert "after its deadline" not in reviewed[0]["reason"]  # reviewed at real time, in time
     assert main(revoke) == 0  # settled for good
+
+
+def test_github_out_of_reach_never_holds_back_the_commit_of_the_removals(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    _number, sha = break_glass_merge(world, ELIGIBLE_MERGER[world.example.mode])
+    assert world.apply(sha, monkeypatch) == 0
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
+    later = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    capsys.readouterr()
+    code = main(["revoke", "--repo", str(world.repo.path), "--commit", "--no-reconcile",
+                 "--at", later])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "break-glass reviews not checked on GitHub" in err
+    assert [r["event"] for r in world.audit()][-1] == "expired"  # recorded ...
+    assert world.repo.git("status", "--porcelain").strip() == ""  # ... and committed
+    assert "jitflow revoke" in world.repo.git("log", "-1", "--format=%s")
 
 
 # ---------------------------------------------------------------------- notifications
