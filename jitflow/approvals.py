@@ -68,6 +68,16 @@ class PullFacts:
 
 
 @dataclass(frozen=True)
+class OpenPull:
+    """An open pull request into the default branch (`GET /repos/{o}/{r}/pulls`)."""
+
+    number: int
+    author: str
+    head_sha: str
+    draft: bool
+
+
+@dataclass(frozen=True)
 class PullSummary:
     """A pull request associated with a commit (`GET /repos/{o}/{r}/commits/{sha}/pulls`)."""
 

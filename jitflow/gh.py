@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from jitflow.approvals import PullFacts, PullSummary, Review
+from jitflow.approvals import OpenPull, PullFacts, PullSummary, Review
 from jitflow.doctor.facts import (
     PERMISSION_ORDER,
     Environment,
@@ -361,6 +361,23 @@ class GitHubClient:
                 )
         return summaries
 
+    def open_pulls(self, base: str) -> list[OpenPull]:
+        """The open pull requests into branch `base`, newest first."""
+        items = self._pages(self._repo_path("/pulls"), "listing the open pull requests",
+                            query={"state": "open", "base": base})
+        with _readable("the open pull requests"):
+            return [OpenPull(number=int(item["number"]), author=str(item["user"]["login"]),
+                             head_sha=str(item["head"]["sha"]), draft=bool(item.get("draft")))
+                    for item in items]
+
+    def pull_file_changes(self, number: int) -> list[tuple[str, str]]:
+        """(path, status) of each file pull request `number` changes (GitHub lists 3000 at
+        most; a request PR is far smaller)."""
+        items = self._pages(self._repo_path(f"/pulls/{number}/files"),
+                            f"listing the files of pull request #{number}")
+        with _readable(f"the files of pull request #{number}"):
+            return [(str(item["filename"]), str(item["status"])) for item in items]
+
     # -- teams (TeamResolver) -----------------------------------------------------------------
 
     def is_active_member(self, org: str, team_slug: str, login: str) -> bool:
@@ -443,11 +460,13 @@ class GitHubClient:
                 return None, {}
         return data, response
 
-    def _pages(self, path: str, what: str, key: str | None = None) -> list[Any]:
-        """Every item of a paginated list (`key`: the list inside an object answer)."""
+    def _pages(self, path: str, what: str, key: str | None = None,
+               query: Mapping[str, str] | None = None) -> list[Any]:
+        """Every item of a paginated list (`key`: the list inside an object answer; `query`:
+        filters for the first page, which GitHub carries over into its next-page links)."""
         items: list[Any] = []
         url: str | None = path
-        parameters: dict[str, Any] | None = {"per_page": 100}
+        parameters: dict[str, Any] | None = {**(query or {}), "per_page": 100}
         while url is not None:
             data, headers = self._get(url, what, parameters=parameters)
             page = (data or {}).get(key) if key is not None else data

@@ -173,6 +173,11 @@ class Merge:
         return sha
 
     def apply(self, sha: str, monkeypatch: pytest.MonkeyPatch, *extra: str) -> int:
+        self.actions_env(monkeypatch, sha)
+        return main(["apply", "--repo", str(self.repo.path), "--commit", *extra])
+
+    def actions_env(self, monkeypatch: pytest.MonkeyPatch, sha: str) -> None:
+        """The environment of a jitflow job in GitHub Actions, talking to the fake."""
         for key, value in {
             "GITHUB_SHA": sha,
             "GITHUB_REPOSITORY": REPOSITORY,
@@ -186,7 +191,6 @@ class Merge:
         }.items():
             monkeypatch.setenv(key, value)
         monkeypatch.delenv("GITHUB_EVENT_PATH", raising=False)
-        return main(["apply", "--repo", str(self.repo.path), "--commit", *extra])
 
     def audit(self) -> list[dict[str, Any]]:
         lines = []
@@ -797,6 +801,68 @@ def test_apply_and_revoke_notify_each_lifecycle_event_once_and_commit_the_outbox
     statuses = [json.loads(line)["status"] for line in
                 (world.repo.path / "audit" / "notifications.ndjson").read_text().splitlines()]
     assert statuses.count("failed") == 1 and statuses.count("delivered") == 4
+
+
+FILES_OF_A_PULL = "/repos/{owner}/{repo}/pulls/{pull_number}/files"
+
+
+def test_revoke_announces_each_request_an_open_pull_request_asks_for_once(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "k")
+    with receiver() as hook:
+        notifying(world, hook.url)
+        world.add_request()
+        number = world.pull()
+        world.fake.add_file_to_pull(number, world.example.path)
+        world.fake.add_file_to_pull(number, "requests/README.md", status="modified")
+        draft = world.fake.open_pull(author="bob", head_sha="d" * 40, base_sha="e" * 40,
+                                     draft=True)
+        world.fake.add_file_to_pull(draft, "requests/data-fix/bob-1.yaml")
+        world.actions_env(monkeypatch, "f" * 40)
+        revoke = ["revoke", "--repo", str(world.repo.path), "--commit"]
+        assert main(revoke) == 0
+        assert main(revoke) == 0  # the same head is not looked at, nor announced, again
+        world.fake.pull(draft).draft = False  # marked ready for review
+        assert main(revoke) == 0
+    documents = [json.loads(r.body) for r in hook.received]
+    assert [(d["event"], d["request"], d["pull_request"]["number"], d["requester"])
+            for d in documents] == [
+        ("requested", world.example.path.removeprefix("requests/").removesuffix(".yaml"),
+         number, "alice"),
+        ("requested", "data-fix/bob-1", draft, "bob")]
+    assert documents[0]["pull_request"]["url"] == f"https://github.com/{REPOSITORY}/pull/{number}"
+    for got in hook.received:
+        assert got.headers[render.SIGNATURE_HEADER] == render.signature(b"k", got.body)
+    files_read = [s for s in world.fake.served if s.template == FILES_OF_A_PULL]
+    assert [s.path.split("?")[0].split("/")[-2] for s in files_read] == [str(number), str(draft)]
+    assert world.repo.git("status", "--porcelain").strip() == ""  # what was looked at: committed
+
+
+def test_github_out_of_reach_costs_only_the_requested_events(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "k")
+    with receiver() as hook:
+        notifying(world, hook.url)
+        approved_and_granted(world, aws, monkeypatch)
+        number = world.fake.open_pull(author="bob", head_sha="d" * 40, base_sha="e" * 40)
+        world.fake.add_file_to_pull(number, "requests/data-fix/bob-1.yaml")
+        reachable = os.environ["GITHUB_API_URL"]
+        with socket.socket() as closed:  # a port nothing listens on
+            closed.bind(("127.0.0.1", 0))
+            monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
+        after = (parse_time(world.audit()[-1]["expiry"]) + timedelta(minutes=1)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+        revoke = ["revoke", "--repo", str(world.repo.path), "--commit", "--no-reconcile",
+                  "--at", after]
+        capsys.readouterr()
+        assert main(revoke) == 0  # expired and announced, GitHub or not
+        assert "open pull requests not read" in capsys.readouterr().err
+        monkeypatch.setenv("GITHUB_API_URL", reachable)
+        assert main(revoke) == 0  # ... and the next run polls again
+    kinds = [r.headers[render.EVENT_HEADER] for r in hook.received]
+    assert kinds == ["approved", "granted", "expired", "requested"]
 
 
 def test_a_break_glass_grant_announces_itself_instead_of_an_approval(

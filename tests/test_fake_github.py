@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from github.PaginatedList import PaginatedList
 from github.PullRequest import PullRequest
 
 from jitflow.clock import fixed_clock
+from jitflow.gh import GitHubClient
 from jitflow.sandbox.github import (
     ACTIONS_BOT,
     COMMENT_MAX_CHARS,
@@ -89,6 +91,7 @@ def test_serves_exactly_the_agreed_operations_all_in_the_openapi_subset() -> Non
     assert served <= operations()
     assert served == {
         ("GET", "/repos/{owner}/{repo}"),
+        ("GET", "/repos/{owner}/{repo}/pulls"),  # the scheduled run's `requested` poll
         ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"),
         ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
         ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/commits"),
@@ -253,6 +256,28 @@ def test_files(fake_github: FakeGitHub) -> None:
     ]
     assert files[2].previous_filename == "requests/data-lake/x.yaml"
     assert files[0].additions == 12
+
+
+# --------------------------------------------------------------------------------------------
+# GET /repos/{owner}/{repo}/pulls
+# --------------------------------------------------------------------------------------------
+
+
+def test_open_pulls_into_a_base_newest_first_across_pages(fake_github: FakeGitHub) -> None:
+    merged = seed(fake_github)
+    fake_github.merge_pull(merged, MERGE_SHA, "merge")
+    opened = [fake_github.open_pull(author=f"user{i}", head_sha=f"{i}" * 40, base_sha=SHA1,
+                                    created_at=T0 + timedelta(minutes=i), draft=i == 2)
+              for i in range(1, 4)]
+    fake_github.open_pull(author="zed", head_sha="9" * 40, base_sha=SHA1, base_ref="release")
+    listed = list(gh_for(fake_github, per_page=2).get_repo(REPO).get_pulls(
+        state="open", base="main"))
+    assert [(p.number, p.user.login, p.draft) for p in listed] == [
+        (opened[2], "user3", False), (opened[1], "user2", True), (opened[0], "user1", False)]
+    assert sum(re.search(r"[?&]page=2", path) is not None for path in paths(fake_github)) == 1
+    client = GitHubClient(REPO, "t", fake_github.url, retry=0, pace=False)
+    assert [(p.number, p.author, p.draft) for p in client.open_pulls("release")] == [
+        (opened[2] + 1, "zed", False)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -649,6 +674,7 @@ def test_every_url_in_every_response_points_back_at_the_fake(fake_github: FakeGi
     pull.create_issue_comment("x").edit("y")
     list(pull.get_issue_comments())
     list(gh_for(fake_github, lazy=True).get_repo(REPO).get_commit(MERGE_SHA).get_pulls())
+    list(repo.get_pulls(state="closed"))
     team_state(gh, "acme", "security", "bob")
     team = gh.get_organization("acme").get_team_by_slug("security")
     list(github.PaginatedList.PaginatedList(

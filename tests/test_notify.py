@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 from moto import mock_aws
 
+from jitflow.approvals import OpenPull
 from jitflow.audit.record import AccessItem, AuditRecord
 from jitflow.clock import iso
 from jitflow.model import NotificationTarget
@@ -28,6 +29,7 @@ from jitflow.notify import (
     outbox,
     render,
 )
+from jitflow.notify.requested import poll, requests_asked
 from jitflow.notify.transport import Transport
 from testing.builders import ACCOUNT, T0
 from testing.receiver import receiver
@@ -180,7 +182,8 @@ def test_a_missing_secret_or_a_plain_http_url_fails_the_delivery_not_the_run() -
 
 
 def test_slack_gets_block_kit_with_the_pr_link_and_escaped_text() -> None:
-    evil = record("rejected", reason="<https://evil.example|click> & more")
+    evil = record("rejected", reason="<https://evil.example|click> & more",
+                  request="data-fix/<!channel>")
     target = NotificationTarget(kind="slack", url_env="SLACK_URL")
     with receiver() as slack:
         send_all([target], from_records([evil]), environ={"SLACK_URL": slack.url})
@@ -190,6 +193,7 @@ def test_slack_gets_block_kit_with_the_pr_link_and_escaped_text() -> None:
     assert message["blocks"][0]["text"]["text"] == "Request rejected"
     texts = " ".join(f["text"] for f in message["blocks"][1]["fields"])
     assert "&lt;https://evil.example|click&gt; &amp; more" in texts
+    assert message["text"] == "Request rejected: data-fix/&lt;!channel&gt;"  # no @channel
     assert f"<{REPO}/pull/7|pull request #7>" in message["blocks"][2]["elements"][0]["text"]
 
 
@@ -247,3 +251,54 @@ def test_delivery_failed_is_the_one_failure_dispatch_records() -> None:
         dispatch([webhook("https://x")], from_records([record("expired")]), [], Boom(),
                  time=iso(T0), repository_url=None)
     assert issubclass(DeliveryFailed, Exception)
+
+
+# ---------------------------------------------------------------------- requested (polled)
+class Lister:
+    """Open pull requests as GitHub would list them; counts the files calls it answers."""
+
+    def __init__(self, pulls: list[OpenPull], files: dict[int, list[tuple[str, str]]]) -> None:
+        self.pulls, self.files = pulls, files
+        self.files_asked: list[int] = []
+
+    def open_pulls(self, base: str) -> list[OpenPull]:
+        assert base == "main"
+        return self.pulls
+
+    def pull_file_changes(self, number: int) -> list[tuple[str, str]]:
+        self.files_asked.append(number)
+        return self.files[number]
+
+
+def test_only_request_files_a_pull_request_adds_or_changes_are_asked_for() -> None:
+    asked = requests_asked([
+        ("requests/data-fix/alice-1.yaml", "added"), ("requests/data-fix/alice-2.yml", "modified"),
+        ("requests/data-fix/alice-3.yaml", "renamed"), ("requests/data-fix/old.yaml", "removed"),
+        ("requests/README.md", "modified"), ("requests/data-fix/notes.txt", "added"),
+        ("requests/data-fix/deep/x.yaml", "added"), ("policies/data-fix.yaml", "modified"),
+        ("requests/data-fix/<!channel>.yaml", "added"), ("requests/Data-Fix/a.yaml", "added")])
+    assert asked == [("data-fix/alice-1", "requests/data-fix/alice-1.yaml"),
+                     ("data-fix/alice-2", "requests/data-fix/alice-2.yml"),
+                     ("data-fix/alice-3", "requests/data-fix/alice-3.yaml")]
+
+
+def test_each_open_pull_request_head_is_looked_at_once_and_drafts_wait() -> None:
+    ready = OpenPull(number=7, author="alice", head_sha="a" * 40, draft=False)
+    draft = OpenPull(number=8, author="bob", head_sha="b" * 40, draft=True)
+    lister = Lister([ready, draft], {7: [("requests/data-fix/alice-1.yaml", "added")],
+                                     8: [("requests/data-fix/bob-1.yaml", "added")]})
+    first = poll(lister, "main", [], T0)
+    [event] = first.events
+    assert (event.kind, event.request, event.pr, event.facts) == (
+        "requested", "data-fix/alice-1", 7,
+        {"requester": "alice", "path": "requests/data-fix/alice-1.yaml"})
+    validate(event.document(REPO))
+    assert lister.files_asked == [7]  # the draft is not asked for yet
+    assert poll(lister, "main", first.lines, T0).events == []  # same head: not looked at again
+    assert lister.files_asked == [7]
+    pushed = OpenPull(number=7, author="alice", head_sha="c" * 40, draft=False)
+    ready_now = OpenPull(number=8, author="bob", head_sha="b" * 40, draft=False)
+    lister.pulls = [pushed, ready_now]
+    again = poll(lister, "main", first.lines, T0 + timedelta(minutes=15))
+    assert [e.request for e in again.events] == ["data-fix/alice-1", "data-fix/bob-1"]
+    assert again.events[0].id == event.id  # a push re-announces nothing: same request, same id

@@ -32,7 +32,7 @@ from jitflow.commands.support import (
     teams_token,
 )
 from jitflow.engine import Check
-from jitflow.engine.review import PullReader, settle_reviews
+from jitflow.engine.review import settle_reviews
 from jitflow.errors import ExternalError, JitflowError, ReviewOverdue, UsageError
 from jitflow.pr.merge import MergeHistorySource
 from jitflow.settings import load_settings
@@ -144,7 +144,8 @@ def _revoke_in(args: argparse.Namespace, root: Path, settings: Settings, now: da
     print_outcomes(outcomes)
     if not args.dry_run:
         notify_run(log, settings, since=since, now=now, overdue=overdue,
-                   expiring=args.request is None)
+                   expiring=args.request is None,
+                   pulls=None if args.request else _github(token))
     if args.commit and not args.dry_run:
         snapshot = refresh_team_snapshot(audit, branch[1] if branch else None,
                                          _snapshot_client(token), now)
@@ -163,15 +164,16 @@ def _settle_reviews(engine: Engine, token: str | None, now: datetime
     commit of the removals just made: the reviews are then judged from the log alone, and
     the run fails with the GitHub error (exit 3) after its commit."""
     try:
-        return settle_reviews(engine.run.ledger, _review_reader(token), now), None
+        return settle_reviews(engine.run.ledger, _github(token), now), None
     except ExternalError as error:
         print(f"jitflow: warning: break-glass reviews not checked on GitHub: {error.message}",
               file=sys.stderr)
         return settle_reviews(engine.run.ledger, None, now), error
 
 
-def _review_reader(token: str | None) -> PullReader | None:
-    """GitHub, to find each break-glass grant's post-hoc review; None without access."""
+def _github(token: str | None) -> GitHubClient | None:
+    """GitHub, to find each break-glass grant's post-hoc review and the requests open pull
+    requests ask for; None without access."""
     if not _github_reachable():
         return None
     return github_client(token)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from jitflow.breakglass import Due
     from jitflow.engine import ApprovalSource, Engine, Outcome
     from jitflow.gh import GitHubClient
+    from jitflow.notify.requested import Polled, PullLister
 
 def add_policies_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -565,13 +566,15 @@ def default_branch_tree(root: Path, settings: Settings) -> GitTree:
 
 
 def notify_run(log: AuditLog, settings: Settings, *, since: int, now: datetime,
-               overdue: Sequence[Due] = (), expiring: bool = False) -> None:
+               overdue: Sequence[Due] = (), expiring: bool = False,
+               pulls: PullLister | None = None) -> None:
     """Send the lifecycle notifications of the records no run announced yet (after the
     outbox's cursor; the first run ever: after seq `since`, where it started), of grants
-    about to end (`expiring`: the revoke run) and of overdue break-glass
-    reviews, plus the retries of earlier failures; record every attempt in the outbox beside
-    the log. A notification never fails a grant or a revoke: anything that goes wrong here
-    is reported on stderr and left for the next run."""
+    about to end (`expiring`: the revoke run), of overdue break-glass reviews and of the
+    requests open pull requests ask for (`pulls`: GitHub, in the revoke run), plus the
+    retries of earlier failures; record every attempt in the outbox beside the log. A
+    notification never fails a grant or a revoke: anything that goes wrong here is reported
+    on stderr and left for the next run."""
     if not settings.notification_targets:
         return
     from jitflow import notify  # noqa: PLC0415 (only runs that notify pay for it)
@@ -593,11 +596,13 @@ def notify_run(log: AuditLog, settings: Settings, *, since: int, now: datetime,
                 by_request.setdefault(record.request or "", []).append(record)
             live = [g for h in by_request.values() if (g := open_grant(h)) is not None]
             events += notify.expiring_soon(live, now, settings.expiring_soon_lead)
-        done = notify.dispatch(settings.notification_targets, events, earlier,
-                               Transport(os.environ, settings.region), time=iso(now),
+        polled = _poll_requests(pulls, settings, earlier, now)
+        done = notify.dispatch(settings.notification_targets, [*polled.events, *events],
+                               earlier, Transport(os.environ, settings.region), time=iso(now),
                                repository_url=_repository_url(os.environ))
         last = records[-1].seq if records else start
-        log.append_side_lines(OUTBOX_FILE, [*done.lines, cursor_line(last, iso(now))])
+        log.append_side_lines(OUTBOX_FILE, [*polled.lines, *done.lines,
+                                            cursor_line(last, iso(now))])
     except Exception as error:  # a notification must never fail the run
         print(f"jitflow: warning: notifications not sent ({type(error).__name__}: {error}); "
               "the next run sends them", file=sys.stderr)
@@ -624,6 +629,23 @@ def _repository_url(env: Mapping[str, str]) -> str | None:
 # Names of environment variables, not secrets.
 TEAMS_TOKEN_ENV = "JITFLOW_TEAMS_TOKEN"  # noqa: S105  (the token itself: local runs only)
 TEAMS_SECRET_ENV = "JITFLOW_TEAMS_TOKEN_SECRET"  # noqa: S105  (the workflows: where it is)
+
+
+def _poll_requests(pulls: PullLister | None, settings: Settings,
+                   earlier: Sequence[dict[str, Any]], now: datetime) -> Polled:
+    """The `requested` events of open pull requests, when a target wants them. GitHub out
+    of reach costs only these: the run's other events still go out, and the next run polls
+    again (no head is remembered as looked at)."""
+    from jitflow.notify.requested import Polled, poll  # noqa: PLC0415
+
+    if pulls is None or not any(t.wants("requested") for t in settings.notification_targets):
+        return Polled([], [])
+    try:
+        return poll(pulls, settings.default_branch, earlier, now)
+    except JitflowError as error:
+        print(f"jitflow: warning: open pull requests not read, `requested` not sent this "
+              f"run: {error.message}", file=sys.stderr)
+        return Polled([], [])
 
 
 def teams_token(settings: Settings, env: Mapping[str, str] | None = None) -> str | None:

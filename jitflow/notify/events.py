@@ -56,7 +56,7 @@ class Event:
                 "time": self.time, "request": self.request, "pull_request": pr, **self.facts}
 
 
-def _event_id(*parts: object) -> str:
+def event_id(*parts: object) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
 
 
@@ -89,7 +89,7 @@ def from_records(records: Iterable[AuditRecord]) -> list[Event]:
         if record.break_glass and record.opens_grant:
             kinds = ("break_glass_used", "granted")  # nobody approved it: say so instead
         for kind in kinds:
-            events.append(Event(kind=kind, id=_event_id(kind, record.seq, record.hash),
+            events.append(Event(kind=kind, id=event_id(kind, record.seq, record.hash),
                                 time=record.time, request=record.request, pr=record.pr,
                                 facts=_facts(record)))
     return events
@@ -104,7 +104,7 @@ def review_overdue(dues: Iterable[Due], now: datetime) -> list[Event]:
         if due.requester:
             facts["requester"] = due.requester
         events.append(Event(kind="review_overdue",
-                            id=_event_id("review_overdue", due.request, iso(now)),
+                            id=event_id("review_overdue", due.request, iso(now)),
                             time=iso(now), request=due.request, pr=due.pr, facts=facts))
     return events
 
@@ -120,7 +120,7 @@ def expiring_soon(open_grants: Iterable[AuditRecord], now: datetime,
         ends = parse_time(grant.expiry)
         if now < ends <= now + lead:
             events.append(Event(kind="expiring_soon",
-                                id=_event_id("expiring_soon", grant.request, grant.expiry),
+                                id=event_id("expiring_soon", grant.request, grant.expiry),
                                 time=iso(now), request=grant.request, pr=grant.pr,
                                 facts=_facts(grant)))
     return events

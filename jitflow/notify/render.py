@@ -64,4 +64,4 @@ def slack_message(document: dict[str, Any]) -> dict[str, Any]:
     if pull.get("url"):
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": f"<{pull['url']}|pull request #{pull['number']}>"}]})
-    return {"text": f"{title}: {document.get('request') or '-'}", "blocks": blocks}
+    return {"text": _plain(f"{title}: {document.get('request') or '-'}"), "blocks": blocks}

@@ -381,7 +381,7 @@ def pull_request_simple_json(
         },
         "author_association": author_association,
         "auto_merge": None,
-        "draft": False,
+        "draft": pull.draft,
     }
 
 

@@ -16,6 +16,7 @@ Served (and nothing else; any other path is a 404 with GitHub's error body):
 
     GET   /repos/{owner}/{repo}
     GET   /repos/{owner}/{repo}/pulls/{pull_number}
+    GET   /repos/{owner}/{repo}/pulls                              (paginated; state, base)
     GET   /repos/{owner}/{repo}/pulls/{pull_number}/reviews        (paginated)
     GET   /repos/{owner}/{repo}/pulls/{pull_number}/commits        (paginated)
     GET   /repos/{owner}/{repo}/pulls/{pull_number}/files          (paginated)
@@ -175,6 +176,7 @@ def _route(method: str, template: str, handler: str) -> Route:
 
 ROUTES: tuple[Route, ...] = (
     _route("GET", "/repos/{owner}/{repo}", "_get_repo"),
+    _route("GET", "/repos/{owner}/{repo}/pulls", "_list_pulls"),
     _route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", "_get_pull"),
     _route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews", "_list_reviews"),
     _route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/commits", "_list_commits"),
@@ -505,6 +507,20 @@ class FakeGitHub(GitHubState):
         pull = self._route_pull(params)
         items = [diff_entry_json(self.url, pull.repo, pull.head_sha, f) for f in pull.files]
         return _Reply(200, items, paginate=True)
+
+    def _list_pulls(self, *, params: dict[str, str], query: dict[str, str],
+                    **_: Any) -> _Reply:
+        # GitHub: state open (default) | closed | all; `base` filters by base branch name;
+        # sort=created, direction=desc by default (newest first).
+        repo = self._route_repo(params)
+        state = query.get("state", "open")
+        if state not in ("open", "closed", "all"):
+            return _Reply(422, validation_error_json("Validation Failed"))
+        pulls = [p for (key, _), p in self.pulls.items()
+                 if key == repo.full_name.lower() and state in ("all", p.state)
+                 and query.get("base") in (None, p.base_ref)]
+        pulls.sort(key=lambda p: p.created_at, reverse=query.get("direction") != "asc")
+        return _Reply(200, [self._pull_simple_json(p) for p in pulls], paginate=True)
 
     def _list_commit_pulls(self, *, params: dict[str, str], **_: Any) -> _Reply:
         # GitHub: for a commit on the default branch, the merged PR(s) that introduced it;

@@ -192,6 +192,7 @@ class FakePull:
     base_ref: str
     created_at: datetime
     state: Literal["open", "closed"] = "open"
+    draft: bool = False
     merged: bool = False
     merged_at: datetime | None = None
     merged_by: str | None = None
@@ -375,6 +376,7 @@ class GitHubState:
         created_at: datetime | None = None,
         number: int | None = None,
         repo: str | None = None,
+        draft: bool = False,
     ) -> int:
         """Open a pull request; returns its number (issue numbers are shared with it)."""
         with self._lock:
@@ -398,6 +400,7 @@ class GitHubState:
                 base_sha=base_sha,
                 base_ref=base_ref or found.default_branch,
                 created_at=_utc(created_at) if created_at else self.clock(),
+                draft=draft,
             )
             return number
 
