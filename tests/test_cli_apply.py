@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from jitflow.audit import chain
-from jitflow.audit.anchor import head_value
+from jitflow.audit.anchor import Head, head_value
 from jitflow.audit.store import AuditLog
 from jitflow.cli import main
 from jitflow.clock import parse_time
@@ -269,6 +269,51 @@ def test_approved_merge_is_granted_commented_and_committed(
     assert world.apply(world.merge(second), monkeypatch) == 0
     assert aws.granted() == []
     assert [r["event"] for r in world.audit()] == ["granted", "early_revoked"]
+
+
+def test_apply_grants_nothing_onto_a_log_without_the_anchored_head(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The anchor holds seq 3, which the log does not have (cut off, or rewritten): an approved
+    merge is not granted, nothing is recorded, and the anchor stays as evidence."""
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    gone = head_value(Head("2026-11.jsonl", 3, "d" * 64))
+    ssm.put_parameter(Name=ANCHOR, Value=gone, Overwrite=True)
+    world.add_request()
+    number = world.pull()
+    world.approve(number)
+    capsys.readouterr()
+    assert world.apply(world.merge(number), monkeypatch) == 1
+    err = capsys.readouterr().err
+    assert f"not granting: the audit log disagrees with its anchor {ANCHOR} (behind)" in err
+    assert aws.granted() == []
+    assert world.audit() == []
+    assert world.fake.comments(number) == []
+    assert ssm.get_parameter(Name=ANCHOR)["Parameter"]["Value"] == gone
+    # Once an admin has restored the log, or reset the anchor, the rerun grants.
+    ssm.put_parameter(Name=ANCHOR, Value="unset", Overwrite=True)
+    assert world.apply(world.repo.git("rev-parse", "main").strip(), monkeypatch) == 0
+    assert aws.granted() == GRANTED[world.example.mode]
+
+
+def test_apply_grants_when_the_anchor_only_missed_a_write(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose anchor write failed leaves the anchor behind the log's head (`ahead`):
+    nothing is lost, so the next apply grants and moves the anchor on."""
+    approved_and_granted(world, aws, monkeypatch)
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    first = ssm.get_parameter(Name=ANCHOR)["Parameter"]["Value"]
+    AuditLog(world.repo.path / "audit").append(  # a run whose anchor write then failed
+        "rejected", {"commit": "0" * 40, "reason": "not approved", "actor": "bot"},
+        datetime.now(UTC))
+    world.repo.commit("a record the anchor missed")
+    world.repo.git("checkout", "--quiet", "-B", "pr", "main")
+    world.repo.remove(world.example.path)
+    world.repo.commit("give my access back")
+    assert world.apply(world.merge(world.pull()), monkeypatch) == 0
+    assert aws.granted() == []
+    assert ssm.get_parameter(Name=ANCHOR)["Parameter"]["Value"] != first
 
 
 def test_unapproved_merge_is_rejected_with_record_and_comment(

@@ -325,6 +325,22 @@ def _parsed(text: str) -> Head | None:
 # --------------------------------------------------------------------- writing
 
 
+def require_anchored(port: AnchorPort, log: LogSource) -> None:
+    """Before a run grants: AuditError unless the log contains the head the anchor holds (or
+    it holds none). Granting onto a log that was truncated or rewritten would bury the new
+    grant's record in a history nobody can vouch for; removing access never waits for this
+    (revoke checks only after its commit, in `advance`)."""
+    stored = port.read()
+    anchored = parse_value(stored.value, f"the audit anchor {port.name}")
+    verdict = compare(anchored, log.view([anchored] if anchored is not None else []))
+    if not verdict.writable:
+        raise AuditError(f"not granting: the audit log disagrees with its anchor {port.name} "
+                         f"({verdict.kind}): {verdict.message}. Nothing was changed in AWS "
+                         "and nothing recorded. An admin must find out what happened (jitflow "
+                         "audit verify --anchor; docs/setup.md, \"The audit anchor\"), then "
+                         "re-run this workflow")
+
+
 def advance(port: AnchorPort, log: LogSource) -> Head | None:
     """After a run's audit commit: move the anchor on to the log's head, if the log contains
     the head it holds (or it holds none). Returns the head written (None: the log is empty).

@@ -36,6 +36,7 @@ from jitflow.commands.support import (
     raise_first,
     refresh_team_snapshot,
     repo_root,
+    require_anchored_log,
     summary_message,
     teams_token,
 )
@@ -117,6 +118,8 @@ def apply_merge(args: argparse.Namespace, root: Path, settings: Settings, now: d
     audit = audit_location(args, root, settings, write=not args.dry_run)
     client = github_client(teams_token(settings))
     with audit.files() as log_dir:
+        if not args.dry_run:
+            require_anchored_log(settings, log_dir)
         return _apply_merge(args, root, settings, now, sha=sha, audit=audit, log_dir=log_dir,
                             client=client)
 

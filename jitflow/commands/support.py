@@ -483,6 +483,17 @@ def anchor_head(root: Path, settings: Settings, log: AuditLog,
     return None
 
 
+def require_anchored_log(settings: Settings, log_dir: Path) -> None:
+    """Before apply grants: the log in `log_dir` must hold the audit anchor's head
+    (jitflow.audit.anchor.require_anchored); an unreachable SSM is exit 3, and nothing is
+    granted either way."""
+    from jitflow.audit.anchor import require_anchored  # noqa: PLC0415
+    from jitflow.audit.store import AuditLog  # noqa: PLC0415
+    from jitflow.aws import AnchorParameter  # noqa: PLC0415
+
+    require_anchored(AnchorParameter.from_settings(settings), AuditLog(log_dir))
+
+
 def raise_first(*errors: JitflowError | None) -> None:
     """Raise the first of `errors` that is not None (its exit code wins), after printing the
     others, so that no failure goes unreported."""
