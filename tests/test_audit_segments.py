@@ -17,7 +17,7 @@ import pytest
 
 from jitflow.audit import chain
 from jitflow.audit.ledger import Ledger
-from jitflow.audit.segment import NOTHING, Anchor
+from jitflow.audit.segment import NOTHING, Anchor, log_file_order
 from jitflow.audit.store import AuditLog
 from jitflow.cli import main
 from jitflow.clock import iso
@@ -280,3 +280,12 @@ def test_the_audit_commands_report_and_repair(
     out = capsys.readouterr().out
     assert "re-chained 2 records of segment-1.jsonl onto the month files" in out
     assert "audit chain intact: 5 records in 1 files" in out
+
+
+def test_log_files_come_in_log_order_months_first_then_segments_by_number() -> None:
+    names = ["segment-10.jsonl", "2026-12.jsonl", "segment-9.jsonl", "notifications.ndjson",
+             "2026-11.jsonl", "teams.json", "segment-0.jsonl", "2026-13.jsonl"]
+    ordered = sorted((order, name) for name in names
+                     if (order := log_file_order(name)) is not None)
+    assert [name for _, name in ordered] == [
+        "2026-11.jsonl", "2026-12.jsonl", "segment-9.jsonl", "segment-10.jsonl"]

@@ -31,14 +31,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from jitflow.audit.segment import segment_number
+from jitflow.audit.segment import is_month_file, segment_number
 from jitflow.errors import AuditError
 
 FORMAT = 1
 UNSET = "unset"
 MONTH_FILES = "the month files"  # the part the month files make (jitflow.audit.parts)
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
-_MONTH_FILE = re.compile(r"\d{4}-(0[1-9]|1[0-2])\.jsonl\Z")
 _KEYS = frozenset({"v", "file", "seq", "hash"})
 
 
@@ -53,7 +52,7 @@ class Head:
     @property
     def part(self) -> str:
         """The chain it is on: MONTH_FILES, or the segment's (or any other) file name."""
-        return MONTH_FILES if _MONTH_FILE.match(self.file) else self.file
+        return MONTH_FILES if is_month_file(self.file) else self.file
 
     @property
     def order(self) -> tuple[int, int]:

@@ -28,15 +28,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from jitflow.audit.chain import ChainFollower
+from jitflow.audit.segment import is_month_file
 from jitflow.problems import Problem
 
-_MONTH_FILE = re.compile(r"\d{4}-(0[1-9]|1[0-2])\.jsonl\Z")
 _REGULAR = ("100644", "100755")
 WORKTREE = ""  # the label of the working tree's changes, judged as one more commit
 
@@ -227,7 +226,7 @@ class _Walker:
                 self.files[name] = _Version(len(data), bool(data) and not data.endswith(b"\n"),
                                             source, data)
             self.judge(at, name, old, data, regular)
-            if _MONTH_FILE.match(name):
+            if is_month_file(name):
                 stale = stale or not self.feed(name, old, data)
         if stale:
             self.follow_again()
@@ -283,7 +282,7 @@ class _Walker:
         if data is None or (old is not None and not old.starts(data)):
             return False
         if any(other > name and version.size for other, version in self.files.items()
-               if _MONTH_FILE.match(other)):
+               if is_month_file(other)):
             return False  # lines added before a later month's lines
         added = data[old.size:] if old is not None else data
         if old is not None and old.open_end and added:
@@ -297,7 +296,7 @@ class _Walker:
 
     def follow_again(self) -> None:
         self.follower = ChainFollower()
-        for name in sorted(n for n in self.files if _MONTH_FILE.match(n)):
+        for name in sorted(n for n in self.files if is_month_file(n)):
             for text in _lines(self.read(self.files[name].source) or b""):
                 if self.follower.feed(name, text) is None:
                     return
@@ -306,7 +305,7 @@ class _Walker:
         """The log verifies: the month files make one perfect chain, there is no other log
         file (a segment or a stray file), and no rewrite is still open."""
         return not self.follower.broken and not self.rewrites and \
-            all(_MONTH_FILE.match(name) for name in self.files)
+            all(is_month_file(name) for name in self.files)
 
     def problems(self) -> list[Problem]:
         if not self.rewrites:

@@ -28,6 +28,22 @@ from jitflow.audit.record import ENDED, GRANTED
 
 STARTED = "chain_started"
 _NAME = re.compile(r"segment-([1-9][0-9]{0,8})\.jsonl\Z")
+_MONTH_FILE = re.compile(r"\d{4}-(0[1-9]|1[0-2])\.jsonl\Z")
+
+
+def is_month_file(name: str) -> bool:
+    """A month file of the log's main chain, by its name in the audit directory."""
+    return _MONTH_FILE.match(name) is not None
+
+
+def log_file_order(name: str) -> tuple[int, str] | None:
+    """Where a file of the audit directory comes in the log, as a sort key: the month files
+    first (by month), then the marked segments by number (segment-10 after segment-9); None
+    for a file that is not part of the log."""
+    if is_month_file(name):
+        return (0, name)
+    number = segment_number(name)
+    return None if number is None else (number, name)
 
 
 def segment_number(name: str) -> int | None:

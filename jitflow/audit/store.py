@@ -21,7 +21,6 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,11 +29,11 @@ from typing import Any
 
 from jitflow.audit import anchor, chain, parts, segment
 from jitflow.audit.anchor import MONTH_FILES
+from jitflow.audit.segment import is_month_file
 from jitflow.clock import iso, parse_time
 from jitflow.errors import AuditError
 from jitflow.problems import Problem
 
-_MONTH_FILE = re.compile(r"\d{4}-(0[1-9]|1[0-2])\.jsonl\Z")
 _SHOWN_PROBLEMS = 5
 
 
@@ -88,7 +87,7 @@ class AuditLog:
         if not self.directory.is_dir():
             return []
         return sorted(
-            (p for p in self.directory.iterdir() if _MONTH_FILE.match(p.name) and p.is_file()),
+            (p for p in self.directory.iterdir() if is_month_file(p.name) and p.is_file()),
             key=lambda p: p.name,
         )
 
@@ -104,7 +103,7 @@ class AuditLog:
             for p in self.directory.iterdir()
             if p.name.endswith(".jsonl")
             and not p.name.startswith(".")
-            and not _MONTH_FILE.match(p.name)
+            and not is_month_file(p.name)
             and segment.segment_number(p.name) is None
         )
 

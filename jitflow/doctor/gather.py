@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from jitflow.audit.record import AuditRecord
+from jitflow.audit.segment import log_file_order
 from jitflow.codeowners import CODEOWNERS_PATH
 from jitflow.doctor.expected import APPLY_ENVIRONMENT, ROLE_VARIABLES
 from jitflow.doctor.facts import (
@@ -141,15 +142,13 @@ def gather_github(github: GitHubReader) -> tuple[GitHubFacts, Setup]:
     return facts, setup
 
 
-_LOG_FILE = re.compile(r"(?:\d{4}-(?:0[1-9]|1[0-2])|segment-\d+)\.jsonl")
-
-
 def audit_records(tree: Tree, audit_dir: str) -> tuple[AuditRecord, ...]:
     """The records of the month files and marked segments, in file order; a line that does
     not parse is skipped (`jitflow audit verify` is what judges the chain)."""
     records: list[AuditRecord] = []
-    names = sorted(n for n in tree.list(audit_dir) if _LOG_FILE.fullmatch(n.rsplit("/", 1)[-1]))
-    for name in names:
+    ordered = sorted((order, name) for name in tree.list(audit_dir)
+                     if (order := log_file_order(name.rsplit("/", 1)[-1])) is not None)
+    for _, name in ordered:
         path = name if "/" in name else f"{audit_dir}/{name}"
         for line in (tree.read(path) or b"").decode("utf-8", errors="replace").split("\n"):
             with contextlib.suppress(ValueError, KeyError, TypeError):
