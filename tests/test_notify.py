@@ -107,9 +107,10 @@ def send_all(targets: list[NotificationTarget], events: list[Event],
 
 def test_a_webhook_receives_a_signed_document_that_matches_the_schema() -> None:
     events = from_records([record("granted")])
-    with receiver() as hook:
+    with receiver(SECRET.encode()) as hook:  # checks the signature and the schema itself
         lines = send_all([webhook(hook.url)], events)
     assert [line["status"] for line in lines] == ["delivered", "delivered"]
+    assert hook.refused == []
     got = hook.received[1]
     expected = "sha256=" + hmac.new(SECRET.encode(), got.body, sha256).hexdigest()
     assert got.headers[render.SIGNATURE_HEADER] == expected
@@ -120,12 +121,20 @@ def test_a_webhook_receives_a_signed_document_that_matches_the_schema() -> None:
     assert document["access"] == [{"bucket": "b", "prefix": "p/", "actions": ["s3:PutObject"]}]
 
 
-def test_a_signature_made_with_another_key_does_not_match() -> None:
-    with receiver() as hook:
-        send_all([webhook(hook.url)], from_records([record("expired")]),
-                 environ={"HOOK_SECRET": "other"})
-    got = hook.received[0]
-    assert got.headers[render.SIGNATURE_HEADER] != render.signature(SECRET.encode(), got.body)
+def test_a_signature_made_with_another_key_is_refused_by_the_receiver() -> None:
+    with receiver(SECRET.encode()) as hook:
+        [line] = send_all([webhook(hook.url)], from_records([record("expired")]),
+                          environ={"HOOK_SECRET": "other"})
+    assert (line["status"], line["error"], hook.refused) == (
+        "failed", "HTTP 401 from the receiver", ["signature"])
+
+
+def test_a_document_off_the_schema_is_refused_by_the_receiver() -> None:
+    off = Event(kind="expired", id="x" * 32, time=iso(T0), request="data-fix/alice-1")
+    with receiver(SECRET.encode()) as hook:
+        [line] = send_all([webhook(hook.url)], [off])
+    assert (line["status"], line["error"]) == ("failed", "HTTP 400 from the receiver")
+    assert hook.refused[0].startswith("schema: ") and "does not match" in hook.refused[0]
 
 
 def test_a_failed_delivery_is_recorded_and_retried_next_run_with_the_same_document() -> None:
