@@ -234,6 +234,17 @@ def test_sns_and_eventbridge_deliver_the_document() -> None:
 
 
 @mock_aws
+def test_a_topic_or_bus_of_another_region_is_reached_in_its_own_region() -> None:
+    topic = boto3.client("sns", region_name="eu-west-1").create_topic(Name="t")["TopicArn"]
+    bus = boto3.client("events", region_name="eu-west-1").create_event_bus(
+        Name="access")["EventBusArn"]
+    lines = send_all([NotificationTarget(kind="sns", topic_arn=topic),
+                      NotificationTarget(kind="eventbridge", event_bus=bus)],
+                     from_records([record("expired")]))  # the transport's region: us-east-1
+    assert [line["status"] for line in lines] == ["delivered", "delivered"]
+
+
+@mock_aws
 def test_an_aws_target_that_fails_is_recorded_as_a_failed_delivery() -> None:
     missing = f"arn:aws:sns:us-east-1:{ACCOUNT}:nope"
     lines = send_all([NotificationTarget(kind="sns", topic_arn=missing)],

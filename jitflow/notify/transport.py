@@ -111,19 +111,24 @@ class Transport:
         url = self._secret(target.url_env, target.url_secret_arn)
         self._post(url, payload, {"Content-Type": "application/json"})
 
-    def _client(self, service: Literal["sns", "events"]) -> Any:
-        return self.session().client(service, region_name=self.region, config=client_config())
+    def _client(self, service: Literal["sns", "events"], name: str | None) -> Any:
+        """A client in the region of the topic or bus ARN `name` (SNS and EventBridge take
+        only their own region's), else in `region`."""
+        fields = (name or "").split(":")
+        region = fields[3] if name and name.startswith("arn:") and len(fields) > 5 \
+            and fields[3] else self.region
+        return self.session().client(service, region_name=region, config=client_config())
 
     def _sns(self, target: NotificationTarget, document: dict[str, Any]) -> None:
         with aws_errors("sns:Publish"):
-            self._client("sns").publish(
+            self._client("sns", target.topic_arn).publish(
                 TopicArn=target.topic_arn, Message=render.body(document).decode(),
                 MessageAttributes={"event": {"DataType": "String",
                                              "StringValue": str(document["event"])}})
 
     def _eventbridge(self, target: NotificationTarget, document: dict[str, Any]) -> None:
         with aws_errors("events:PutEvents"):
-            answer = self._client("events").put_events(Entries=[{
+            answer = self._client("events", target.event_bus).put_events(Entries=[{
                 "Source": SOURCE, "DetailType": f"jitflow {document['event']}",
                 "Detail": render.body(document).decode(), "EventBusName": target.event_bus}])
         if answer.get("FailedEntryCount"):
