@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -490,6 +490,17 @@ def read_secret(secret_id: str, default_region: str, session: boto3.Session | No
     if not isinstance(value, str) or not value.strip():
         raise AwsError(f"the AWS Secrets Manager secret {secret_id} holds no text")
     return value.strip()
+
+
+def mask_secret(value: str, environ: Mapping[str, str]) -> None:
+    """In GitHub Actions, have the runner hide `value` wherever the job's log would show it
+    (the team token, a webhook key, a Slack URL): each line on its own, as the runner prints
+    a multi-line value line by line; `%` escaped, as the runner unescapes a command's data."""
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return
+    for line in value.splitlines():
+        if line.strip():
+            print(f"::add-mask::{line.replace('%', '%25')}", flush=True)
 
 
 @_unreadable_answers

@@ -189,20 +189,25 @@ class PolicySet:
 class NotificationTarget:
     """Where lifecycle events go (`notifications.targets` in jitflow.yaml). Secrets are never
     in the file: a webhook's signing key and a Slack webhook URL (itself a credential) are
-    read from the environment variables named here."""
+    read from the environment variable, or the AWS Secrets Manager secret, named here (the
+    schema admits exactly one of the two)."""
 
     kind: str  # webhook | slack | sns | eventbridge
     url: str | None = None  # webhook
     secret_env: str | None = None  # webhook: env var holding the HMAC key
+    secret_arn: str | None = None  # webhook: Secrets Manager secret holding the HMAC key
     url_env: str | None = None  # slack: env var holding the incoming-webhook URL
+    url_secret_arn: str | None = None  # slack: Secrets Manager secret holding that URL
     topic_arn: str | None = None  # sns
     event_bus: str | None = None  # eventbridge: bus name or ARN
     events: tuple[str, ...] = ()  # the event kinds it wants; empty: all
 
     @property
     def label(self) -> str:
-        """A stable name for the outbox: the kind and where it points (never a secret)."""
-        where = self.url or self.url_env or self.topic_arn or self.event_bus or ""
+        """A stable name for the outbox: the kind and where it points (never a secret: a
+        Slack URL is one, so a Slack target is named by where its URL is kept)."""
+        where = (self.url or self.url_env or self.url_secret_arn or self.topic_arn
+                 or self.event_bus or "")
         return f"{self.kind}:{where}"
 
     def wants(self, kind: str) -> bool:

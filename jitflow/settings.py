@@ -43,8 +43,9 @@ def _targets(data: dict[str, Any]) -> tuple[NotificationTarget, ...]:
     targets = data.get("notifications", {}).get("targets", ())
     return tuple(NotificationTarget(
         kind=t["type"], url=t.get("url"), secret_env=t.get("secret_env"),
-        url_env=t.get("url_env"), topic_arn=t.get("topic_arn"), event_bus=t.get("event_bus"),
-        events=tuple(t.get("events", ()))) for t in targets)
+        secret_arn=t.get("secret_arn"), url_env=t.get("url_env"),
+        url_secret_arn=t.get("url_secret_arn"), topic_arn=t.get("topic_arn"),
+        event_bus=t.get("event_bus"), events=tuple(t.get("events", ()))) for t in targets)
 
 
 def _check_duties(settings: Settings) -> None:

@@ -60,6 +60,18 @@ JITFLOW_POLICIES = f"arn:aws:iam::{ACCOUNT}:policy/jitflow/*"
 JITFLOW_ROLES = f"arn:aws:iam::{ACCOUNT}:role/jitflow/*"
 PINNED = "0123456789abcdef0123456789abcdef01234567"
 TEAMS_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:jitflow/teams-token-AbCdEf"
+# The notification targets' secrets, topics and buses, and the one action each parameter allows.
+NOTIFY = {
+    "NotificationSecretArns": [
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:jitflow/webhook-key-AbCdEf",
+        f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:jitflow/slack-url-GhIjKl"],
+    "NotificationTopicArns": [f"arn:aws:sns:{REGION}:{ACCOUNT}:jitflow-events"],
+    "NotificationEventBusArns": [f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/access-events",
+                                 f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"],
+}
+NOTIFY_ACTIONS = {"NotificationSecretArns": "secretsmanager:GetSecretValue",
+                  "NotificationTopicArns": "sns:Publish",
+                  "NotificationEventBusArns": "events:PutEvents"}
 
 APPLY_ACTIONS = {
     "iam:CreatePolicy",
@@ -99,7 +111,7 @@ ANCHOR_ACTIONS = {"ssm:GetParameter", "ssm:PutParameter", "ssm:GetParameterHisto
 # What would erase the anchor's history, or stop new versions: explicitly denied.
 ANCHOR_ERASERS = {"ssm:DeleteParameter", "ssm:DeleteParameters", "ssm:LabelParameterVersion",
                   "ssm:UnlabelParameterVersion"}
-HUB_ONLY_ACTIONS = {"sts:AssumeRole", "secretsmanager:GetSecretValue"} | ANCHOR_ACTIONS
+HUB_ONLY_ACTIONS = {"sts:AssumeRole", *NOTIFY_ACTIONS.values()} | ANCHOR_ACTIONS
 HUB_POLICIES = {"HubApplyPermissions", "HubRevokePermissions"}
 DUTIES = {"ApplyRole": "apply", "RevokeRole": "revoke", "GrantApplyRole": "apply",
           "GrantRevokeRole": "revoke"}
@@ -325,6 +337,7 @@ MEMBER = {
 MEMBERS = ["111111111111", "222222222222"]
 PINNED_REUSABLE = {"ReusableWorkflowRepository": "jitflow/jitflow", "ReusableWorkflowRef": PINNED}
 WITH_MEMBERS_AND_TEAMS = {"MemberAccountIds": MEMBERS, "TeamsTokenSecretArn": TEAMS_SECRET}
+WITH_NOTIFICATIONS = {**NOTIFY, "TeamsTokenSecretArn": TEAMS_SECRET}  # two secret statements
 # identity-policy mode
 DEPLOYMENTS = [
     Deployment("hub", dict(HUB)),
@@ -333,6 +346,7 @@ DEPLOYMENTS = [
     Deployment("hub-other-branch-and-anchor",
                {**HUB, "DefaultBranch": "trunk", "AuditAnchorParameter": "/acme/jitflow/head"}),
     Deployment("hub-with-members-and-teams-secret", {**HUB, **WITH_MEMBERS_AND_TEAMS}),
+    Deployment("hub-with-notifications", {**HUB, **WITH_NOTIFICATIONS}),
     Deployment("member", dict(MEMBER)),
 ]
 HUBS = [d for d in DEPLOYMENTS if d.is_hub]
@@ -351,6 +365,7 @@ BUCKET_DEPLOYMENTS = [
     Deployment("bucket-hub-existing-provider", {**BUCKET_HUB, "CreateOidcProvider": "false"}),
     Deployment("bucket-hub-with-members-and-teams-secret",
                {**BUCKET_HUB, **WITH_MEMBERS_AND_TEAMS}),
+    Deployment("bucket-hub-with-notifications", {**BUCKET_HUB, **WITH_NOTIFICATIONS}),
     Deployment(  # every governed bucket is in a member account
         "bucket-hub-members-only",
         {**BUCKET_HUB, "GovernedBuckets": "", "MemberAccountIds": ["111111111111"]},
@@ -382,6 +397,7 @@ PARTITION_DEPLOYMENTS = [
     for mode, hub, member in [("", HUB, MEMBER), ("bucket-", BUCKET_HUB, BUCKET_MEMBER)]
     for role, parameters in [
         ("hub-with-members-and-teams-secret", {**hub, **WITH_MEMBERS_AND_TEAMS}),
+        ("hub-with-notifications", {**hub, **WITH_NOTIFICATIONS}),
         ("member", member),
     ]
 ]
@@ -788,8 +804,8 @@ def check_no_iam_write(deployment: Deployment) -> None:
 
 def check_bucket_mode_actions(deployment: Deployment) -> None:
     """Exactly the three bucket-policy actions (when there are buckets), the id reads and
-    ListRoles; in a hub also the anchor's three, and sts:AssumeRole and the teams secret when
-    it has them."""
+    ListRoles; in a hub also the anchor's three, and sts:AssumeRole, the teams secret and the
+    notification actions when it has them."""
     p = deployment.parameters
     expected = ID_READS | {LIST_ROLES} | (BUCKET_ACTIONS if governed(deployment) else set())
     if deployment.is_hub:
@@ -798,6 +814,8 @@ def check_bucket_mode_actions(deployment: Deployment) -> None:
         expected.add("sts:AssumeRole")
     if deployment.is_hub and p["TeamsTokenSecretArn"]:
         expected.add("secretsmanager:GetSecretValue")
+    if deployment.is_hub:
+        expected |= {NOTIFY_ACTIONS[k] for k in NOTIFY_ACTIONS if "".join(p[k])}
     for role in deployment.roles:
         actions = {a for s in allows(deployment, role) for a in expanded(s)}
         assert actions == expected, (role, sorted(actions ^ expected))
@@ -987,26 +1005,52 @@ def check_revoke_only_removes(deployment: Deployment) -> None:
 
 
 def check_teams_secret(deployment: Deployment) -> None:
-    """secretsmanager:GetSecretValue on exactly TeamsTokenSecretArn, for both hub roles, only
-    when it is set; no other Secrets Manager action anywhere; never in a member account."""
-    secret = deployment.parameters["TeamsTokenSecretArn"]
+    """secretsmanager:GetSecretValue on exactly TeamsTokenSecretArn and exactly the
+    NotificationSecretArns, for both hub roles, each only when set; no other Secrets Manager
+    action anywhere; never in a member account."""
+    teams = [deployment.parameters["TeamsTokenSecretArn"]]
+    notify = deployment.parameters["NotificationSecretArns"]
     other = f"arn:{deployment.partition}:secretsmanager:{REGION}:{ACCOUNT}:secret:other-AbCdEf"
+    wanted = [arns for arns in (teams, notify) if "".join(arns)] if deployment.is_hub else []
     for role in deployment.roles:
         reads = [s for s in allows(deployment, role)
                  if any(a.lower().startswith("secretsmanager:") for a in expanded(s))]
-        wanted = deployment.is_hub and bool(secret)
-        if wanted:
-            assert [(expanded(s), as_list(s["Resource"])) for s in reads] == [
-                ({"secretsmanager:GetSecretValue"}, [secret])], (role, reads)
+        assert [(expanded(s), as_list(s["Resource"])) for s in reads] == [
+            ({"secretsmanager:GetSecretValue"}, arns) for arns in wanted], (role, reads)
+        for secret in (arn for arns in wanted for arn in arns):
             assert decide(deployment, role, "secretsmanager:GetSecretValue", secret).allowed
-        else:
-            assert reads == [], (role, reads)
         assert not decide(deployment, role, "secretsmanager:GetSecretValue", other).allowed
 
 
+def check_notification_targets(deployment: Deployment) -> None:
+    """Each Notification*Arns parameter: both hub roles may do its one action (read the
+    secret, sns:Publish, events:PutEvents) on exactly the listed ARNs, in one statement,
+    only when the list is set; on any other ARN of the service, or in a member account,
+    never."""
+    part = deployment.partition
+    others = {"NotificationSecretArns": f"arn:{part}:secretsmanager:{REGION}:{ACCOUNT}:secret:x",
+              "NotificationTopicArns": f"arn:{part}:sns:{REGION}:{ACCOUNT}:other-topic",
+              "NotificationEventBusArns": f"arn:{part}:events:{REGION}:{ACCOUNT}:event-bus/x"}
+    for parameter, action in NOTIFY_ACTIONS.items():
+        listed = [a for a in deployment.parameters[parameter] if a]
+        service = action.split(":")[0]
+        for role in deployment.roles:
+            found = [(expanded(s), as_list(s["Resource"])) for s in allows(deployment, role)
+                     if any(a.lower().startswith(f"{service}:") for a in expanded(s))
+                     and s.get("Sid") != "ReadTheTeamsToken"]  # check_teams_secret's
+            wanted = [({action}, listed)] if listed and deployment.is_hub else []
+            assert found == wanted, (role, found)
+            if deployment.is_hub:
+                for arn in listed:
+                    assert decide(deployment, role, action, arn).allowed, (role, arn)
+            for arn in [others[parameter], *([] if deployment.is_hub else listed)]:
+                assert not decide(deployment, role, action, arn).allowed, (role, arn)
+
+
 def check_no_push_token(template: dict[str, Any]) -> None:
-    """No token that could push to the default branch: no AuditPushSecretArn, and the one
-    Secrets Manager statement in any branch of any policy is the teams token's read."""
+    """No token that could push to the default branch: no AuditPushSecretArn, and the
+    Secrets Manager statements in any branch of any policy are the teams token's read and the
+    notification secrets' read, each once per hub role."""
     assert "AuditPushSecretArn" not in template["Parameters"]
     found, holders = [], []
     for name, resource in template["Resources"].items():
@@ -1016,11 +1060,12 @@ def check_no_push_token(template: dict[str, Any]) -> None:
             if "secretsmanager" in repr(statement).lower():
                 found.append(statement)
                 holders.append(name)
-    assert sorted(holders) == sorted(HUB_POLICIES)  # once per hub role, in the hub only
-    for statement in found:
-        assert statement == {"Sid": "ReadTheTeamsToken", "Effect": "Allow",
-                             "Action": "secretsmanager:GetSecretValue",
-                             "Resource": {"Ref": "TeamsTokenSecretArn"}}, statement
+    assert sorted(holders) == sorted([*HUB_POLICIES] * 2)  # per hub role, in the hub only
+    reads = [{"Sid": sid, "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+              "Resource": {"Ref": parameter}}
+             for sid, parameter in [("ReadTheTeamsToken", "TeamsTokenSecretArn"),
+                                    ("ReadTheNotificationSecrets", "NotificationSecretArns")]]
+    assert found == reads * 2, found
 
 
 def anchor_arn(deployment: Deployment) -> str:
@@ -1173,6 +1218,18 @@ def test_a_hub_needs_the_numeric_ids_and_a_pinned_ref_comes_with_its_repository(
         ("AllowedPrincipalArns", "arn:aws:s3:::bucket"),
         ("TeamsTokenSecretArn", "*"),
         ("TeamsTokenSecretArn", "arn:aws:secretsmanager:eu-west-1:*:secret:x"),
+        ("NotificationSecretArns", "*"),
+        ("NotificationSecretArns", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:*"),
+        ("NotificationSecretArns", "arn:aws:secretsmanager:*:111122223333:secret:x"),
+        ("NotificationSecretArns", "arn:aws:sns:eu-west-1:111122223333:topic"),
+        ("NotificationTopicArns", "*"),
+        ("NotificationTopicArns", "arn:aws:sns:eu-west-1:111122223333:*"),
+        ("NotificationTopicArns", "arn:aws:sns:eu-west-1:*:topic"),
+        ("NotificationTopicArns", "jitflow-events"),
+        ("NotificationEventBusArns", "*"),
+        ("NotificationEventBusArns", "arn:aws:events:eu-west-1:111122223333:event-bus/*"),
+        ("NotificationEventBusArns", "arn:aws:events:eu-west-1:111122223333:rule/x"),
+        ("NotificationEventBusArns", "access-events"),
         ("AuditAnchorParameter", "*"),
         ("AuditAnchorParameter", "/jitflow/*"),
         ("MemberAccountIds", "*"),
@@ -1270,6 +1327,20 @@ def test_only_the_hub_roles_read_the_teams_token_and_only_when_set(
     check_teams_secret(deployment)
 
 
+@by_name(EVERY_MODE + PARTITION_DEPLOYMENTS)
+def test_the_hub_roles_notify_exactly_the_listed_secrets_topics_and_buses(
+        deployment: Deployment) -> None:
+    check_notification_targets(deployment)
+
+
+def test_the_notification_parameters_take_full_arns_only() -> None:
+    for parameter, arns in NOTIFY.items():
+        spec = TEMPLATE["Parameters"][parameter]
+        assert (spec["Type"], spec["Default"]) == ("CommaDelimitedList", "")
+        for arn in ["", *arns]:
+            assert re.fullmatch(spec["AllowedPattern"], arn), (parameter, arn)
+
+
 def test_no_token_that_can_push_to_the_default_branch() -> None:
     check_no_push_token(TEMPLATE)
 
@@ -1331,7 +1402,7 @@ def test_without_members_or_secret_the_hub_has_neither_permission(
 ) -> None:
     actions = {a for s in allows(deployment, "ApplyRole") for a in as_list(s["Action"])}
     actions |= {a for s in allows(deployment, "RevokeRole") for a in as_list(s["Action"])}
-    assert not actions & {"sts:AssumeRole", "secretsmanager:GetSecretValue"}
+    assert not actions & {"sts:AssumeRole", *NOTIFY_ACTIONS.values()}
 
 
 @by_name(EVERY_MODE)
@@ -1669,6 +1740,45 @@ def _teams_secret_for_members(t: dict[str, Any]) -> None:
         _sid(t, "HubApplyPermissions", "ReadTheTeamsToken")))
 
 
+def _conditional(t: dict[str, Any], resource: str, sid: str) -> Any:
+    """The Fn::If around statement `sid` of a policy."""
+    (found,) = [s for s in _policy(t, resource) if "Fn::If" in s and s["Fn::If"][1]["Sid"] == sid]
+    return found
+
+
+def _notify_resource(resource: str, sid: str, value: Any) -> Any:
+    def mutate(t: dict[str, Any]) -> None:
+        _sid(t, resource, sid)["Resource"] = value
+    return mutate
+
+
+def _notify_action_too(t: dict[str, Any]) -> None:
+    _sid(t, "HubApplyPermissions", PUT_EVENTS)["Action"] = ["events:PutEvents", "events:PutRule"]
+
+
+def _notify_unconditional(resource: str, sid: str) -> Any:
+    def mutate(t: dict[str, Any]) -> None:
+        statements = _policy(t, resource)
+        statements[statements.index(_conditional(t, resource, sid))] = _sid(t, resource, sid)
+    return mutate
+
+
+def _notify_only_for_apply(t: dict[str, Any]) -> None:
+    _policy(t, "HubRevokePermissions").remove(_conditional(t, "HubRevokePermissions", PUBLISH))
+
+
+def _notify_for_members(sid: str) -> Any:
+    def mutate(t: dict[str, Any]) -> None:
+        _policy(t, "RevokePermissions").append(copy.deepcopy(
+            _sid(t, "HubRevokePermissions", sid)))
+    return mutate
+
+
+NOTIFY_SECRETS = "ReadTheNotificationSecrets"
+PUBLISH = "PublishNotificationsToTheTopics"
+PUT_EVENTS = "PutNotificationEventsOnTheBuses"
+ANY_SECRET = {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:*:${AWS::AccountId}:secret:*"}
+ANY_TOPIC = {"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:*"}
 ANCHOR_SID = "ReadAndAdvanceTheAuditAnchor"
 
 
@@ -1802,6 +1912,31 @@ MUTATIONS: list[tuple[str, Any, Any, str]] = [
     ("teams-secret-unconditional", _teams_secret_unconditional, check_teams_secret, "hub"),
     ("teams-secret-for-members", _teams_secret_for_members, check_teams_secret, "member"),
     ("teams-secret-for-members-text", _teams_secret_for_members, check_no_push_token, ""),
+    # the notification targets
+    ("notify-secret-any", _notify_resource("HubRevokePermissions", NOTIFY_SECRETS, ANY_SECRET),
+     check_notification_targets, "hub-with-notifications"),
+    ("notify-secret-any-reads", _notify_resource("HubApplyPermissions", NOTIFY_SECRETS,
+                                                 ANY_SECRET), check_teams_secret,
+     "hub-with-notifications"),
+    ("notify-secret-unconditional", _notify_unconditional("HubApplyPermissions",
+                                                          NOTIFY_SECRETS), check_teams_secret,
+     "hub"),
+    ("notify-secret-for-members", _notify_for_members(NOTIFY_SECRETS), check_no_push_token, ""),
+    ("publish-any-topic", _notify_resource("HubApplyPermissions", PUBLISH, ANY_TOPIC),
+     check_notification_targets, "hub-with-notifications"),
+    ("publish-unconditional", _notify_unconditional("HubRevokePermissions", PUBLISH),
+     check_notification_targets, "hub"),
+    ("publish-only-for-apply", _notify_only_for_apply, check_notification_targets,
+     "hub-with-notifications"),
+    ("publish-for-members", _notify_for_members(PUBLISH), check_notification_targets, "member"),
+    ("put-events-on-any-bus", _notify_resource("HubRevokePermissions", PUT_EVENTS, "*"),
+     check_notification_targets, "hub-with-notifications"),
+    ("put-events-and-rules", _notify_action_too, check_notification_targets,
+     "hub-with-notifications"),
+    ("put-events-literal-partition", _notify_resource(
+        "HubApplyPermissions", PUT_EVENTS,
+        {"Fn::Sub": "arn:aws:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}),
+     check_notification_targets, "hub-with-notifications-aws-cn"),
     # the audit anchor
     ("anchor-deletable", _anchor_deletable, check_audit_anchor, "hub"),
     ("anchor-any-parameter", _anchor_any_parameter, check_audit_anchor, "hub"),

@@ -809,12 +809,14 @@ def test_github_out_of_reach_never_holds_back_the_commit_of_the_removals(
 
 
 # ---------------------------------------------------------------------- notifications
-def notifying(world: Merge, url: str) -> None:
-    """jitflow.yaml on main sends every event to a signed webhook at `url`."""
+def notifying(world: Merge, url: str, key: str = "secret_env: HOOK_SECRET",
+              more: str = "") -> None:
+    """jitflow.yaml on main sends every event to a webhook at `url` signed with `key` (and
+    to the targets `more` lists)."""
     world.repo.git("checkout", "--quiet", "main")
     text = (world.repo.path / "jitflow.yaml").read_text()
     world.repo.write("jitflow.yaml", text + "notifications:\n  expiring_soon: 30m\n  targets:\n"
-                     f"    - {{type: webhook, url: '{url}', secret_env: HOOK_SECRET}}\n")
+                     f"    - {{type: webhook, url: '{url}', {key}}}\n{more}")
     world.repo.commit("notify")
     world.repo.git("checkout", "--quiet", "-B", "pr", "main")
 
@@ -907,6 +909,32 @@ def test_github_out_of_reach_costs_only_the_requested_events(
     kinds = [r.headers[render.EVENT_HEADER] for r in hook.received]
     assert kinds == ["approved", "granted", "expired", "requested"]
     assert hook.refused == []
+
+
+def test_in_the_workflows_the_notification_credentials_come_from_secrets_manager(
+    world: Merge, aws: Aws, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No environment variable holds the key: apply reads it from the secret the target
+    names, with its own AWS credentials, and masks it; a Slack URL whose secret does not
+    exist is a failed delivery in the committed outbox, and the grant goes through."""
+    arn = boto3.client("secretsmanager", region_name="eu-west-1").create_secret(
+        Name="jitflow/webhook-key", SecretString="k3y")["ARN"]
+    gone = f"arn:aws:secretsmanager:us-east-1:{world.example.account}:secret:jitflow/slack-AbCdEf"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    with receiver(b"k3y") as hook:  # checks every signature and the schema
+        notifying(world, hook.url, f"secret_arn: '{arn}'",
+                  f"    - {{type: slack, url_secret_arn: '{gone}'}}\n")
+        approved_and_granted(world, aws, monkeypatch)  # exit 0, and granted
+    assert [r.headers[render.EVENT_HEADER] for r in hook.received] == ["approved", "granted"]
+    assert hook.refused == []
+    assert "::add-mask::k3y\n" in capsys.readouterr().out
+    lines = [json.loads(line) for line in
+             (world.repo.path / "audit" / "notifications.ndjson").read_text().splitlines()]
+    failed = [line for line in lines if line["status"] == "failed"]
+    assert [line["target"] for line in failed] == [f"slack:{gone}"] * 2
+    assert "secretsmanager:GetSecretValue" in failed[0]["error"]
+    assert world.repo.git("status", "--porcelain").strip() == ""  # the outbox is committed
 
 
 def test_a_break_glass_grant_announces_itself_instead_of_an_approval(

@@ -123,6 +123,16 @@ def _extra_policy(setup: HealthySetup) -> None:
     setup.iam.attach_role_policy(RoleName="jitflow-revoke", PolicyArn=arn)
 
 
+NOTIFY_SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:jitflow/hook-AbCdEf"
+
+
+def _notifying(setup: HealthySetup) -> None:
+    """jitflow.yaml gains a webhook whose key is in Secrets Manager; the stack was not told."""
+    setup.put_file("jitflow.yaml", (ROOT / "jitflow.yaml").read_text() + (
+        "notifications:\n  targets:\n    - {type: webhook, url: 'https://hooks.example.com', "
+        f"secret_arn: '{NOTIFY_SECRET}'}}\n"))
+
+
 def _inline_policy(setup: HealthySetup) -> None:
     document = {"Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
@@ -224,6 +234,8 @@ MUTATIONS: list[Any] = [
                  id="trust-unpinned-caller"),
     pytest.param(_inline_policy, {"role-permissions"}, "inline policy 'extra'", id="inline-policy"),
     pytest.param(_extra_policy, {"role-permissions"}, "allows iam:* on *", id="extra-policy"),
+    pytest.param(_notifying, {"notifications"},
+                 f"secretsmanager:GetSecretValue on {NOTIFY_SECRET}", id="notification-secret"),
     pytest.param(_identity_outside, {"identities"},
                  f"arn:aws:iam::{ACCOUNT}:role/finance-admin (frank)", id="identity-outside"),
 ]
@@ -392,3 +404,22 @@ def test_an_overdue_break_glass_review_is_listed(healthy_setup: HealthySetup,
     assert item == "break-glass"
     assert "analytics-raw/alice-2 (pull request #2): review OVERDUE" in message
     assert "alice-1" not in message
+
+
+def test_notification_targets_the_hub_stack_allows_are_good(
+        healthy_setup: HealthySetup, capsys: pytest.CaptureFixture[str]) -> None:
+    _notifying(healthy_setup)
+    arn = healthy_setup.iam.create_policy(
+        PolicyName="jitflow-hub-permissions", Path="/jitflow-bootstrap/",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Sid": "ReadTheNotificationSecrets", "Effect": "Allow",
+             "Action": "secretsmanager:GetSecretValue", "Resource": [NOTIFY_SECRET]}]}),
+    )["Policy"]["Arn"]
+    healthy_setup.iam.attach_role_policy(RoleName="jitflow-apply", PolicyArn=arn)
+    run = doctor(capsys)
+    assert [(item, "revoke role" in message) for item, message in run.wrong] == [
+        ("notifications", True)]  # the apply role may read it now; the revoke role may not
+    healthy_setup.iam.attach_role_policy(RoleName="jitflow-revoke", PolicyArn=arn)
+    run = doctor(capsys)
+    assert run.code == 0 and run.wrong == [], run.out
+    assert "notification targets name (1)" in run.out

@@ -16,6 +16,7 @@ import pytest
 
 from jitflow.doctor import aws_checks, repo_checks
 from jitflow.doctor.facts import (
+    AwsFacts,
     BranchRules,
     Environment,
     ManagedPolicy,
@@ -30,7 +31,7 @@ from jitflow.doctor.findings import ANCHORS, SETUP_GUIDE, Finding, render_json, 
 from jitflow.doctor.gather import team_handles
 from jitflow.doctor.workflows import ReusableCall, reusable_call, subject_for
 from jitflow.grants import RoleFacts
-from jitflow.model import Identities, Identity, PolicySet
+from jitflow.model import Identities, Identity, NotificationTarget, PolicySet
 from testing.builders import make_policy
 from testing.doctor_setup import bucket_permissions, trust_policy
 from testing.foundation import ROOT
@@ -383,3 +384,71 @@ def test_text_and_json_say_the_same() -> None:
                                  f"✘ still there (see {SETUP_GUIDE}#{ANCHORS['secrets']})",
                                  "jitflow doctor: 1 of 2 wrong"]
     assert render_json(findings).count('"link"') == 1
+
+
+# -- notifications ----------------------------------------------------------------------------
+
+SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:jitflow/hook-AbCdEf"
+TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:jitflow"
+BUS = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/access-events"
+TARGETS = (NotificationTarget(kind="webhook", url="https://h.example", secret_arn=SECRET),
+           NotificationTarget(kind="sns", topic_arn=TOPIC),
+           NotificationTarget(kind="eventbridge", event_bus="access-events"),  # a name
+           NotificationTarget(kind="slack", url_env="SLACK_URL"))  # nothing in AWS
+
+
+def hub_notifications() -> dict[str, Any]:
+    """The three statements the hub stack gives both roles, as deployed."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadTheNotificationSecrets", "Effect": "Allow",
+         "Action": "secretsmanager:GetSecretValue", "Resource": [SECRET]},
+        {"Sid": "PublishNotificationsToTheTopics", "Effect": "Allow", "Action": "sns:Publish",
+         "Resource": [TOPIC]},
+        {"Sid": "PutNotificationEventsOnTheBuses", "Effect": "Allow",
+         "Action": "events:PutEvents", "Resource": [BUS]}]}
+
+
+def notified(*documents: dict[str, Any],
+             targets: tuple[NotificationTarget, ...] = TARGETS) -> list[Finding]:
+    facts = AwsFacts(ACCOUNT, (state(*documents),))
+    return aws_checks.notification_findings(facts, targets, partition="aws", region="us-east-1")
+
+
+def test_what_the_hub_stack_gives_reaches_every_notification_target() -> None:
+    (finding,) = notified(bucket_permissions(), hub_notifications())
+    assert finding.ok and finding.item == "notifications"
+    assert "targets name (3)" in finding.message
+    assert permissions(bucket_permissions(), hub_notifications()).ok  # and is not too much
+    (wide,) = notified(allow(["sns:*", "events:Put*", "secretsmanager:Get*"], "*"))
+    assert wide.ok
+
+
+@pytest.mark.parametrize(("change", "reported"), [
+    (lambda d: d["Statement"].pop(0), f"secretsmanager:GetSecretValue on {SECRET}"),
+    (lambda d: d["Statement"][1].update(Resource=[TOPIC + "-other"]), f"sns:Publish on {TOPIC}"),
+    (lambda d: d["Statement"][2].update(Resource=[BUS.replace("access", "other")]),
+     f"events:PutEvents on {BUS}"),
+    (lambda d: d["Statement"][1].update(Condition={"Bool": {"aws:SecureTransport": "true"}}),
+     f"sns:Publish on {TOPIC}"),
+    (lambda d: d["Statement"].append({"Effect": "Deny", "Action": "secretsmanager:*",
+                                      "Resource": "*"}),
+     f"secretsmanager:GetSecretValue on {SECRET}"),
+])
+def test_a_notification_target_a_role_may_not_reach_is_reported(change: Any,
+                                                                 reported: str) -> None:
+    document = hub_notifications()
+    change(document)
+    (finding,) = notified(document)
+    assert not finding.ok
+    assert reported in finding.message
+    assert "Notification*Arns" in finding.message
+
+
+def test_targets_needing_nothing_in_aws_are_one_good_line() -> None:
+    (finding,) = notified(targets=(TARGETS[-1],))
+    assert finding.ok and "no notification target names" in finding.message
+    assert notified(targets=()) == [finding]
+    unread = AwsFacts(ACCOUNT, (RoleState("revoke", ROLE),))
+    (found,) = aws_checks.notification_findings(unread, TARGETS, partition="aws",
+                                                region="us-east-1")
+    assert not found.ok and "not checked" in found.message

@@ -1,5 +1,6 @@
 """Lifecycle notifications: events from audit records, signed webhooks and Slack over real
-HTTP to a local receiver, SNS and EventBridge through moto, and the outbox that retries."""
+HTTP to a local receiver, SNS and EventBridge through moto, their keys and URLs from the
+environment or from AWS Secrets Manager (moto), and the outbox that retries."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from moto import mock_aws
 
 from jitflow.approvals import OpenPull
 from jitflow.audit.record import AccessItem, AuditRecord
+from jitflow.aws import mask_secret
 from jitflow.clock import iso
 from jitflow.model import NotificationTarget
 from jitflow.notify import (
@@ -31,7 +33,9 @@ from jitflow.notify import (
 )
 from jitflow.notify.requested import poll, requests_asked
 from jitflow.notify.transport import Transport
+from jitflow.settings import read_settings
 from testing.builders import ACCOUNT, T0
+from testing.moto_server import MotoServer, create_user, enforcing
 from testing.receiver import receiver
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "jitflow" / "schemas" /
@@ -243,6 +247,17 @@ def test_sns_and_eventbridge_deliver_the_document() -> None:
 
 
 @mock_aws
+def test_a_topic_or_bus_of_another_region_is_reached_in_its_own_region() -> None:
+    topic = boto3.client("sns", region_name="eu-west-1").create_topic(Name="t")["TopicArn"]
+    bus = boto3.client("events", region_name="eu-west-1").create_event_bus(
+        Name="access")["EventBusArn"]
+    lines = send_all([NotificationTarget(kind="sns", topic_arn=topic),
+                      NotificationTarget(kind="eventbridge", event_bus=bus)],
+                     from_records([record("expired")]))  # the transport's region: us-east-1
+    assert [line["status"] for line in lines] == ["delivered", "delivered"]
+
+
+@mock_aws
 def test_an_aws_target_that_fails_is_recorded_as_a_failed_delivery() -> None:
     missing = f"arn:aws:sns:us-east-1:{ACCOUNT}:nope"
     lines = send_all([NotificationTarget(kind="sns", topic_arn=missing)],
@@ -311,3 +326,140 @@ def test_each_open_pull_request_head_is_looked_at_once_and_drafts_wait() -> None
     again = poll(lister, "main", first.lines, T0 + timedelta(minutes=15))
     assert [e.request for e in again.events] == ["data-fix/alice-1", "data-fix/bob-1"]
     assert again.events[0].id == event.id  # a push re-announces nothing: same request, same id
+
+
+# ---- credentials from AWS Secrets Manager (what the shipped workflows use) ------------------
+
+HOOK_KEY = "k3y-from-secrets-manager"
+
+
+def counting_session(reads: list[str]) -> Any:
+    """A boto3 session factory whose clients append each GetSecretValue's SecretId."""
+    def session() -> boto3.Session:
+        made = boto3.Session()
+        made.events.register("provide-client-params.secrets-manager.GetSecretValue",
+                             lambda params, **_: reads.append(params["SecretId"]))
+        return made
+    return session
+
+
+def stored(name: str, value: str, region: str = "eu-west-1") -> str:
+    """A secret in another region than the transport's: the ARN's region must win."""
+    return str(boto3.client("secretsmanager", region_name=region).create_secret(
+        Name=name, SecretString=value)["ARN"])
+
+
+@mock_aws
+def test_a_webhook_key_from_secrets_manager_signs_and_is_read_once_per_run(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    arn = stored("jitflow/hook", HOOK_KEY)
+    reads: list[str] = []
+    transport = Transport({"GITHUB_ACTIONS": "true"}, "us-east-1", counting_session(reads))
+    events = from_records([record("granted"), record("expired", seq=2)])
+    with receiver(HOOK_KEY.encode()) as hook:  # checks every signature and the schema
+        target = NotificationTarget(kind="webhook", url=hook.url, secret_arn=arn)
+        lines = dispatch([target], events, [], transport, time=iso(T0),
+                         repository_url=REPO).lines
+    assert [line["status"] for line in lines] == ["delivered"] * 3
+    assert hook.refused == []
+    assert reads == [arn]  # three deliveries, one read
+    assert capsys.readouterr().out.splitlines() == [f"::add-mask::{HOOK_KEY}"]
+    assert HOOK_KEY not in json.dumps(lines)
+
+
+@mock_aws
+def test_a_slack_url_from_secrets_manager_is_used_and_never_named() -> None:
+    with receiver() as slack:
+        arn = stored("jitflow/slack", slack.url + "\n")
+        target = NotificationTarget(kind="slack", url_secret_arn=arn)
+        lines = send_all([target], from_records([record("expired")]), environ={})
+    assert [line["status"] for line in lines] == ["delivered"]
+    assert json.loads(slack.received[0].body)["blocks"][0]["text"]["text"] == "Access expired"
+    assert target.label == f"slack:{arn}"
+    assert slack.url not in json.dumps(lines)
+
+
+@mock_aws
+def test_an_unreadable_secret_fails_each_delivery_once_read_and_the_next_run_retries() -> None:
+    empty = stored("jitflow/hook", " ")
+    missing = f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:jitflow/gone-AbCdEf"
+    reads: list[str] = []
+    events = from_records([record("granted")])
+    with receiver() as hook:
+        targets = [NotificationTarget(kind="webhook", url=hook.url, secret_arn=empty),
+                   NotificationTarget(kind="slack", url_secret_arn=missing)]
+        first = dispatch(targets, events, [], Transport({}, "us-east-1", counting_session(reads)),
+                         time=iso(T0), repository_url=REPO).lines
+        assert [line["status"] for line in first] == ["failed"] * 4
+        assert "holds no text" in first[0]["error"]
+        assert f"secretsmanager:GetSecretValue of {missing} failed" in first[1]["error"]
+        assert sorted(reads) == sorted([empty, missing])  # a failure is remembered for the run
+        assert hook.received == []
+        boto3.client("secretsmanager", region_name="eu-west-1").put_secret_value(
+            SecretId=empty, SecretString=HOOK_KEY)
+        second = send_all(targets[:1], [], earlier=first)  # the next run
+    assert [line["status"] for line in second] == ["delivered", "delivered"]
+    assert [r.headers[render.EVENT_HEADER] for r in hook.received] == ["approved", "granted"]
+
+
+def test_a_secret_the_role_may_not_read_fails_the_delivery_not_the_run(
+        moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through moto's IAM enforcement, with credentials that may describe the secret but not
+    read it (moto checks the action only: which ARNs the roles may read is proven on the
+    bootstrap's own documents, tests/test_bootstrap.py)."""
+    secrets = moto_server.client("secretsmanager")
+    arn = secrets.create_secret(Name="jitflow/hook", SecretString=HOOK_KEY)["ARN"]
+    creds, _ = create_user(moto_server.client("iam"), "notifier", {
+        "Effect": "Allow", "Action": "secretsmanager:DescribeSecret", "Resource": arn})
+    for key, value in moto_server.env(creds).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with receiver() as hook, enforcing(moto_server):
+        target = NotificationTarget(kind="webhook", url=hook.url, secret_arn=arn)
+        lines = send_all([target], from_records([record("expired")]), environ={})
+    assert [line["status"] for line in lines] == ["failed"]
+    assert "AccessDenied" in lines[0]["error"]
+    assert HOOK_KEY not in json.dumps(lines)
+    assert hook.received == []
+
+
+SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:jitflow/hook-AbCdEf"
+HOOK = "https://hooks.example.com/jitflow"
+
+
+@pytest.mark.parametrize(("target", "read"), [
+    ({"type": "webhook", "url": HOOK, "secret_arn": SECRET_ARN},
+     NotificationTarget(kind="webhook", url=HOOK, secret_arn=SECRET_ARN)),
+    ({"type": "webhook", "url": HOOK, "secret_env": "K"},
+     NotificationTarget(kind="webhook", url=HOOK, secret_env="K")),
+    ({"type": "slack", "url_secret_arn": SECRET_ARN},
+     NotificationTarget(kind="slack", url_secret_arn=SECRET_ARN)),
+    ({"type": "slack", "url_env": "K"}, NotificationTarget(kind="slack", url_env="K")),
+    ({"type": "webhook", "url": HOOK, "secret_arn": SECRET_ARN, "secret_env": "K"}, None),
+    ({"type": "webhook", "url": HOOK}, None),
+    ({"type": "slack", "url_secret_arn": SECRET_ARN, "url_env": "K"}, None),
+    ({"type": "slack"}, None),
+    ({"type": "slack", "url_secret_arn": SECRET_ARN.replace(ACCOUNT, "*")}, None),
+    ({"type": "webhook", "url": HOOK, "secret_arn": "jitflow/hook"}, None),  # a name: no ARN
+    ({"type": "sns", "topic_arn": f"arn:aws:sns:us-east-1:{ACCOUNT}:t",
+      "secret_arn": SECRET_ARN}, None),
+])
+def test_a_target_names_exactly_one_place_for_its_credential(
+        target: dict[str, Any], read: NotificationTarget | None) -> None:
+    text = json.dumps({"admins": ["@acme/security"], "accounts": {ACCOUNT: {}},
+                       "notifications": {"targets": [target]}})
+    settings, problems = read_settings(text.encode())
+    if read is None:
+        assert settings is None
+        assert [(p.path, p.line) for p in problems] == [("jitflow.yaml", 1)]
+    else:
+        assert problems == []
+        assert settings is not None and settings.notification_targets == (read,)
+
+
+def test_a_secret_is_masked_line_by_line_and_only_in_github_actions(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    mask_secret("line one\n100%0A\n", {"GITHUB_ACTIONS": "true"})
+    mask_secret("not in actions", {})
+    assert capsys.readouterr().out.splitlines() == ["::add-mask::line one",
+                                                    "::add-mask::100%250A"]

@@ -671,8 +671,10 @@ def teams_token(settings: Settings, env: Mapping[str, str] | None = None) -> str
         from jitflow.aws import read_secret  # noqa: PLC0415
 
         token = read_secret(secret, settings.region)
-    if token and environ.get("GITHUB_ACTIONS") == "true":
-        print(f"::add-mask::{token}", flush=True)
+    if token:
+        from jitflow.aws import mask_secret  # noqa: PLC0415
+
+        mask_secret(token, environ)
     return token or None
 
 

@@ -10,6 +10,11 @@
   `NotResource`, no IAM action but reads (`Get*`, `List*`) unless on `/jitflow/` policies
   (or an attach or detach pinned to them by `iam:PolicyARN`), and no `sts:AssumeRole*` but
   of `/jitflow/` roles. Deny statements only take away, so they are not read.
+- **Notifications.** When `jitflow.yaml`'s notification targets name a Secrets Manager
+  secret, an SNS topic or an EventBridge bus, each role has an unconditional Allow of the
+  action it needs on it (`secretsmanager:GetSecretValue`, `sns:Publish`, `events:PutEvents`)
+  and no Deny of it: the stack's `Notification*Arns`. Otherwise those deliveries only ever
+  fail into the outbox.
 - **Identities.** Each principal of `policies/identities.yaml` in the roles' account must be
   matched by a resource of the apply role's `iam:GetRole`/`GetUser` (bucket-policy mode) or
   `iam:Attach*Policy` (identity-policy mode) statements, the stack's `AllowedPrincipalArns`,
@@ -31,7 +36,7 @@ from jitflow.doctor.expected import (
 )
 from jitflow.doctor.facts import AwsFacts, RoleState
 from jitflow.doctor.findings import Finding, failed, passed
-from jitflow.model import Identities
+from jitflow.model import Identities, NotificationTarget
 from jitflow.oidc import Subject
 
 ARN = re.compile(r"arn:(?P<partition>[a-z-]+):iam::(?P<account>[0-9]{12}):"
@@ -266,6 +271,65 @@ def identities_within(state: RoleState, identities: Identities) -> Finding:
                                     + ", ".join(outside) + elsewhere)
     return passed("identities", f"the {len(mine)} identities in account {account} fall inside "
                                 f"the principals {_name(state)} may act on{elsewhere}")
+
+
+# -- notifications --------------------------------------------------------------------------
+
+
+def notification_needs(targets: Sequence[NotificationTarget], *, partition: str, region: str,
+                       account: str) -> list[tuple[str, str]]:
+    """(action, ARN) each role needs for the targets to be reached from the workflows: a bus
+    named without an ARN is the one of that name in `region` of the roles' account."""
+    needs: list[tuple[str, str]] = []
+    for target in targets:
+        for secret in (target.secret_arn, target.url_secret_arn):
+            if secret:
+                needs.append(("secretsmanager:GetSecretValue", secret))
+        if target.topic_arn:
+            needs.append(("sns:Publish", target.topic_arn))
+        if target.event_bus:
+            bus = target.event_bus if target.event_bus.startswith("arn:") else \
+                f"arn:{partition}:events:{region}:{account}:event-bus/{target.event_bus}"
+            needs.append(("events:PutEvents", bus))
+    return list(dict.fromkeys(needs))
+
+
+def _matches(statement: Mapping[str, Any], action: str, resource: str) -> bool:
+    return (any(wildcard(str(a), action, ignore_case=True)
+                for a in as_list(statement.get("Action")))
+            and any(wildcard(str(r), resource) for r in as_list(statement.get("Resource"))))
+
+
+def _may(state: RoleState, action: str, resource: str) -> bool:
+    """An unconditional Allow and no Deny (whatever its condition) in the attached policies."""
+    found = [s for policy in state.attached for s in _statements(policy.document)
+             if _matches(s, action, resource)]
+    return (not any(s.get("Effect") == "Deny" for s in found)
+            and any(s.get("Effect") == "Allow" and not s.get("Condition") for s in found))
+
+
+def notification_access(state: RoleState, needs: Sequence[tuple[str, str]]) -> Finding:
+    unchecked = _unchecked("notifications", state, "the notification targets")
+    if unchecked is not None:
+        return unchecked
+    missing = [f"{action} on {arn}" for action, arn in needs if not _may(state, action, arn)]
+    if missing:
+        return failed("notifications", f"{_name(state)} may not reach what jitflow.yaml's "
+                                       "notification targets name (the hub stack's "
+                                       "Notification*Arns): " + "; ".join(missing))
+    return passed("notifications", f"{_name(state)} may reach each secret, topic and bus "
+                                   f"jitflow.yaml's notification targets name ({len(needs)})")
+
+
+def notification_findings(facts: AwsFacts, targets: Sequence[NotificationTarget], *,
+                          partition: str, region: str) -> list[Finding]:
+    """One item per role; one line in all when no target needs an AWS permission."""
+    needs = notification_needs(targets, partition=partition, region=region,
+                               account=facts.account)
+    if not needs:
+        return [passed("notifications", "no notification target names a secret, a topic or "
+                                        "a bus in AWS")]
+    return [notification_access(state, needs) for state in facts.roles]
 
 
 def aws_findings(facts: AwsFacts, subjects: Mapping[str, Subject | str],

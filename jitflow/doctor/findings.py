@@ -28,6 +28,7 @@ ANCHORS: dict[str, str] = {
     "role-trust": "role-trust",
     "role-permissions": "role-permissions",
     "identities": "identities-within-the-allowed-principals",
+    "notifications": "notification-targets",
     "break-glass": "break-glass-reviews",
 }
 
