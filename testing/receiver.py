@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +57,13 @@ class Receiver:
             self.refused.append("schema: " + "; ".join(errors))
             return 400
         return None
+
+
+def unreachable_url() -> str:
+    """An http URL on this machine where nothing listens: a service out of reach."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{closed.getsockname()[1]}"
 
 
 @contextmanager

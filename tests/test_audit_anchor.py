@@ -8,7 +8,6 @@ whole, then only appended to) is in a git repository."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from jitflow.errors import AuditError
 from jitflow.model import Settings
 from testing.audit_repo import T0, AuditRepo
 from testing.moto_server import ANCHOR, create_anchor
+from testing.receiver import unreachable_url
 
 SETTINGS = Settings(admins=(), accounts={})
 
@@ -316,10 +316,7 @@ def test_an_anchor_that_went_backwards_is_reported(log: AuditLog, ssm: object,
 def test_an_unreachable_ssm_is_exit_3_with_a_clear_message(
     log: AuditLog, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", unreachable_url())
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")

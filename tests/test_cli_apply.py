@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -41,7 +40,7 @@ from testing.moto_server import (
     instrument_clients,
     no_retry_sleep,
 )
-from testing.receiver import receiver
+from testing.receiver import receiver, unreachable_url
 
 REPOSITORY = "acme/access"
 
@@ -793,9 +792,7 @@ def test_github_out_of_reach_never_holds_back_the_commit_of_the_removals(
 ) -> None:
     _number, sha = break_glass_merge(world, ELIGIBLE_MERGER[world.example.mode])
     assert world.apply(sha, monkeypatch) == 0
-    with socket.socket() as closed:  # a port nothing listens on
-        closed.bind(("127.0.0.1", 0))
-        monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
+    monkeypatch.setenv("GITHUB_API_URL", unreachable_url())
     later = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     capsys.readouterr()
     code = main(["revoke", "--repo", str(world.repo.path), "--commit", "--no-reconcile",
@@ -894,9 +891,7 @@ def test_github_out_of_reach_costs_only_the_requested_events(
         number = world.fake.open_pull(author="bob", head_sha="d" * 40, base_sha="e" * 40)
         world.fake.add_file_to_pull(number, "requests/data-fix/bob-1.yaml")
         reachable = os.environ["GITHUB_API_URL"]
-        with socket.socket() as closed:  # a port nothing listens on
-            closed.bind(("127.0.0.1", 0))
-            monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
+        monkeypatch.setenv("GITHUB_API_URL", unreachable_url())
         after = (parse_time(world.audit()[-1]["expiry"]) + timedelta(minutes=1)).strftime(
             "%Y-%m-%dT%H:%M:%SZ")
         revoke = ["revoke", "--repo", str(world.repo.path), "--commit", "--no-reconcile",
